@@ -1,0 +1,154 @@
+//! Checks: pure functions from facts to results, and the registry that lists them.
+//!
+//! Each check is a unit struct implementing [`Check`], listed once in [`CHECKS`]. Its title,
+//! severity and explanation live in its catalogue document (`checks/<id>.md`); tests fail
+//! when the registry and the catalogue disagree.
+
+pub mod catalogue;
+pub mod host;
+pub mod kernel;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::facts::Facts;
+use crate::report::{CheckResult, Outcome, Status};
+
+/// What a check may look at.
+pub struct Context<'a> {
+    pub facts: &'a Facts,
+}
+
+/// One check of the catalogue.
+pub trait Check: Sync {
+    /// Permanent id, `family.name`.
+    fn id(&self) -> &'static str;
+    /// Judges the facts. Most checks give one outcome; some give one per device or finding.
+    fn run(&self, cx: &Context<'_>) -> Vec<Outcome>;
+}
+
+/// Every check, in report order.
+pub static CHECKS: &[&dyn Check] = &[
+    &kernel::GpudirectPath,
+    &kernel::Modules,
+    &host::Instance,
+    &host::Hugepages,
+    &host::Memlock,
+    &host::Privileges,
+    &host::Shm,
+];
+
+pub fn find(id: &str) -> Option<&'static dyn Check> {
+    CHECKS.iter().copied().find(|c| c.id() == id)
+}
+
+/// A selector the user named that matches no check: a usage error.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown check id or family '{0}' (see `efa-doctor list`)")]
+pub struct UnknownSelector(pub String);
+
+fn matches(selector: &str, id: &str) -> bool {
+    let s = selector.trim_end_matches('.');
+    id == s || id.strip_prefix(s).is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// The checks to run: all, narrowed by `only` (ids or family prefixes), minus `skip`.
+pub fn select(
+    only: &[String],
+    skip: &[String],
+) -> Result<Vec<&'static dyn Check>, UnknownSelector> {
+    for s in only.iter().chain(skip) {
+        if !CHECKS.iter().any(|c| matches(s, c.id())) {
+            return Err(UnknownSelector(s.clone()));
+        }
+    }
+    Ok(CHECKS
+        .iter()
+        .copied()
+        .filter(|c| only.is_empty() || only.iter().any(|s| matches(s, c.id())))
+        .filter(|c| !skip.iter().any(|s| matches(s, c.id())))
+        .collect())
+}
+
+/// Runs checks. A check that panics gives an `error` result naming the bug; the run goes on.
+pub fn run(checks: &[&'static dyn Check], cx: &Context<'_>) -> Vec<CheckResult> {
+    let mut results = Vec::new();
+    for c in checks {
+        let outcomes = catch_unwind(AssertUnwindSafe(|| c.run(cx))).unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            vec![Outcome::error(format!(
+                "internal error in this check: {msg} (please report it)"
+            ))]
+        });
+        for mut o in outcomes {
+            if matches!(o.status, Status::Fail | Status::Warn) && o.remediation.is_none() {
+                o.remediation = catalogue::doc(c.id())
+                    .and_then(|d| d.section("## Remediation"))
+                    .map(|s| s.to_string());
+            }
+            results.push(o.into_result(c.id()));
+        }
+    }
+    results
+}
+
+/// Formats a byte count for summaries (`8 MiB`, `64 KiB`).
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if (v - v.round()).abs() < 0.05 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for c in CHECKS {
+            let id = c.id();
+            assert!(seen.insert(id), "duplicate check id {id}");
+            let (family, name) = id.split_once('.').expect("id must be family.name");
+            let ok = |s: &str| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            };
+            assert!(ok(family) && ok(name), "malformed id {id}");
+        }
+    }
+
+    #[test]
+    fn selectors() {
+        assert!(matches("kernel", "kernel.modules"));
+        assert!(matches("kernel.", "kernel.modules"));
+        assert!(matches("kernel.modules", "kernel.modules"));
+        assert!(!matches("kern", "kernel.modules"));
+        assert!(select(&["nope".into()], &[]).is_err());
+        let s = select(&["host".into()], &["host.shm".into()]).unwrap();
+        assert!(
+            s.iter()
+                .all(|c| c.id().starts_with("host.") && c.id() != "host.shm")
+        );
+    }
+
+    #[test]
+    fn bytes() {
+        assert_eq!(human_bytes(8 << 20), "8 MiB");
+        assert_eq!(human_bytes(65536), "64 KiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
+}

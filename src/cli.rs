@@ -1,0 +1,145 @@
+//! The command-line interface. Completions and the man page are generated from these
+//! definitions (`efa-doctor completions SHELL`, `efa-doctor man`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::report::{FailOn, Format};
+
+const ABOUT: &str = "Diagnoses AWS EFA / GPUDirect RDMA health on GPU nodes";
+
+const LONG_ABOUT: &str = "Diagnoses AWS EFA / GPUDirect RDMA health on GPU nodes.
+
+Reads the kernel, modules, EFA devices and counters, PCIe topology and GPUs of a node, and \
+reports pass/warn/fail per check with the evidence and the fix. With no command it runs \
+`check` on this node (or on the node's root at /host when run in a `kubectl debug node/...` \
+container).
+
+Exit codes: 0 no check failed; 1 a check failed (or warned, with --fail-on warn); 2 the tool \
+could not do its job (bad usage, unreadable root, a check errored). These are \
+node-problem-detector's custom-plugin codes (OK, NonOK, Unknown).";
+
+#[derive(Debug, Parser)]
+#[command(name = "efa-doctor", version, about = ABOUT, long_about = LONG_ABOUT)]
+#[command(args_conflicts_with_subcommands = true, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run all applicable checks on this node (the default command)
+    Check(CheckArgs),
+    /// List every check with its id, title and the failure modes it covers
+    List(ListArgs),
+    /// Print a check's documentation: what it checks, why, evidence and remediation
+    Explain(ExplainArgs),
+    /// Print shell completions for SHELL
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and NO_COLOR is unset
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputArgs {
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// Write the report to FILE (atomically: a reader never sees half a report) instead of
+    /// standard output
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// When to use colour in the human format
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct CheckArgs {
+    /// Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug
+    /// node/...`, or an extracted snapshot)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Run only these checks: ids (`host.shm`) or families (`host`); repeatable or
+    /// comma-separated
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// Do not run these checks: ids or families; repeatable or comma-separated
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub skip: Vec<String>,
+
+    /// Exit 1 on `fail` only (default), or on `warn` too
+    #[arg(long, value_enum, default_value_t = FailOn::Fail)]
+    pub fail_on: FailOn,
+
+    /// Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent
+    /// drops, rising error counters)
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub sample: Option<std::time::Duration>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(0.0..=3600.0).contains(&v) || !v.is_finite() {
+        return Err("must be between 0 and 3600 seconds".into());
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ListFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Human)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Check id, e.g. kernel.gpudirect-path
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Human)]
+    pub format: ListFormat,
+}
+
+/// The clap command, for completions and the man page.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

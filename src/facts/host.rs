@@ -1,0 +1,246 @@
+//! Host resources the EFA data path depends on: hugepages, the memlock limit and
+//! capabilities of the inspecting process, `/dev/shm`, and the verbs device nodes.
+
+use serde::{Deserialize, Serialize};
+
+use super::Notes;
+use crate::parse::{self, proc::Limit};
+use crate::root::Root;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HostFacts {
+    pub hugepages: Option<Hugepages>,
+    /// RLIMIT_MEMLOCK of the inspecting process, in bytes (`null` soft/hard = unlimited).
+    pub memlock: Option<Limit>,
+    pub capabilities: Option<Capabilities>,
+    pub shm: Option<Shm>,
+    /// `/dev/infiniband/uverbs*`; `None` when `/dev/infiniband` is absent.
+    pub uverbs: Option<Vec<UverbsNode>>,
+    /// MemTotal in bytes.
+    pub mem_total: Option<u64>,
+    pub notes: Notes,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hugepages {
+    /// Default huge page size in kB (`Hugepagesize`).
+    pub default_size_kb: Option<u64>,
+    pub total: Option<u64>,
+    pub free: Option<u64>,
+    pub reserved: Option<u64>,
+    /// 2 MiB pool from `sys/kernel/mm/hugepages/hugepages-2048kB` (what EFA uses).
+    pub nr_2m: Option<u64>,
+    pub free_2m: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// CapEff as hex, as in `/proc/PID/status`.
+    pub effective_hex: String,
+    pub effective: Vec<String>,
+    /// Every capability the kernel knows is set: what `privileged: true` gives.
+    pub privileged: Option<bool>,
+    pub ipc_lock: bool,
+    pub sys_admin: bool,
+    pub sys_resource: bool,
+    pub uid: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shm {
+    pub size_bytes: u64,
+    /// How the size was found.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UverbsNode {
+    pub name: String,
+    /// RDMA device behind the node, from `sys/class/infiniband_verbs/<name>/ibdev`.
+    pub ibdev: Option<String>,
+    /// Whether this process could open it read-write (live root only).
+    pub openable: Option<bool>,
+    pub open_error: Option<String>,
+}
+
+pub fn gather(root: &Root) -> HostFacts {
+    let mut h = HostFacts::default();
+
+    match root.read_string("proc/meminfo") {
+        Ok(text) => {
+            let m = parse::proc::meminfo(&text);
+            h.mem_total = m.get("MemTotal").map(|kb| kb * 1024);
+            let mut hp = Hugepages {
+                default_size_kb: m.get("Hugepagesize").copied(),
+                total: m.get("HugePages_Total").copied(),
+                free: m.get("HugePages_Free").copied(),
+                reserved: m.get("HugePages_Rsvd").copied(),
+                ..Hugepages::default()
+            };
+            let dir = "sys/kernel/mm/hugepages/hugepages-2048kB";
+            hp.nr_2m = root
+                .read_value(&format!("{dir}/nr_hugepages"))
+                .ok()
+                .and_then(|v| v.parse().ok());
+            hp.free_2m = root
+                .read_value(&format!("{dir}/free_hugepages"))
+                .ok()
+                .and_then(|v| v.parse().ok());
+            h.hugepages = Some(hp);
+        }
+        Err(e) => {
+            h.notes.insert("hugepages".into(), e.to_string());
+        }
+    }
+
+    match root.read_string("proc/self/limits") {
+        Ok(t) => h.memlock = parse::proc::limits_memlock(&t),
+        Err(e) => {
+            h.notes.insert("memlock".into(), e.to_string());
+        }
+    }
+    if h.memlock.is_none() && root.kind().is_live() {
+        if let Ok((soft, hard)) =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK)
+        {
+            let conv = |v: u64| (v != nix::sys::resource::RLIM_INFINITY).then_some(v);
+            h.memlock = Some(Limit {
+                soft: conv(soft),
+                hard: conv(hard),
+            });
+            h.notes
+                .insert("memlock".into(), "getrlimit(RLIMIT_MEMLOCK)".into());
+        }
+    }
+
+    match root.read_string("proc/self/status") {
+        Ok(t) => {
+            let s = parse::proc::status(&t);
+            if let Some(eff) = s.cap_eff {
+                let last_cap = root
+                    .read_value("proc/sys/kernel/cap_last_cap")
+                    .ok()
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .filter(|c| *c < 64);
+                let privileged = last_cap.map(|c| {
+                    let all = if c == 63 {
+                        u64::MAX
+                    } else {
+                        (1u64 << (c + 1)) - 1
+                    };
+                    eff & all == all
+                });
+                if privileged.is_none() {
+                    h.notes.insert(
+                        "privileged".into(),
+                        "proc/sys/kernel/cap_last_cap is not readable".into(),
+                    );
+                }
+                let bit = |b: u32| eff & (1u64 << b) != 0;
+                h.capabilities = Some(Capabilities {
+                    effective_hex: format!("{eff:016x}"),
+                    effective: parse::proc::capability_names(eff),
+                    privileged,
+                    ipc_lock: bit(parse::proc::CAP_IPC_LOCK),
+                    sys_admin: bit(parse::proc::CAP_SYS_ADMIN),
+                    sys_resource: bit(parse::proc::CAP_SYS_RESOURCE),
+                    uid: s.uid,
+                });
+            } else {
+                h.notes.insert(
+                    "capabilities".into(),
+                    "proc/self/status has no CapEff line".into(),
+                );
+            }
+        }
+        Err(e) => {
+            h.notes.insert("capabilities".into(), e.to_string());
+        }
+    }
+
+    h.shm = shm_of(root, h.mem_total, &mut h.notes);
+    h.uverbs = uverbs_of(root, &mut h.notes);
+    h
+}
+
+/// Size of `/dev/shm`: statvfs on the live root, else the tmpfs `size=` option in the
+/// mount table (default: half of RAM).
+fn shm_of(root: &Root, mem_total: Option<u64>, notes: &mut Notes) -> Option<Shm> {
+    if root.kind().is_live() {
+        if let Some(p) = root.host_path("dev/shm") {
+            if let Ok(s) = nix::sys::statvfs::statvfs(&p) {
+                return Some(Shm {
+                    size_bytes: s.blocks().saturating_mul(s.fragment_size()),
+                    source: "statvfs(/dev/shm)".into(),
+                });
+            }
+        }
+    }
+    let mounts = match root.read_string("proc/self/mounts") {
+        Ok(t) => parse::proc::mounts(&t),
+        Err(e) => {
+            notes.insert("shm".into(), e.to_string());
+            return None;
+        }
+    };
+    let Some(m) = mounts.iter().rev().find(|m| m.target == "/dev/shm") else {
+        notes.insert(
+            "shm".into(),
+            "/dev/shm is not a mount point in proc/self/mounts".into(),
+        );
+        return None;
+    };
+    if m.fstype != "tmpfs" {
+        notes.insert(
+            "shm".into(),
+            format!("/dev/shm is {} (not tmpfs); size unknown", m.fstype),
+        );
+        return None;
+    }
+    match parse::proc::tmpfs_size(&m.options) {
+        Some(Ok(b)) => Some(Shm {
+            size_bytes: b,
+            source: "proc/self/mounts (tmpfs size=)".into(),
+        }),
+        Some(Err(pct)) => mem_total.map(|t| Shm {
+            size_bytes: t / 100 * pct,
+            source: format!("proc/self/mounts (size={pct}% of MemTotal)"),
+        }),
+        None => mem_total.map(|t| Shm {
+            size_bytes: t / 2,
+            source: "proc/self/mounts (tmpfs default: half of MemTotal)".into(),
+        }),
+    }
+}
+
+fn uverbs_of(root: &Root, notes: &mut Notes) -> Option<Vec<UverbsNode>> {
+    let names = match root.list("dev/infiniband") {
+        Ok(n) => n,
+        Err(e) => {
+            notes.insert("uverbs".into(), e.to_string());
+            return None;
+        }
+    };
+    let nodes = names
+        .into_iter()
+        .filter(|n| n.starts_with("uverbs"))
+        .map(|name| {
+            let ibdev = root
+                .read_value(&format!("sys/class/infiniband_verbs/{name}/ibdev"))
+                .ok();
+            let (openable, open_error) =
+                match root.try_open_device(&format!("dev/infiniband/{name}")) {
+                    Some(Ok(())) => (Some(true), None),
+                    Some(Err(e)) => (Some(false), Some(e.to_string())),
+                    None => (None, None),
+                };
+            UverbsNode {
+                name,
+                ibdev,
+                openable,
+                open_error,
+            }
+        })
+        .collect();
+    Some(nodes)
+}

@@ -1,0 +1,228 @@
+//! RDMA devices from `sys/class/infiniband` with their EFA-specific files and hw_counters
+//! (layout: REFERENCE §1.5, counter names and versions: §1.6).
+//!
+//! Counters are read by name from whatever the driver exposes; a driver version that lacks a
+//! counter simply has no entry (absent is not zero), and a counter file that fails to read
+//! (e.g. firmware rejecting a stats type) is recorded in `counter_errors`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Notes;
+use super::pci::{EFA_DEVICE_IDS, VENDOR_AMAZON};
+use crate::parse::sysfs;
+use crate::root::Root;
+
+pub type Counters = BTreeMap<String, u64>;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Netdev {
+    pub name: String,
+    pub operstate: Option<String>,
+    pub carrier: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RdmaPort {
+    pub port: u32,
+    /// `ports/N/state` as written (`4: ACTIVE`). Hard-coded ACTIVE on EFA: never a health
+    /// signal there.
+    pub state: Option<String>,
+    pub phys_state: Option<String>,
+    pub rate: Option<String>,
+    pub rate_gbps: Option<u32>,
+    pub link_layer: Option<String>,
+    pub counters: Counters,
+    pub counter_errors: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RdmaDevice {
+    /// Kernel name (`efa_0`) or rdma-core's persistent name (`rdmap16s27`).
+    pub name: String,
+    pub bdf: Option<String>,
+    pub vendor: Option<u32>,
+    pub device: Option<u32>,
+    pub is_efa: bool,
+    pub node_guid: Option<String>,
+    /// EFA P2P provider (`NVIDIA`, `NVIDIA peermem`, `NEURON`, empty), out-of-tree driver
+    /// >= 2.6.0 (`device/p2p`).
+    pub p2p: Option<String>,
+    /// Legacy GPUDirect flag (`device/gdr`, out-of-tree 1.9-2.5): `1` or `0`.
+    pub gdr: Option<String>,
+    pub numa_node: Option<i32>,
+    pub ports: Vec<RdmaPort>,
+    /// Device-level counters (admin/error counters on EFA >= 1.14).
+    pub counters: Counters,
+    pub counter_errors: BTreeMap<String, String>,
+    /// Network interfaces of the same PCI function, with their link state.
+    pub netdevs: Vec<Netdev>,
+}
+
+/// A second reading of every counter, taken `interval_ms` after the first (`--sample`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CounterSample {
+    pub interval_ms: u64,
+    /// device name -> counters; port counters are keyed `port<N>/<name>`.
+    pub after: BTreeMap<String, Counters>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RdmaFacts {
+    /// `None` when `sys/class/infiniband` is absent (no RDMA device or no RDMA stack).
+    pub devices: Option<Vec<RdmaDevice>>,
+    pub sample: Option<CounterSample>,
+    pub notes: Notes,
+}
+
+impl RdmaFacts {
+    pub fn efa(&self) -> impl Iterator<Item = &RdmaDevice> {
+        self.devices.iter().flatten().filter(|d| d.is_efa)
+    }
+}
+
+impl RdmaDevice {
+    /// Every counter of the device, port counters keyed `port<N>/<name>`.
+    pub fn all_counters(&self) -> Counters {
+        let mut all = self.counters.clone();
+        for p in &self.ports {
+            for (k, v) in &p.counters {
+                all.insert(format!("port{}/{k}", p.port), *v);
+            }
+        }
+        all
+    }
+}
+
+pub fn gather(root: &Root) -> RdmaFacts {
+    let mut f = RdmaFacts::default();
+    let class = "sys/class/infiniband";
+    let names = match root.list(class) {
+        Ok(n) => n,
+        Err(e) => {
+            f.notes.insert("devices".into(), e.to_string());
+            return f;
+        }
+    };
+    f.devices = Some(
+        names
+            .iter()
+            .map(|n| device(root, &format!("{class}/{n}"), n))
+            .collect(),
+    );
+    f
+}
+
+fn device(root: &Root, base: &str, name: &str) -> RdmaDevice {
+    let val = |rel: &str| root.read_value(&format!("{base}/{rel}")).ok();
+    let vendor = val("device/vendor").as_deref().and_then(sysfs::hex_u32);
+    let device = val("device/device").as_deref().and_then(sysfs::hex_u32);
+    let bdf = root
+        .canonical(&format!("{base}/device"))
+        .ok()
+        .and_then(|c| c.rsplit('/').next().map(String::from))
+        .filter(|b| sysfs::is_bdf(b));
+    let mut d = RdmaDevice {
+        name: name.to_string(),
+        is_efa: vendor == Some(VENDOR_AMAZON)
+            && device.is_some_and(|x| EFA_DEVICE_IDS.contains(&x)),
+        vendor,
+        device,
+        bdf,
+        node_guid: val("node_guid"),
+        p2p: val("device/p2p"),
+        gdr: val("device/gdr"),
+        numa_node: val("device/numa_node")
+            .as_deref()
+            .and_then(sysfs::numa_node),
+        ..RdmaDevice::default()
+    };
+    (d.counters, d.counter_errors) = counters(root, &format!("{base}/hw_counters"));
+    if let Ok(ports) = root.list(&format!("{base}/ports")) {
+        for p in ports {
+            let Ok(num) = p.parse::<u32>() else { continue };
+            let pb = format!("{base}/ports/{p}");
+            let pval = |rel: &str| root.read_value(&format!("{pb}/{rel}")).ok();
+            let (counters, counter_errors) = counters(root, &format!("{pb}/hw_counters"));
+            let rate = pval("rate");
+            d.ports.push(RdmaPort {
+                port: num,
+                state: pval("state"),
+                phys_state: pval("phys_state"),
+                rate_gbps: rate.as_deref().and_then(sysfs::ib_rate_gbps),
+                rate,
+                link_layer: pval("link_layer"),
+                counters,
+                counter_errors,
+            });
+        }
+    }
+    if let Ok(nets) = root.list(&format!("{base}/device/net")) {
+        for n in nets {
+            let nb = format!("{base}/device/net/{n}");
+            d.netdevs.push(Netdev {
+                operstate: root.read_value(&format!("{nb}/operstate")).ok(),
+                // Reading `carrier` of a down interface fails with EINVAL: unknown, not false.
+                carrier: root
+                    .read_value(&format!("{nb}/carrier"))
+                    .ok()
+                    .and_then(|c| match c.as_str() {
+                        "1" => Some(true),
+                        "0" => Some(false),
+                        _ => None,
+                    }),
+                name: n,
+            });
+        }
+    }
+    d
+}
+
+fn counters(root: &Root, dir: &str) -> (Counters, BTreeMap<String, String>) {
+    let mut values = Counters::new();
+    let mut errors = BTreeMap::new();
+    let Ok(names) = root.list(dir) else {
+        return (values, errors);
+    };
+    for n in names.into_iter().filter(|n| n != "lifespan") {
+        match root.read_value(&format!("{dir}/{n}")) {
+            Ok(v) => match sysfs::counter(&v) {
+                Some(x) => {
+                    values.insert(n, x);
+                }
+                None => {
+                    errors.insert(n, format!("not a counter value: {:?}", truncate(&v, 40)));
+                }
+            },
+            Err(e) => {
+                errors.insert(n, e.to_string());
+            }
+        }
+    }
+    (values, errors)
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Takes the second counter reading for `--sample`: waits `interval`, then re-reads every
+/// device's counters. Only meaningful where counters change (the live root or a mounted host
+/// root).
+pub fn sample(root: &Root, facts: &RdmaFacts, interval: Duration) -> CounterSample {
+    std::thread::sleep(interval);
+    let mut after = BTreeMap::new();
+    for d in facts.devices.iter().flatten() {
+        let again = device(root, &format!("sys/class/infiniband/{}", d.name), &d.name);
+        after.insert(d.name.clone(), again.all_counters());
+    }
+    CounterSample {
+        interval_ms: interval.as_millis() as u64,
+        after,
+    }
+}

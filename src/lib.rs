@@ -1,0 +1,233 @@
+//! efa-doctor: diagnoses AWS EFA / GPUDirect RDMA health on GPU nodes.
+//!
+//! The flow is *gather, then judge*: [`facts::gather`] reads the node through one
+//! [`root::Root`] into serialisable [`facts::Facts`]; the checks in [`checks`] are pure
+//! functions of those facts; [`report`] renders the results. Snapshots ([`snapshot`]) capture
+//! exactly what was read so the same judgement can be replayed anywhere.
+
+pub mod checks;
+pub mod cli;
+pub mod facts;
+pub mod parse;
+pub mod report;
+pub mod root;
+pub mod snapshot;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::cli::{CheckArgs, Cli, ColorChoice, Command, ListFormat, OutputArgs};
+use crate::report::{Report, RootInfo, Summary, ToolInfo, exit};
+use crate::root::{Root, RootKind};
+
+/// A usage error: exit code 2, message without a backtrace.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Runs the command line and returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        None => check(&cli.check),
+        Some(Command::Check(a)) => check(&a),
+        Some(Command::List(a)) => list(a.format),
+        Some(Command::Explain(a)) => explain(&a.id, a.format),
+        Some(Command::Completions { shell }) => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cli::command(), "efa-doctor", &mut out);
+            write_stdout(&out)?;
+            Ok(exit::OK)
+        }
+        Some(Command::Man) => {
+            write_stdout(&man_page()?)?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// The man page, generated from the clap definition.
+pub fn man_page() -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cli::command()).render(&mut out)?;
+    Ok(out)
+}
+
+/// Opens the root the user asked for (or the automatic one).
+pub fn open_root(args: &CheckArgs) -> Result<Root> {
+    match &args.root {
+        Some(dir) => {
+            let kind = if dir == Path::new(root::live::HOST_MOUNT) {
+                RootKind::HostMount
+            } else {
+                RootKind::Directory
+            };
+            Root::directory(dir, kind)
+                .map_err(|e| UsageError(format!("cannot use --root: {e}")).into())
+        }
+        None => Ok(root::auto_root()),
+    }
+}
+
+/// Gathers facts from `root` and runs the selected checks.
+pub fn build_report(root: &Root, args: &CheckArgs) -> Result<Report> {
+    let selected = checks::select(&args.only, &args.skip).map_err(|e| UsageError(e.to_string()))?;
+    let manifest = snapshot::load_manifest(root)
+        .map_err(|e| UsageError(format!("cannot read the captured manifest: {e}")))?;
+    let opts = facts::GatherOptions {
+        manifest,
+        sample: args.sample,
+    };
+    let facts = facts::gather(root, &opts);
+    let cx = checks::Context { facts: &facts };
+    let results = checks::run(&selected, &cx);
+    let summary = Summary::of(&results, args.fail_on);
+    Ok(Report {
+        schema: report::SCHEMA.into(),
+        tool: ToolInfo::current(),
+        root: RootInfo {
+            path: root.display().to_string(),
+            kind: root.kind(),
+            note: root.note().map(String::from),
+        },
+        facts,
+        results,
+        summary,
+    })
+}
+
+fn check(args: &CheckArgs) -> Result<i32> {
+    let root = open_root(args)?;
+    let report = build_report(&root, args)?;
+    emit(&report, &args.output)?;
+    Ok(report.summary.exit_code)
+}
+
+fn use_color(choice: ColorChoice, to_file: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            !to_file
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+/// Writes the rendered report to stdout or, atomically, to `--output`.
+pub fn emit(report: &Report, out: &OutputArgs) -> Result<()> {
+    let color = use_color(out.color, out.output.is_some());
+    let text = report::render(report, out.format, color);
+    match &out.output {
+        Some(path) => write_atomically(path, text.as_bytes()),
+        None => write_stdout(text.as_bytes()),
+    }
+}
+
+/// Writes `data` to `path` through a temporary file in the same directory and a rename, so
+/// a reader (node-exporter's textfile collector, a CI step) never sees a partial file. This
+/// is the only file efa-doctor writes, and only where the user asked.
+pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> Result<()> {
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename to {}", path.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes to stdout; a closed pipe (`efa-doctor | head`) is not an error.
+pub fn write_stdout(data: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(data).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+fn list(format: ListFormat) -> Result<i32> {
+    let docs = checks::CHECKS
+        .iter()
+        .filter_map(|c| checks::catalogue::doc(c.id()));
+    let text = match format {
+        ListFormat::Json => {
+            let v: Vec<_> = docs
+                .map(|d| serde_json::json!({"id": d.id, "title": d.title, "severity": d.severity, "covers": d.covers}))
+                .collect();
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        ListFormat::Human => {
+            let mut t = comfy_table::Table::new();
+            t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+            t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+            if t.width().is_none() {
+                t.set_width(120);
+            }
+            t.set_header(vec!["Check", "Severity", "Covers", "Title"]);
+            for d in docs {
+                let sev = serde_json::to_value(d.severity)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                t.add_row(vec![d.id.clone(), sev, d.covers.join(" "), d.title.clone()]);
+            }
+            format!("{t}\n")
+        }
+    };
+    write_stdout(text.as_bytes())?;
+    Ok(exit::OK)
+}
+
+fn explain(id: &str, format: ListFormat) -> Result<i32> {
+    let Some(doc) = checks::catalogue::doc(id) else {
+        bail!(UsageError(format!(
+            "unknown check id '{id}' (see `efa-doctor list`)"
+        )));
+    };
+    let text = match format {
+        ListFormat::Json => {
+            let mut v = serde_json::to_value(doc)?;
+            for s in checks::catalogue::REQUIRED_SECTIONS {
+                let key = s.trim_start_matches("## ").to_lowercase().replace(' ', "_");
+                v[key] = doc.section(s).unwrap_or_default().into();
+            }
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        ListFormat::Human => {
+            let sev = serde_json::to_value(doc.severity)?
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            format!(
+                "{} — {}\nseverity: {sev}; covers: {}\n{}",
+                doc.id,
+                doc.title,
+                doc.covers.join(", "),
+                doc.body
+            )
+        }
+    };
+    write_stdout(text.as_bytes())?;
+    Ok(exit::OK)
+}

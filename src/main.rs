@@ -1,0 +1,23 @@
+//! The `efa-doctor` binary: parse, run, exit. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = efa_doctor::cli::Cli::parse();
+    match efa_doctor::run(cli) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            // A closed pipe while writing is not a failure (`efa-doctor | head`).
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("efa-doctor: {e:#}");
+            ExitCode::from(efa_doctor::report::exit::UNKNOWN as u8)
+        }
+    }
+}

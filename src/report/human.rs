@@ -1,0 +1,134 @@
+//! The human report: a header naming the root judged, a table of results, then every fail
+//! and warn with its evidence and remediation, then the counts.
+
+use std::fmt::Write as _;
+
+use comfy_table::{
+    Attribute, Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED,
+};
+
+use super::{Report, Status};
+use crate::checks::human_bytes;
+
+fn status_cell(s: Status, color: bool) -> Cell {
+    let c = Cell::new(s.as_str().to_uppercase());
+    if !color {
+        return c;
+    }
+    match s {
+        Status::Pass => c.fg(Color::Green),
+        Status::Warn => c.fg(Color::Yellow).add_attribute(Attribute::Bold),
+        Status::Fail => c.fg(Color::Red).add_attribute(Attribute::Bold),
+        Status::Error => c.fg(Color::Magenta).add_attribute(Attribute::Bold),
+        Status::Skip => c.fg(Color::DarkGrey),
+    }
+}
+
+fn node_line(report: &Report) -> String {
+    let f = &report.facts;
+    let mut parts = Vec::new();
+    if let Some(t) = &f.instance.instance_type {
+        parts.push(t.clone());
+    }
+    parts.push(format!(
+        "kernel {}",
+        f.kernel.release.as_deref().unwrap_or("unknown")
+    ));
+    parts.push(
+        f.kernel
+            .arch
+            .clone()
+            .unwrap_or_else(|| "arch unknown".into()),
+    );
+    if let Some(p) = f.kernel.page_size {
+        parts.push(format!("{} pages", human_bytes(p)));
+    }
+    if let Some(v) = &f.nvidia_driver.version {
+        let kind = f.nvidia_driver.kernel_module.as_deref().unwrap_or("?");
+        parts.push(format!("NVIDIA {v} ({kind})"));
+    }
+    parts.join(" · ")
+}
+
+pub fn render(report: &Report, color: bool) -> String {
+    let mut out = String::new();
+    let r = &report.root;
+    let kind = serde_json::to_value(r.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "efa-doctor {} — judging {} ({kind})",
+        report.tool.version, r.path
+    );
+    if let Some(n) = &r.note {
+        let _ = writeln!(out, "note: {n}");
+    }
+    let _ = writeln!(out, "node: {}", node_line(report));
+    out.push('\n');
+
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    if !color {
+        table.force_no_tty();
+    }
+    if table.width().is_none() {
+        table.set_width(120);
+    }
+    table.set_header(vec!["Status", "Check", "Summary"]);
+    for res in &report.results {
+        table.add_row(vec![
+            status_cell(res.status, color),
+            Cell::new(&res.id),
+            Cell::new(&res.summary),
+        ]);
+    }
+    let _ = writeln!(out, "{table}");
+
+    let findings: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Fail | Status::Warn | Status::Error))
+        .collect();
+    if !findings.is_empty() {
+        out.push_str("\nFindings\n");
+        for f in findings {
+            let _ = writeln!(
+                out,
+                "\n{} {}: {}",
+                f.status.as_str().to_uppercase(),
+                f.id,
+                f.summary
+            );
+            for e in &f.evidence {
+                let mut line = format!("  evidence: {}", e.source);
+                if let Some(n) = e.line {
+                    let _ = write!(line, ":{n}");
+                }
+                if let Some(o) = &e.observed {
+                    let _ = write!(line, " = {o}");
+                }
+                if let Some(x) = &e.expected {
+                    let _ = write!(line, " (expected {x})");
+                }
+                let _ = writeln!(out, "{line}");
+            }
+            if let Some(rem) = &f.remediation {
+                let _ = writeln!(out, "  fix: {rem}");
+            }
+            if f.status == Status::Fail || f.status == Status::Warn {
+                let _ = writeln!(out, "  more: efa-doctor explain {}", f.id);
+            }
+        }
+    }
+    let s = &report.summary;
+    let _ = writeln!(
+        out,
+        "\n{} pass, {} warn, {} fail, {} skip, {} error — exit code {}",
+        s.pass, s.warn, s.fail, s.skip, s.error, s.exit_code
+    );
+    out
+}

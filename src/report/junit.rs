@@ -1,0 +1,56 @@
+//! JUnit XML for CI systems: `fail` is a failure, `error` an error, `warn` and `skip` are
+//! skipped, `pass` a plain test case. Each case keeps its full result as JSON in
+//! system-out so no evidence is lost (kube-bench's convention).
+
+use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
+
+use super::{Report, Status};
+
+pub fn render(report: &Report) -> String {
+    let mut suite = TestSuite::new("efa-doctor");
+    let mut seen = std::collections::HashMap::<&str, usize>::new();
+    for r in &report.results {
+        let n = seen.entry(r.id.as_str()).or_default();
+        *n += 1;
+        let name = if *n > 1 {
+            format!("{} #{n}", r.id)
+        } else {
+            r.id.clone()
+        };
+        let detail = {
+            let mut d = r.summary.clone();
+            if let Some(rem) = &r.remediation {
+                d.push_str("\nremediation: ");
+                d.push_str(rem);
+            }
+            d
+        };
+        let status = match r.status {
+            Status::Pass => TestCaseStatus::success(),
+            Status::Fail | Status::Error => {
+                let kind = if r.status == Status::Fail {
+                    NonSuccessKind::Failure
+                } else {
+                    NonSuccessKind::Error
+                };
+                let mut s = TestCaseStatus::non_success(kind);
+                s.set_message(r.summary.clone());
+                s.set_description(detail);
+                s
+            }
+            Status::Warn | Status::Skip => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(format!("{}: {}", r.status, r.summary));
+                s
+            }
+        };
+        let mut case = TestCase::new(name, status);
+        case.set_classname(r.id.split('.').next().unwrap_or("efa-doctor").to_string());
+        case.set_system_out(serde_json::to_string(r).unwrap_or_default());
+        suite.add_test_case(case);
+    }
+    let mut jr = JReport::new("efa-doctor");
+    jr.add_test_suite(suite);
+    jr.to_string()
+        .unwrap_or_else(|e| format!("<!-- junit serialisation failed: {e} -->\n"))
+}

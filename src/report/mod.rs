@@ -1,0 +1,355 @@
+//! The report model: what a run found, independent of how it is shown.
+//!
+//! Checks return [`CheckResult`]s; the runner collects them with the facts into a
+//! [`Report`]; the renderers in this module's children only format a `Report`. The JSON form
+//! of `Report` is a documented contract (`"schema": "efa-doctor/1"`, see README.md).
+
+pub mod human;
+pub mod json;
+pub mod junit;
+pub mod npd;
+pub mod prometheus;
+
+use serde::{Deserialize, Serialize};
+
+/// The JSON schema identifier. Bump only on incompatible changes.
+pub const SCHEMA: &str = "efa-doctor/1";
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    /// Not applicable here, or not visible from this vantage point; always with a reason.
+    Skip,
+    Warn,
+    Fail,
+    /// The check itself could not run (a deadline, an unreadable file it needed).
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Skip => "skip",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
+
+    pub const ALL: [Status; 5] = [
+        Status::Pass,
+        Status::Warn,
+        Status::Fail,
+        Status::Skip,
+        Status::Error,
+    ];
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a finding is based on: a file, counter, log line or call result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Where the observation comes from: a path in the root (`sys/class/infiniband/...`), a
+    /// call (`fi_getinfo`), or a log file.
+    pub source: String,
+    /// 1-based line number when the source is a log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// What was observed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
+    /// What a healthy node shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+}
+
+impl Evidence {
+    pub fn new(source: impl Into<String>) -> Evidence {
+        Evidence {
+            source: source.into(),
+            ..Evidence::default()
+        }
+    }
+
+    pub fn observed(mut self, v: impl Into<String>) -> Evidence {
+        self.observed = Some(v.into());
+        self
+    }
+
+    pub fn expected(mut self, v: impl Into<String>) -> Evidence {
+        self.expected = Some(v.into());
+        self
+    }
+
+    pub fn line(mut self, n: u64) -> Evidence {
+        self.line = Some(n);
+        self
+    }
+}
+
+/// One result line of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub id: String,
+    pub status: Status,
+    /// One line saying what was found.
+    pub summary: String,
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+    /// What to change; present for `fail` and `warn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+    /// A short machine-readable verdict (e.g. `LIBFABRIC`, `efault`), when the check has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Structured data for tools (e.g. classified memory regions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+impl CheckResult {
+    pub fn new(id: &str, status: Status, summary: impl Into<String>) -> CheckResult {
+        CheckResult {
+            id: id.to_string(),
+            status,
+            summary: summary.into(),
+            evidence: Vec::new(),
+            remediation: None,
+            value: None,
+            details: None,
+        }
+    }
+}
+
+/// A check's verdict before the runner stamps it with the check's id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: Status,
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+    pub remediation: Option<String>,
+    pub value: Option<String>,
+    pub details: Option<serde_json::Value>,
+}
+
+impl Outcome {
+    pub fn new(status: Status, summary: impl Into<String>) -> Outcome {
+        Outcome {
+            status,
+            summary: summary.into(),
+            evidence: Vec::new(),
+            remediation: None,
+            value: None,
+            details: None,
+        }
+    }
+
+    pub fn pass(summary: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Pass, summary)
+    }
+
+    pub fn warn(summary: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Warn, summary)
+    }
+
+    pub fn fail(summary: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Fail, summary)
+    }
+
+    pub fn skip(reason: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Skip, reason)
+    }
+
+    pub fn error(summary: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Error, summary)
+    }
+
+    pub fn evidence(mut self, e: Evidence) -> Outcome {
+        self.evidence.push(e);
+        self
+    }
+
+    pub fn with_evidence(mut self, e: impl IntoIterator<Item = Evidence>) -> Outcome {
+        self.evidence.extend(e);
+        self
+    }
+
+    pub fn remediation(mut self, r: impl Into<String>) -> Outcome {
+        self.remediation = Some(r.into());
+        self
+    }
+
+    pub fn value(mut self, v: impl Into<String>) -> Outcome {
+        self.value = Some(v.into());
+        self
+    }
+
+    pub fn details(mut self, d: serde_json::Value) -> Outcome {
+        self.details = Some(d);
+        self
+    }
+
+    pub fn into_result(self, id: &str) -> CheckResult {
+        CheckResult {
+            id: id.to_string(),
+            status: self.status,
+            summary: self.summary,
+            evidence: self.evidence,
+            remediation: self.remediation,
+            value: self.value,
+            details: self.details,
+        }
+    }
+}
+
+/// Which root the report judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RootInfo {
+    pub path: String,
+    pub kind: crate::root::RootKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Counts per status and the exit code they give.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub skip: usize,
+    pub error: usize,
+    pub exit_code: i32,
+}
+
+/// When the run counts as failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    /// Exit 1 only when a check fails.
+    #[default]
+    Fail,
+    /// Exit 1 when a check fails or warns.
+    Warn,
+}
+
+/// Exit codes, node-problem-detector's custom-plugin contract: 0 OK, 1 NonOK, 2 Unknown.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const PROBLEM: i32 = 1;
+    pub const UNKNOWN: i32 = 2;
+}
+
+impl Summary {
+    /// Counts results. A definite `fail` gives 1 even when another check errored: the problem
+    /// it found is certain. Otherwise an `error` gives 2 (the run is incomplete).
+    pub fn of(results: &[CheckResult], fail_on: FailOn) -> Summary {
+        let mut s = Summary::default();
+        for r in results {
+            match r.status {
+                Status::Pass => s.pass += 1,
+                Status::Warn => s.warn += 1,
+                Status::Fail => s.fail += 1,
+                Status::Skip => s.skip += 1,
+                Status::Error => s.error += 1,
+            }
+        }
+        s.exit_code = if s.fail > 0 || (fail_on == FailOn::Warn && s.warn > 0 && s.error == 0) {
+            exit::PROBLEM
+        } else if s.error > 0 {
+            exit::UNKNOWN
+        } else {
+            exit::OK
+        };
+        s
+    }
+}
+
+/// Everything one run produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub tool: ToolInfo,
+    pub root: RootInfo,
+    pub facts: crate::facts::Facts,
+    pub results: Vec<CheckResult>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl ToolInfo {
+    pub fn current() -> ToolInfo {
+        ToolInfo {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// A table for people, with remediation for every fail and warn.
+    #[default]
+    Human,
+    /// The versioned JSON report (`efa-doctor/1`).
+    Json,
+    /// JUnit XML for CI: fail is a failure, warn and skip are skipped.
+    Junit,
+    /// Prometheus text exposition, for node-exporter's textfile collector.
+    Prometheus,
+    /// One short line for node-problem-detector's custom-plugin monitor.
+    Npd,
+}
+
+/// Renders a report in `format`. `color` applies to the human format only.
+pub fn render(report: &Report, format: Format, color: bool) -> String {
+    match format {
+        Format::Human => human::render(report, color),
+        Format::Json => json::render(report),
+        Format::Junit => junit::render(report),
+        Format::Prometheus => prometheus::render(report),
+        Format::Npd => npd::render(report),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(status: Status) -> CheckResult {
+        CheckResult::new("x.y", status, "s")
+    }
+
+    #[test]
+    fn exit_codes_follow_npd_contract() {
+        assert_eq!(
+            Summary::of(&[r(Status::Pass), r(Status::Skip)], FailOn::Fail).exit_code,
+            0
+        );
+        assert_eq!(Summary::of(&[r(Status::Warn)], FailOn::Fail).exit_code, 0);
+        assert_eq!(Summary::of(&[r(Status::Warn)], FailOn::Warn).exit_code, 1);
+        assert_eq!(
+            Summary::of(&[r(Status::Fail), r(Status::Error)], FailOn::Fail).exit_code,
+            1
+        );
+        assert_eq!(Summary::of(&[r(Status::Error)], FailOn::Fail).exit_code, 2);
+        assert_eq!(
+            Summary::of(&[r(Status::Warn), r(Status::Error)], FailOn::Warn).exit_code,
+            2
+        );
+    }
+}
