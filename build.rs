@@ -29,11 +29,7 @@ fn main() {
         "/// Catalogue documents: (file name, contents).\npub static DOCS: &[(&str, &str)] = &[\n",
     );
     for p in list(&checks, "md") {
-        let name = Path::new(&p)
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let name = Path::new(&p).file_name().unwrap().to_string_lossy().into_owned();
         if name == "README.md" {
             continue;
         }
@@ -43,11 +39,7 @@ fn main() {
     out.push_str("];\n/// Built-in log rules: (file name, contents).\npub static RULES: &[(&str, &str)] = &[\n");
     if rules.is_dir() {
         for p in list(&rules, "toml") {
-            let name = Path::new(&p)
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
+            let name = Path::new(&p).file_name().unwrap().to_string_lossy().into_owned();
             println!("cargo:rerun-if-changed={p}");
             writeln!(out, "    ({name:?}, include_str!({p:?})),").unwrap();
         }

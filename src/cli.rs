@@ -48,6 +48,12 @@ pub enum Command {
     /// Print the man page (roff)
     #[command(hide = true)]
     Man,
+    /// Internal: runs one native-library task in a helper process
+    #[command(name = "__native", hide = true)]
+    Native {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -105,9 +111,7 @@ pub struct CheckArgs {
 }
 
 fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
     if !(0.0..=3600.0).contains(&v) || !v.is_finite() {
         return Err("must be between 0 and 3600 seconds".into());
     }

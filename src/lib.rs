@@ -8,6 +8,7 @@
 pub mod checks;
 pub mod cli;
 pub mod facts;
+pub mod native;
 pub mod parse;
 pub mod report;
 pub mod root;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             write_stdout(&out)?;
             Ok(exit::OK)
         }
+        Some(Command::Native { args }) => Ok(native::serve(&args)),
         Some(Command::Man) => {
             write_stdout(&man_page()?)?;
             Ok(exit::OK)
@@ -75,10 +77,7 @@ pub fn build_report(root: &Root, args: &CheckArgs) -> Result<Report> {
     let selected = checks::select(&args.only, &args.skip).map_err(|e| UsageError(e.to_string()))?;
     let manifest = snapshot::load_manifest(root)
         .map_err(|e| UsageError(format!("cannot read the captured manifest: {e}")))?;
-    let opts = facts::GatherOptions {
-        manifest,
-        sample: args.sample,
-    };
+    let opts = facts::GatherOptions { manifest, sample: args.sample, native: true };
     let facts = facts::gather(root, &opts);
     let cx = checks::Context { facts: &facts };
     let results = checks::run(&selected, &cx);
@@ -130,18 +129,10 @@ pub fn emit(report: &Report, out: &OutputArgs) -> Result<()> {
 /// a reader (node-exporter's textfile collector, a CI step) never sees a partial file. This
 /// is the only file efa-doctor writes, and only where the user asked.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name =
+        path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
     let result = (|| -> Result<()> {
         let mut f = std::fs::File::create(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
@@ -167,9 +158,7 @@ pub fn write_stdout(data: &[u8]) -> Result<()> {
 }
 
 fn list(format: ListFormat) -> Result<i32> {
-    let docs = checks::CHECKS
-        .iter()
-        .filter_map(|c| checks::catalogue::doc(c.id()));
+    let docs = checks::CHECKS.iter().filter_map(|c| checks::catalogue::doc(c.id()));
     let text = match format {
         ListFormat::Json => {
             let v: Vec<_> = docs
@@ -186,10 +175,8 @@ fn list(format: ListFormat) -> Result<i32> {
             }
             t.set_header(vec!["Check", "Severity", "Covers", "Title"]);
             for d in docs {
-                let sev = serde_json::to_value(d.severity)?
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let sev =
+                    serde_json::to_value(d.severity)?.as_str().unwrap_or_default().to_string();
                 t.add_row(vec![d.id.clone(), sev, d.covers.join(" "), d.title.clone()]);
             }
             format!("{t}\n")
@@ -201,9 +188,7 @@ fn list(format: ListFormat) -> Result<i32> {
 
 fn explain(id: &str, format: ListFormat) -> Result<i32> {
     let Some(doc) = checks::catalogue::doc(id) else {
-        bail!(UsageError(format!(
-            "unknown check id '{id}' (see `efa-doctor list`)"
-        )));
+        bail!(UsageError(format!("unknown check id '{id}' (see `efa-doctor list`)")));
     };
     let text = match format {
         ListFormat::Json => {
@@ -215,10 +200,7 @@ fn explain(id: &str, format: ListFormat) -> Result<i32> {
             serde_json::to_string_pretty(&v)? + "\n"
         }
         ListFormat::Human => {
-            let sev = serde_json::to_value(doc.severity)?
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+            let sev = serde_json::to_value(doc.severity)?.as_str().unwrap_or_default().to_string();
             format!(
                 "{} — {}\nseverity: {sev}; covers: {}\n{}",
                 doc.id,

@@ -77,10 +77,7 @@ impl fmt::Display for ReadError {
             ReadErrorKind::NotFound => write!(f, "{p}: not found"),
             ReadErrorKind::PermissionDenied => write!(f, "{p}: permission denied"),
             ReadErrorKind::TooLarge(n) => {
-                write!(
-                    f,
-                    "{p}: larger than the {MAX_FILE_BYTES}-byte read limit ({n} bytes)"
-                )
+                write!(f, "{p}: larger than the {MAX_FILE_BYTES}-byte read limit ({n} bytes)")
             }
             ReadErrorKind::NotADirectory => write!(f, "{p}: not a directory"),
             ReadErrorKind::IsADirectory => write!(f, "{p}: is a directory"),
@@ -92,10 +89,7 @@ impl fmt::Display for ReadError {
 
 impl ReadError {
     fn new(path: &str, kind: ReadErrorKind) -> ReadError {
-        ReadError {
-            path: path.to_string(),
-            kind,
-        }
+        ReadError { path: path.to_string(), kind }
     }
 
     fn from_io(path: &str, e: &std::io::Error) -> ReadError {
@@ -165,11 +159,7 @@ impl MemTree {
     }
 
     fn children(&self, dir: &str) -> Vec<String> {
-        let prefix = if dir.is_empty() {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
+        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
         self.nodes
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
@@ -191,10 +181,7 @@ fn parent_of(path: &str) -> Option<&str> {
 /// Normalises a relative path lexically: drops empty and `.` components and a leading `/`.
 /// `..` is kept for the resolver, which clamps it at the root.
 pub fn normalise(path: &str) -> String {
-    path.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect::<Vec<_>>()
-        .join("/")
+    path.split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/")
 }
 
 /// What a [`Root`] saw, kept for `efa-doctor snapshot`.
@@ -232,10 +219,7 @@ pub struct Root {
 
 impl fmt::Debug for Root {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Root")
-            .field("kind", &self.kind)
-            .field("display", &self.display)
-            .finish()
+        f.debug_struct("Root").field("kind", &self.kind).field("display", &self.display).finish()
     }
 }
 
@@ -253,11 +237,7 @@ impl Root {
             return Err(ReadError::new(&shown, ReadErrorKind::NotADirectory));
         }
         let base = std::fs::canonicalize(path).map_err(|e| ReadError::from_io(&shown, &e))?;
-        let kind = if base == Path::new("/") {
-            RootKind::Live
-        } else {
-            kind
-        };
+        let kind = if base == Path::new("/") { RootKind::Live } else { kind };
         Ok(Root::with_backend(Backend::Dir(base), kind, shown))
     }
 
@@ -362,8 +342,7 @@ impl Root {
     /// Reads a file as text, replacing invalid UTF-8 (sysfs and procfs are ASCII; a binary
     /// file is still readable and simply fails to parse later).
     pub fn read_string(&self, rel: &str) -> Result<String, ReadError> {
-        self.read(rel)
-            .map(|d| String::from_utf8_lossy(&d).into_owned())
+        self.read(rel).map(|d| String::from_utf8_lossy(&d).into_owned())
     }
 
     /// Reads a one-value file (sysfs attribute) without its trailing newline.
@@ -417,13 +396,11 @@ impl Root {
     }
 
     pub fn exists(&self, rel: &str) -> bool {
-        self.resolve(rel, true)
-            .is_ok_and(|c| self.node_kind(&c).is_some())
+        self.resolve(rel, true).is_ok_and(|c| self.node_kind(&c).is_some())
     }
 
     pub fn is_dir(&self, rel: &str) -> bool {
-        self.resolve(rel, true)
-            .is_ok_and(|c| self.node_kind(&c) == Some(NodeKind::Dir))
+        self.resolve(rel, true).is_ok_and(|c| self.node_kind(&c) == Some(NodeKind::Dir))
     }
 
     /// True when `rel` exists as anything, including a dangling symlink.
@@ -469,10 +446,7 @@ impl Root {
                 .map_err(|e| ReadError::from_io(canon, &e)),
             Backend::Mem(tree) => match tree.get(canon) {
                 Some(MemNode::Symlink(t)) => Ok(t.clone()),
-                Some(_) => Err(ReadError::new(
-                    canon,
-                    ReadErrorKind::Io("not a link".into()),
-                )),
+                Some(_) => Err(ReadError::new(canon, ReadErrorKind::Io("not a link".into()))),
                 None => Err(ReadError::new(canon, ReadErrorKind::NotFound)),
             },
         }
@@ -525,11 +499,8 @@ impl Root {
         } else {
             start.split('/').map(String::from).collect()
         };
-        let mut pending: Vec<String> = rest
-            .split('/')
-            .filter(|c| !c.is_empty() && *c != ".")
-            .map(String::from)
-            .collect();
+        let mut pending: Vec<String> =
+            rest.split('/').filter(|c| !c.is_empty() && *c != ".").map(String::from).collect();
         pending.reverse();
         while let Some(comp) = pending.pop() {
             if comp == ".." {
@@ -552,11 +523,7 @@ impl Root {
                     if target.starts_with('/') {
                         current.clear();
                     }
-                    for c in target
-                        .split('/')
-                        .filter(|c| !c.is_empty() && *c != ".")
-                        .rev()
-                    {
+                    for c in target.split('/').filter(|c| !c.is_empty() && *c != ".").rev() {
                         pending.push(c.to_string());
                     }
                 }
@@ -580,11 +547,7 @@ fn split_last(norm: &str) -> (&str, &str) {
 }
 
 fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
-    }
+    if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") }
 }
 
 fn read_bounded(path: &Path, shown: &str) -> Result<Vec<u8>, ReadError> {
@@ -594,10 +557,7 @@ fn read_bounded(path: &Path, shown: &str) -> Result<Vec<u8>, ReadError> {
         .read_to_end(&mut buf)
         .map_err(|e| ReadError::from_io(shown, &e))?;
     if buf.len() as u64 > MAX_FILE_BYTES {
-        return Err(ReadError::new(
-            shown,
-            ReadErrorKind::TooLarge(buf.len() as u64),
-        ));
+        return Err(ReadError::new(shown, ReadErrorKind::TooLarge(buf.len() as u64)));
     }
     Ok(buf)
 }
@@ -615,9 +575,8 @@ pub fn open_user_file(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// Lists a user-named directory (a `--rules DIR`), sorted.
 pub fn list_user_dir(path: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(path)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     v.sort();
     Ok(v)
 }
@@ -637,9 +596,7 @@ pub mod live {
 /// the node's root mounted at `/host`, judge `/host` and say so; otherwise judge `/`.
 pub fn auto_root() -> Root {
     let host = Path::new(live::HOST_MOUNT);
-    let looks_like_host_root = ["proc", "sys", "etc", "usr"]
-        .iter()
-        .all(|d| host.join(d).is_dir());
+    let looks_like_host_root = ["proc", "sys", "etc", "usr"].iter().all(|d| host.join(d).is_dir());
     if looks_like_host_root && in_container() {
         if let Ok(r) = Root::directory(host, RootKind::HostMount) {
             return r.with_note(
@@ -659,19 +616,38 @@ pub fn auto_root() -> Root {
     }
 }
 
-/// Heuristics for "this process runs in a container": the runtime marker files, or a
-/// Kubernetes service environment.
-pub fn in_container() -> bool {
-    Path::new("/.dockerenv").exists()
-        || Path::new("/run/.containerenv").exists()
-        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
-        || std::fs::read_to_string("/proc/1/cgroup")
-            .map(|s| {
-                ["kubepods", "docker", "containerd", "libpod"]
-                    .iter()
-                    .any(|k| s.contains(k))
-            })
-            .unwrap_or(false)
+/// Heuristics for "the process that sees this root runs in a container": the runtime
+/// marker files, a Kubernetes service-account mount, an overlay root filesystem, or a
+/// container cgroup for PID 1. Read through the root, so a snapshot replays them.
+pub fn container_clues(root: &Root) -> Vec<String> {
+    let mut clues = Vec::new();
+    for marker in
+        [".dockerenv", "run/.containerenv", "var/run/secrets/kubernetes.io/serviceaccount"]
+    {
+        if root.exists(marker) {
+            clues.push(format!("/{marker} exists"));
+        }
+    }
+    if let Ok(cg) = root.read_string("proc/1/cgroup") {
+        if let Some(k) =
+            ["kubepods", "docker", "containerd", "libpod"].iter().find(|k| cg.contains(*k))
+        {
+            clues.push(format!("PID 1 is in a {k} cgroup"));
+        }
+    }
+    if let Ok(m) = root.read_string("proc/self/mounts") {
+        if m.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 2 && f[1] == "/" && f[2] == "overlay"
+        }) {
+            clues.push("the root filesystem is an overlay mount".into());
+        }
+    }
+    clues
+}
+
+fn in_container() -> bool {
+    !container_clues(&Root::live()).is_empty()
 }
 
 #[cfg(test)]
@@ -709,14 +685,10 @@ mod tests {
     fn resolves_relative_and_absolute_links_inside_root() {
         let (_d, r) = tree();
         assert_eq!(
-            r.read_value("sys/class/infiniband/efa_0/node_guid")
-                .unwrap(),
+            r.read_value("sys/class/infiniband/efa_0/node_guid").unwrap(),
             "0000:0000:0000:0001"
         );
-        assert_eq!(
-            r.read_value("/etc/ib/efa_0/node_guid").unwrap(),
-            "0000:0000:0000:0001"
-        );
+        assert_eq!(r.read_value("/etc/ib/efa_0/node_guid").unwrap(), "0000:0000:0000:0001");
         assert_eq!(
             r.canonical("sys/class/infiniband/efa_0").unwrap(),
             "sys/devices/pci0000:00/0000:00:06.0/infiniband/efa_0"
@@ -728,10 +700,7 @@ mod tests {
         let (_d, r) = tree();
         // `..` clamps at the root, so this resolves to <root>/etc/passwd, which is absent.
         assert!(r.read("etc/escape").unwrap_err().is_not_found());
-        assert_eq!(
-            r.read("etc/loop1").unwrap_err().kind,
-            ReadErrorKind::LinkLoop
-        );
+        assert_eq!(r.read("etc/loop1").unwrap_err().kind, ReadErrorKind::LinkLoop);
     }
 
     #[test]
@@ -750,10 +719,7 @@ mod tests {
     #[test]
     fn memory_tree_behaves_like_a_directory() {
         let mut t = MemTree::new();
-        t.insert(
-            "sys/devices/x/attr",
-            MemNode::File(Arc::new(b"1\n".to_vec())),
-        );
+        t.insert("sys/devices/x/attr", MemNode::File(Arc::new(b"1\n".to_vec())));
         t.insert("sys/class/c/x", MemNode::Symlink("../../devices/x".into()));
         let r = Root::memory(t, "mem".into());
         assert_eq!(r.read_value("sys/class/c/x/attr").unwrap(), "1");

@@ -31,9 +31,21 @@ pub struct Manifest {
     /// Second counter reading taken during capture (`--sample`).
     #[serde(default)]
     pub counter_sample: Option<CounterSample>,
+    /// Results from the node's native libraries, captured live.
+    #[serde(default)]
+    pub native: Option<CapturedNative>,
     /// What the fixture or capture is (free text, for people).
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// Facts that came from native libraries at capture time; replay needs none of them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CapturedNative {
+    #[serde(default)]
+    pub gpu: Option<crate::facts::gpu::GpuFacts>,
+    #[serde(default)]
+    pub libfabric: Option<crate::facts::libfabric::LibfabricFacts>,
 }
 
 /// Reads the manifest of a captured tree, if the root has one. A malformed manifest is an

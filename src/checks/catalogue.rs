@@ -28,12 +28,8 @@ mod embedded {
 pub use embedded::RULES as EMBEDDED_RULES;
 
 /// Sections every document must have, in this order.
-pub const REQUIRED_SECTIONS: [&str; 4] = [
-    "## What it checks",
-    "## Why it matters",
-    "## Evidence",
-    "## Remediation",
-];
+pub const REQUIRED_SECTIONS: [&str; 4] =
+    ["## What it checks", "## Why it matters", "## Evidence", "## Remediation"];
 
 /// The status a check gives when it finds the problem it looks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,9 +73,8 @@ impl Doc {
 
 /// Parses one document; errors name the file and the problem.
 pub fn parse_doc(file: &str, text: &str) -> Result<Doc, String> {
-    let rest = text
-        .strip_prefix("+++\n")
-        .ok_or_else(|| format!("{file}: must start with '+++'"))?;
+    let rest =
+        text.strip_prefix("+++\n").ok_or_else(|| format!("{file}: must start with '+++'"))?;
     let end = rest
         .find("\n+++\n")
         .ok_or_else(|| format!("{file}: front matter is not closed by '+++'"))?;
@@ -118,19 +113,13 @@ pub fn parse_doc(file: &str, text: &str) -> Result<Doc, String> {
 pub fn docs() -> &'static [Doc] {
     static DOCS: OnceLock<Vec<Doc>> = OnceLock::new();
     DOCS.get_or_init(|| {
-        embedded::DOCS
-            .iter()
-            .filter_map(|(file, text)| parse_doc(file, text).ok())
-            .collect()
+        embedded::DOCS.iter().filter_map(|(file, text)| parse_doc(file, text).ok()).collect()
     })
 }
 
 /// Parse errors of the embedded documents (for tests and `efa-doctor list`'s sanity).
 pub fn doc_errors() -> Vec<String> {
-    embedded::DOCS
-        .iter()
-        .filter_map(|(file, text)| parse_doc(file, text).err())
-        .collect()
+    embedded::DOCS.iter().filter_map(|(file, text)| parse_doc(file, text).err()).collect()
 }
 
 pub fn doc(id: &str) -> Option<&'static Doc> {

@@ -88,9 +88,7 @@ fn hugepages(f: &Facts) -> Outcome {
             "proc/meminfo HugePages_Total/HugePages_Free",
         ),
         _ => {
-            let size = h
-                .default_size_kb
-                .map_or("unknown".into(), |k| human_bytes(k * 1024));
+            let size = h.default_size_kb.map_or("unknown".into(), |k| human_bytes(k * 1024));
             return Outcome::warn(format!(
                 "no 2 MiB huge page pool on this kernel (default huge page size {size}): libfabric's EFA provider uses regular pages for its buffers"
             ))
@@ -100,9 +98,7 @@ fn hugepages(f: &Facts) -> Outcome {
     };
     let ev = Evidence::new(src)
         .observed(format!("{nr} pages, {free} free"))
-        .expected(format!(
-            ">= 1 free (EKS GPU AMIs pre-allocate {EKS_PREALLOCATED_2M})"
-        ));
+        .expected(format!(">= 1 free (EKS GPU AMIs pre-allocate {EKS_PREALLOCATED_2M})"));
     let fix = format!(
         "Reserve 2 MiB huge pages for EFA: `sudo sysctl -w vm.nr_hugepages={EKS_PREALLOCATED_2M}` (persist in /etc/sysctl.d/, or `settings.kernel.sysctl.\"vm.nr_hugepages\"` on Bottlerocket), and request `hugepages-2Mi` in pods that set FI_EFA_USE_HUGE_PAGE=1."
     );
@@ -112,12 +108,10 @@ fn hugepages(f: &Facts) -> Outcome {
             .remediation(fix)
             .value("0")
     } else if free == 0 {
-        Outcome::warn(format!(
-            "all {nr} 2 MiB huge pages are in use: a new EFA workload gets none"
-        ))
-        .evidence(ev)
-        .remediation(fix)
-        .value("0")
+        Outcome::warn(format!("all {nr} 2 MiB huge pages are in use: a new EFA workload gets none"))
+            .evidence(ev)
+            .remediation(fix)
+            .value("0")
     } else {
         Outcome::pass(format!(
             "{free} of {nr} 2 MiB huge pages free ({})",
@@ -152,17 +146,9 @@ fn memlock(f: &Facts) -> Outcome {
         ));
     };
     let ev = Evidence::new(
-        f.host
-            .notes
-            .get("memlock")
-            .cloned()
-            .unwrap_or_else(|| "proc/self/limits".into()),
+        f.host.notes.get("memlock").cloned().unwrap_or_else(|| "proc/self/limits".into()),
     )
-    .observed(format!(
-        "soft {}, hard {}",
-        memlock_text(l.soft),
-        memlock_text(l.hard)
-    ))
+    .observed(format!("soft {}, hard {}", memlock_text(l.soft), memlock_text(l.hard)))
     .expected("unlimited (or CAP_IPC_LOCK)");
     let ipc_lock = f.host.capabilities.as_ref().is_some_and(|c| c.ipc_lock);
     match l.soft {
@@ -196,11 +182,7 @@ impl Check for Privileges {
 }
 
 fn privileges(f: &Facts) -> Outcome {
-    let efa_count = f
-        .rdma
-        .efa()
-        .count()
-        .max(f.pci.of_kind(PciKind::Efa).count());
+    let efa_count = f.rdma.efa().count().max(f.pci.of_kind(PciKind::Efa).count());
     let mut ev = Vec::new();
     let caps = f.host.capabilities.as_ref();
     if let Some(c) = caps {
@@ -211,11 +193,8 @@ fn privileges(f: &Facts) -> Outcome {
                     c.effective_hex,
                     match c.privileged {
                         Some(true) => "all capabilities".to_string(),
-                        _ => format!(
-                            "IPC_LOCK {}, SYS_ADMIN {}",
-                            yes(c.ipc_lock),
-                            yes(c.sys_admin)
-                        ),
+                        _ =>
+                            format!("IPC_LOCK {}, SYS_ADMIN {}", yes(c.ipc_lock), yes(c.sys_admin)),
                     }
                 ))
                 .expected("privileged, or at least CAP_IPC_LOCK"),
@@ -236,13 +215,11 @@ fn privileges(f: &Facts) -> Outcome {
         .with_evidence(ev);
     };
     let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-    ev.push(
-        Evidence::new("dev/infiniband").observed(if names.is_empty() {
-            "no uverbs nodes".into()
-        } else {
-            names.join(" ")
-        }),
-    );
+    ev.push(Evidence::new("dev/infiniband").observed(if names.is_empty() {
+        "no uverbs nodes".into()
+    } else {
+        names.join(" ")
+    }));
     let unopenable: Vec<_> = nodes.iter().filter(|n| n.openable == Some(false)).collect();
     if let Some(n) = unopenable.first() {
         return Outcome::fail(format!(
@@ -313,9 +290,8 @@ fn shm(f: &Facts) -> Outcome {
             f.host.notes.get("shm").map_or("", String::as_str)
         ));
     };
-    let ev = Evidence::new(s.source.clone())
-        .observed(human_bytes(s.size_bytes))
-        .expected(">= 1 GiB");
+    let ev =
+        Evidence::new(s.source.clone()).observed(human_bytes(s.size_bytes)).expected(">= 1 GiB");
     if s.size_bytes < SHM_MIN {
         Outcome::fail(format!(
             "/dev/shm is only {}: NCCL and CUDA IPC buffers do not fit (Docker's default is 64 MiB)",

@@ -11,14 +11,8 @@ use crate::report::{Evidence, Outcome};
 const DMABUF_KERNEL: [u64; 2] = [5, 12];
 
 fn kernel_evidence(f: &Facts) -> Evidence {
-    Evidence::new(
-        f.kernel
-            .notes
-            .get("release")
-            .cloned()
-            .unwrap_or_else(|| "kernel release".into()),
-    )
-    .observed(f.kernel.release.clone().unwrap_or_else(|| "unknown".into()))
+    Evidence::new(f.kernel.notes.get("release").cloned().unwrap_or_else(|| "kernel release".into()))
+        .observed(f.kernel.release.clone().unwrap_or_else(|| "unknown".into()))
 }
 
 fn nvidia_evidence(f: &Facts) -> Evidence {
@@ -85,16 +79,8 @@ fn gpudirect_path(f: &Facts) -> Outcome {
     let nvidia_peermem = f.modules.is_loaded("nvidia_peermem") == Some(true);
     ev.push(Evidence::new("proc/modules").observed(format!(
         "efa_nv_peermem {}, nvidia_peermem {}",
-        if efa_nv_peermem {
-            "loaded"
-        } else {
-            "not loaded"
-        },
-        if nvidia_peermem {
-            "loaded"
-        } else {
-            "not loaded"
-        }
+        if efa_nv_peermem { "loaded" } else { "not loaded" },
+        if nvidia_peermem { "loaded" } else { "not loaded" }
     )));
 
     // What the EFA driver itself reports about its P2P provider, per device.
@@ -185,12 +171,10 @@ fn gpudirect_path(f: &Facts) -> Outcome {
         } else {
             "the EFA driver reports no P2P provider".to_string()
         };
-        return Outcome::fail(format!(
-            "no GPUDirect RDMA path: {why_no_dmabuf}, and {who}{extra}"
-        ))
-        .with_evidence(ev)
-        .remediation(fix)
-        .value("none");
+        return Outcome::fail(format!("no GPUDirect RDMA path: {why_no_dmabuf}, and {who}{extra}"))
+            .with_evidence(ev)
+            .remediation(fix)
+            .value("none");
     }
     if !has_gpus(f) && f.pci.devices.is_some() {
         return Outcome::skip(format!(
@@ -221,9 +205,7 @@ impl Check for Modules {
 fn modules(f: &Facts) -> Outcome {
     let Some(loaded) = &f.modules.loaded else {
         let why = f.modules.notes.get("loaded").cloned().unwrap_or_default();
-        return Outcome::skip(format!(
-            "the module list is not readable in this root ({why})"
-        ));
+        return Outcome::skip(format!("the module list is not readable in this root ({why})"));
     };
     let state = |n: &str| f.modules.is_loaded(n) == Some(true);
     let efa_hw = f.pci.of_kind(PciKind::Efa).count() + f.rdma.efa().count() > 0;
@@ -233,39 +215,18 @@ fn modules(f: &Facts) -> Outcome {
     let mut fails = Vec::new();
     let mut warns = Vec::new();
     let mut fixes = Vec::new();
-    for name in [
-        "efa",
-        "ib_uverbs",
-        "nvidia",
-        "nvidia_uvm",
-        "gdrdrv",
-        "efa_nv_peermem",
-        "nvidia_peermem",
-    ] {
-        let version = f
-            .modules
-            .versions
-            .get(name)
-            .map(|v| format!(" version {v}"))
-            .unwrap_or_default();
-        let how = if f.modules.builtin.iter().any(|b| b == name) {
-            " (built in)"
-        } else {
-            ""
-        };
-        let obs = if state(name) {
-            format!("loaded{how}{version}")
-        } else {
-            "not loaded".to_string()
-        };
+    for name in
+        ["efa", "ib_uverbs", "nvidia", "nvidia_uvm", "gdrdrv", "efa_nv_peermem", "nvidia_peermem"]
+    {
+        let version =
+            f.modules.versions.get(name).map(|v| format!(" version {v}")).unwrap_or_default();
+        let how = if f.modules.builtin.iter().any(|b| b == name) { " (built in)" } else { "" };
+        let obs =
+            if state(name) { format!("loaded{how}{version}") } else { "not loaded".to_string() };
         ev.push(Evidence::new(format!("proc/modules: {name}")).observed(obs));
     }
     if !state("efa") {
-        let why = if efa_hw {
-            ""
-        } else {
-            " (and no EFA PCI device is present: see efa.devices)"
-        };
+        let why = if efa_hw { "" } else { " (and no EFA PCI device is present: see efa.devices)" };
         fails.push(format!("efa is not loaded{why}"));
         fixes.push("Load the EFA driver (`sudo modprobe efa`); if it is not installed, run the EFA installer or use an EFA-enabled AMI (EKS AL2023 NVIDIA, Bottlerocket, DLAMI).");
     } else if !state("ib_uverbs") {
@@ -273,11 +234,7 @@ fn modules(f: &Facts) -> Outcome {
         fixes.push("Load the verbs interface: `sudo modprobe ib_uverbs` (rdma-core's udev rules normally do this).");
     }
     if !state("nvidia") {
-        let why = if gpu_hw {
-            " while NVIDIA GPUs are on the PCI bus"
-        } else {
-            ""
-        };
+        let why = if gpu_hw { " while NVIDIA GPUs are on the PCI bus" } else { "" };
         fails.push(format!("nvidia is not loaded{why}"));
         fixes.push("Install or load the NVIDIA driver (`sudo modprobe nvidia`); check `dmesg | grep NVRM` for why it failed.");
     } else if !state("nvidia_uvm") {
@@ -286,10 +243,7 @@ fn modules(f: &Facts) -> Outcome {
     }
     // EFA 2.17.3 added P2P support for the NVIDIA 580 driver series (REFERENCE §1.2, §8.2).
     if let (Some(efa_v), Some(nv)) = (
-        f.modules
-            .versions
-            .get("efa")
-            .and_then(|v| Version::parse(v)),
+        f.modules.versions.get("efa").and_then(|v| Version::parse(v)),
         f.nvidia_driver.version.as_deref().and_then(Version::parse),
     ) {
         if efa_v.below(&[2, 17, 3])
@@ -307,11 +261,8 @@ fn modules(f: &Facts) -> Outcome {
         Some(false) => "in-tree EFA driver".to_string(),
         None => "no EFA driver".to_string(),
     };
-    let gdr = if state("gdrdrv") {
-        "gdrdrv loaded"
-    } else {
-        "gdrdrv not loaded (GDRCopy is optional)"
-    };
+    let gdr =
+        if state("gdrdrv") { "gdrdrv loaded" } else { "gdrdrv not loaded (GDRCopy is optional)" };
     let outcome = if !fails.is_empty() {
         Outcome::fail(fails.join("; "))
     } else if !warns.is_empty() {
@@ -368,11 +319,7 @@ mod tests {
         assert_eq!(o.status, crate::report::Status::Fail);
         assert!(o.summary.contains("in-tree"), "{}", o.summary);
         assert!(o.summary.contains("nvidia_peermem"), "{}", o.summary);
-        let o = gpudirect_path(&facts(
-            "5.10.230",
-            true,
-            &["nvidia", "efa", "efa_nv_peermem"],
-        ));
+        let o = gpudirect_path(&facts("5.10.230", true, &["nvidia", "efa", "efa_nv_peermem"]));
         assert_eq!(o.status, crate::report::Status::Pass);
     }
 

@@ -5,8 +5,11 @@
 //! when the registry and the catalogue disagree.
 
 pub mod catalogue;
+pub mod efa;
+pub mod gpu;
 pub mod host;
 pub mod kernel;
+pub mod pci;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -35,6 +38,15 @@ pub static CHECKS: &[&dyn Check] = &[
     &host::Memlock,
     &host::Privileges,
     &host::Shm,
+    &efa::Devices,
+    &efa::Link,
+    &efa::Traffic,
+    &efa::Errors,
+    &efa::Topology,
+    &pci::Link,
+    &gpu::Inventory,
+    &gpu::MemoryHealth,
+    &gpu::Fabric,
 ];
 
 pub fn find(id: &str) -> Option<&'static dyn Check> {
@@ -79,9 +91,7 @@ pub fn run(checks: &[&'static dyn Check], cx: &Context<'_>) -> Vec<CheckResult> 
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            vec![Outcome::error(format!(
-                "internal error in this check: {msg} (please report it)"
-            ))]
+            vec![Outcome::error(format!("internal error in this check: {msg} (please report it)"))]
         });
         for mut o in outcomes {
             if matches!(o.status, Status::Fail | Status::Warn) && o.remediation.is_none() {
@@ -124,8 +134,7 @@ mod tests {
             let (family, name) = id.split_once('.').expect("id must be family.name");
             let ok = |s: &str| {
                 !s.is_empty()
-                    && s.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             };
             assert!(ok(family) && ok(name), "malformed id {id}");
         }
@@ -139,10 +148,7 @@ mod tests {
         assert!(!matches("kern", "kernel.modules"));
         assert!(select(&["nope".into()], &[]).is_err());
         let s = select(&["host".into()], &["host.shm".into()]).unwrap();
-        assert!(
-            s.iter()
-                .all(|c| c.id().starts_with("host.") && c.id() != "host.shm")
-        );
+        assert!(s.iter().all(|c| c.id().starts_with("host.") && c.id() != "host.shm"));
     }
 
     #[test]

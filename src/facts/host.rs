@@ -18,6 +18,8 @@ pub struct HostFacts {
     pub uverbs: Option<Vec<UverbsNode>>,
     /// MemTotal in bytes.
     pub mem_total: Option<u64>,
+    /// Why the inspecting process is believed to run in a container (empty: it is not).
+    pub container_clues: Vec<String>,
     pub notes: Notes,
 }
 
@@ -78,14 +80,10 @@ pub fn gather(root: &Root) -> HostFacts {
                 ..Hugepages::default()
             };
             let dir = "sys/kernel/mm/hugepages/hugepages-2048kB";
-            hp.nr_2m = root
-                .read_value(&format!("{dir}/nr_hugepages"))
-                .ok()
-                .and_then(|v| v.parse().ok());
-            hp.free_2m = root
-                .read_value(&format!("{dir}/free_hugepages"))
-                .ok()
-                .and_then(|v| v.parse().ok());
+            hp.nr_2m =
+                root.read_value(&format!("{dir}/nr_hugepages")).ok().and_then(|v| v.parse().ok());
+            hp.free_2m =
+                root.read_value(&format!("{dir}/free_hugepages")).ok().and_then(|v| v.parse().ok());
             h.hugepages = Some(hp);
         }
         Err(e) => {
@@ -104,12 +102,8 @@ pub fn gather(root: &Root) -> HostFacts {
             nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK)
         {
             let conv = |v: u64| (v != nix::sys::resource::RLIM_INFINITY).then_some(v);
-            h.memlock = Some(Limit {
-                soft: conv(soft),
-                hard: conv(hard),
-            });
-            h.notes
-                .insert("memlock".into(), "getrlimit(RLIMIT_MEMLOCK)".into());
+            h.memlock = Some(Limit { soft: conv(soft), hard: conv(hard) });
+            h.notes.insert("memlock".into(), "getrlimit(RLIMIT_MEMLOCK)".into());
         }
     }
 
@@ -123,11 +117,7 @@ pub fn gather(root: &Root) -> HostFacts {
                     .and_then(|v| v.parse::<u32>().ok())
                     .filter(|c| *c < 64);
                 let privileged = last_cap.map(|c| {
-                    let all = if c == 63 {
-                        u64::MAX
-                    } else {
-                        (1u64 << (c + 1)) - 1
-                    };
+                    let all = if c == 63 { u64::MAX } else { (1u64 << (c + 1)) - 1 };
                     eff & all == all
                 });
                 if privileged.is_none() {
@@ -147,10 +137,7 @@ pub fn gather(root: &Root) -> HostFacts {
                     uid: s.uid,
                 });
             } else {
-                h.notes.insert(
-                    "capabilities".into(),
-                    "proc/self/status has no CapEff line".into(),
-                );
+                h.notes.insert("capabilities".into(), "proc/self/status has no CapEff line".into());
             }
         }
         Err(e) => {
@@ -158,6 +145,10 @@ pub fn gather(root: &Root) -> HostFacts {
         }
     }
 
+    if root.kind() != crate::root::RootKind::HostMount {
+        // A mounted host root shows the node's own files, not the debug container's.
+        h.container_clues = crate::root::container_clues(root);
+    }
     h.shm = shm_of(root, h.mem_total, &mut h.notes);
     h.uverbs = uverbs_of(root, &mut h.notes);
     h
@@ -184,24 +175,15 @@ fn shm_of(root: &Root, mem_total: Option<u64>, notes: &mut Notes) -> Option<Shm>
         }
     };
     let Some(m) = mounts.iter().rev().find(|m| m.target == "/dev/shm") else {
-        notes.insert(
-            "shm".into(),
-            "/dev/shm is not a mount point in proc/self/mounts".into(),
-        );
+        notes.insert("shm".into(), "/dev/shm is not a mount point in proc/self/mounts".into());
         return None;
     };
     if m.fstype != "tmpfs" {
-        notes.insert(
-            "shm".into(),
-            format!("/dev/shm is {} (not tmpfs); size unknown", m.fstype),
-        );
+        notes.insert("shm".into(), format!("/dev/shm is {} (not tmpfs); size unknown", m.fstype));
         return None;
     }
     match parse::proc::tmpfs_size(&m.options) {
-        Some(Ok(b)) => Some(Shm {
-            size_bytes: b,
-            source: "proc/self/mounts (tmpfs size=)".into(),
-        }),
+        Some(Ok(b)) => Some(Shm { size_bytes: b, source: "proc/self/mounts (tmpfs size=)".into() }),
         Some(Err(pct)) => mem_total.map(|t| Shm {
             size_bytes: t / 100 * pct,
             source: format!("proc/self/mounts (size={pct}% of MemTotal)"),
@@ -225,21 +207,14 @@ fn uverbs_of(root: &Root, notes: &mut Notes) -> Option<Vec<UverbsNode>> {
         .into_iter()
         .filter(|n| n.starts_with("uverbs"))
         .map(|name| {
-            let ibdev = root
-                .read_value(&format!("sys/class/infiniband_verbs/{name}/ibdev"))
-                .ok();
+            let ibdev = root.read_value(&format!("sys/class/infiniband_verbs/{name}/ibdev")).ok();
             let (openable, open_error) =
                 match root.try_open_device(&format!("dev/infiniband/{name}")) {
                     Some(Ok(())) => (Some(true), None),
                     Some(Err(e)) => (Some(false), Some(e.to_string())),
                     None => (None, None),
                 };
-            UverbsNode {
-                name,
-                ibdev,
-                openable,
-                open_error,
-            }
+            UverbsNode { name, ibdev, openable, open_error }
         })
         .collect();
     Some(nodes)

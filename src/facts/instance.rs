@@ -63,14 +63,8 @@ pub struct InstanceFacts {
 impl InstanceFacts {
     /// True when the clues say this is an EC2 instance; `None` when there are no clues.
     pub fn is_ec2(&self) -> Option<bool> {
-        if self
-            .sys_vendor
-            .as_deref()
-            .is_some_and(|v| v.contains("Amazon"))
-            || self
-                .instance_id
-                .as_deref()
-                .is_some_and(|i| i.starts_with("i-"))
+        if self.sys_vendor.as_deref().is_some_and(|v| v.contains("Amazon"))
+            || self.instance_id.as_deref().is_some_and(|i| i.starts_with("i-"))
         {
             return Some(true);
         }
@@ -84,11 +78,8 @@ impl InstanceFacts {
 pub fn gather(root: &Root) -> InstanceFacts {
     let mut f = InstanceFacts::default();
     let dmi = "sys/devices/virtual/dmi/id";
-    let read = |name: &str| {
-        root.read_value(&format!("{dmi}/{name}"))
-            .ok()
-            .filter(|v| !v.is_empty())
-    };
+    let read =
+        |name: &str| root.read_value(&format!("{dmi}/{name}")).ok().filter(|v| !v.is_empty());
     f.instance_type = read("product_name");
     f.sys_vendor = read("sys_vendor");
     f.instance_id = read("board_asset_tag").filter(|t| t.starts_with("i-"));

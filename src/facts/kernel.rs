@@ -31,18 +31,15 @@ pub fn gather_kernel(root: &Root, manifest: Option<&Manifest>) -> KernelFacts {
     match root.read_value("proc/sys/kernel/osrelease") {
         Ok(r) if !r.is_empty() => {
             k.release = Some(r);
-            k.notes
-                .insert("release".into(), "proc/sys/kernel/osrelease".into());
+            k.notes.insert("release".into(), "proc/sys/kernel/osrelease".into());
         }
         _ => {
             if let Some(r) = manifest.and_then(|m| m.kernel_release.clone()) {
                 k.release = Some(r);
                 k.notes.insert("release".into(), "snapshot manifest".into());
             } else {
-                k.notes.insert(
-                    "release".into(),
-                    "proc/sys/kernel/osrelease is not readable".into(),
-                );
+                k.notes
+                    .insert("release".into(), "proc/sys/kernel/osrelease is not readable".into());
             }
         }
     }
@@ -65,10 +62,7 @@ fn arch_of(
 ) -> (Option<String>, String) {
     if root.kind().is_live() {
         if let Ok(u) = nix::sys::utsname::uname() {
-            return (
-                Some(normalise_arch(&u.machine().to_string_lossy())),
-                "uname(2)".into(),
-            );
+            return (Some(normalise_arch(&u.machine().to_string_lossy())), "uname(2)".into());
         }
     }
     if let Ok(a) = root.read_value("proc/sys/kernel/arch") {
@@ -85,11 +79,7 @@ fn arch_of(
         }
     }
     if let Some(r) = release {
-        for (needle, arch) in [
-            ("x86_64", "x86_64"),
-            ("aarch64", "aarch64"),
-            ("arm64", "aarch64"),
-        ] {
+        for (needle, arch) in [("x86_64", "x86_64"), ("aarch64", "aarch64"), ("arm64", "aarch64")] {
             if r.contains(needle) {
                 return (Some(arch.into()), "kernel release string".into());
             }
@@ -100,10 +90,7 @@ fn arch_of(
             return (Some(a), "proc/driver/nvidia/version".into());
         }
     }
-    (
-        None,
-        "no architecture clue in this root (proc/sys/kernel/arch, proc/cpuinfo)".into(),
-    )
+    (None, "no architecture clue in this root (proc/sys/kernel/arch, proc/cpuinfo)".into())
 }
 
 pub fn normalise_arch(a: &str) -> String {
@@ -127,22 +114,14 @@ fn page_size_of(root: &Root, manifest: Option<&Manifest>) -> (Option<u64>, Strin
     }
     if let Ok(v) = root.read_value("sys/kernel/mm/transparent_hugepage/hpage_pmd_size") {
         if let Some(p) = v.parse::<u64>().ok().and_then(page_from_pmd) {
-            return (
-                Some(p),
-                format!("sys/kernel/mm/transparent_hugepage/hpage_pmd_size = {v}"),
-            );
+            return (Some(p), format!("sys/kernel/mm/transparent_hugepage/hpage_pmd_size = {v}"));
         }
     }
-    (
-        None,
-        "no page-size clue in this root (hpage_pmd_size)".into(),
-    )
+    (None, "no page-size clue in this root (hpage_pmd_size)".into())
 }
 
 fn page_from_pmd(pmd: u64) -> Option<u64> {
-    [4096u64, 16384, 65536]
-        .into_iter()
-        .find(|p| p * p / 8 == pmd)
+    [4096u64, 16384, 65536].into_iter().find(|p| p * p / 8 == pmd)
 }
 
 /// Modules whose presence or version the checks care about.
@@ -204,10 +183,7 @@ pub fn gather_modules(root: &Root) -> ModulesFacts {
         if let Ok(t) = root.read_value(&format!("{dir}/taint")) {
             m.taint.insert(name.into(), t);
         }
-        let in_list = m
-            .loaded
-            .as_ref()
-            .is_some_and(|l| l.iter().any(|x| x.name == name));
+        let in_list = m.loaded.as_ref().is_some_and(|l| l.iter().any(|x| x.name == name));
         // A loaded module has `initstate`; a built-in one has a /sys/module dir without it.
         if !in_list && !root.exists(&format!("{dir}/initstate")) && m.loaded.is_some() {
             m.builtin.push(name.into());
@@ -240,8 +216,7 @@ pub fn gather_nvidia(root: &Root) -> NvidiaDriverFacts {
                 n.version = v.version;
                 n.kernel_module = Some(if v.open { "open" } else { "proprietary" }.into());
                 n.version_line = Some(v.line);
-                n.notes
-                    .insert("source".into(), "proc/driver/nvidia/version".into());
+                n.notes.insert("source".into(), "proc/driver/nvidia/version".into());
             }
             None => {
                 n.notes.insert(
@@ -258,26 +233,15 @@ pub fn gather_nvidia(root: &Root) -> NvidiaDriverFacts {
         if let Ok(v) = root.read_value("sys/module/nvidia/version") {
             if !v.is_empty() {
                 n.version = Some(v);
-                n.notes
-                    .insert("version".into(), "sys/module/nvidia/version".into());
+                n.notes.insert("version".into(), "sys/module/nvidia/version".into());
             }
         }
     }
     if n.kernel_module.is_none() {
         // Proprietary modules taint the kernel with `P`; open ones are `Dual MIT/GPL`.
         if let Ok(t) = root.read_value("sys/module/nvidia/taint") {
-            n.kernel_module = Some(
-                if t.contains('P') {
-                    "proprietary"
-                } else {
-                    "open"
-                }
-                .into(),
-            );
-            n.notes.insert(
-                "kernel_module".into(),
-                format!("sys/module/nvidia/taint = {t:?}"),
-            );
+            n.kernel_module = Some(if t.contains('P') { "proprietary" } else { "open" }.into());
+            n.notes.insert("kernel_module".into(), format!("sys/module/nvidia/taint = {t:?}"));
         }
     }
     n

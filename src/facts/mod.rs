@@ -4,11 +4,14 @@
 //! `null` in JSON) with the reason in the group's `notes`; it is never filled in from the
 //! machine doing the analysis.
 
+pub mod gpu;
 pub mod host;
 pub mod instance;
 pub mod kernel;
+pub mod libfabric;
 pub mod pci;
 pub mod rdma;
+pub mod topology;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +32,8 @@ pub struct Facts {
     pub instance: instance::InstanceFacts,
     pub pci: pci::PciFacts,
     pub rdma: rdma::RdmaFacts,
+    pub gpu: gpu::GpuFacts,
+    pub libfabric: libfabric::LibfabricFacts,
 }
 
 /// What the gatherers may do beyond reading files.
@@ -39,6 +44,9 @@ pub struct GatherOptions {
     pub manifest: Option<crate::snapshot::Manifest>,
     /// `--sample`: take a second counter reading after this long.
     pub sample: Option<std::time::Duration>,
+    /// Query the node's native libraries (NVML, libfabric). Only meaningful on the live
+    /// root; elsewhere captured results from the manifest are used.
+    pub native: bool,
 }
 
 /// Reads every fact from `root`.
@@ -50,12 +58,8 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
     let instance = instance::gather(root);
     let pci = pci::gather(root);
     let mut rdma = rdma::gather(root);
-    rdma.sample = match (
-        opts.sample,
-        opts.manifest
-            .as_ref()
-            .and_then(|m| m.counter_sample.clone()),
-    ) {
+    rdma.sample = match (opts.sample, opts.manifest.as_ref().and_then(|m| m.counter_sample.clone()))
+    {
         // A captured second reading (snapshot or fixture) stands for the interval it covered.
         (_, Some(captured)) => Some(captured),
         (Some(interval), None) if rdma.devices.is_some() => {
@@ -63,13 +67,26 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
         }
         _ => None,
     };
-    Facts {
-        kernel,
-        modules,
-        nvidia_driver,
-        host,
-        instance,
-        pci,
-        rdma,
+    let captured = opts.manifest.as_ref().and_then(|m| m.native.clone()).unwrap_or_default();
+    let native_here = opts.native && root.kind().is_live();
+    let gpu = match captured.gpu {
+        Some(g) => g,
+        None if native_here => gpu::gather_live(),
+        None => gpu::GpuFacts::not_run(not_run_reason(root, opts.native)),
+    };
+    let libfabric = match captured.libfabric {
+        Some(l) => l,
+        None => libfabric::gather(root, kernel.arch.as_deref(), native_here),
+    };
+    Facts { kernel, modules, nvidia_driver, host, instance, pci, rdma, gpu, libfabric }
+}
+
+fn not_run_reason(root: &Root, native: bool) -> &'static str {
+    if !native {
+        "native queries disabled"
+    } else if root.kind().is_live() {
+        "not queried"
+    } else {
+        "NVML runs only on the live node; this root holds no captured NVML result"
     }
 }

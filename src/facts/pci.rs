@@ -70,10 +70,7 @@ pub struct PciFacts {
 
 impl PciFacts {
     pub fn of_kind(&self, kind: PciKind) -> impl Iterator<Item = &PciDevice> {
-        self.devices
-            .iter()
-            .flatten()
-            .filter(move |d| d.kind == kind)
+        self.devices.iter().flatten().filter(move |d| d.kind == kind)
     }
 
     pub fn by_bdf(&self, bdf: &str) -> Option<&PciDevice> {
@@ -129,15 +126,9 @@ pub fn gather(root: &Root) -> PciFacts {
             current_link_speed_gts: attr("current_link_speed")
                 .as_deref()
                 .and_then(sysfs::link_speed_gts),
-            max_link_speed_gts: attr("max_link_speed")
-                .as_deref()
-                .and_then(sysfs::link_speed_gts),
-            current_link_width: attr("current_link_width")
-                .as_deref()
-                .and_then(sysfs::link_width),
-            max_link_width: attr("max_link_width")
-                .as_deref()
-                .and_then(sysfs::link_width),
+            max_link_speed_gts: attr("max_link_speed").as_deref().and_then(sysfs::link_speed_gts),
+            current_link_width: attr("current_link_width").as_deref().and_then(sysfs::link_width),
+            max_link_width: attr("max_link_width").as_deref().and_then(sysfs::link_width),
             driver: root
                 .read_link(&format!("{base}/driver"))
                 .ok()

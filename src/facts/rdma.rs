@@ -106,12 +106,7 @@ pub fn gather(root: &Root) -> RdmaFacts {
             return f;
         }
     };
-    f.devices = Some(
-        names
-            .iter()
-            .map(|n| device(root, &format!("{class}/{n}"), n))
-            .collect(),
-    );
+    f.devices = Some(names.iter().map(|n| device(root, &format!("{class}/{n}"), n)).collect());
     f
 }
 
@@ -134,9 +129,7 @@ fn device(root: &Root, base: &str, name: &str) -> RdmaDevice {
         node_guid: val("node_guid"),
         p2p: val("device/p2p"),
         gdr: val("device/gdr"),
-        numa_node: val("device/numa_node")
-            .as_deref()
-            .and_then(sysfs::numa_node),
+        numa_node: val("device/numa_node").as_deref().and_then(sysfs::numa_node),
         ..RdmaDevice::default()
     };
     (d.counters, d.counter_errors) = counters(root, &format!("{base}/hw_counters"));
@@ -165,14 +158,13 @@ fn device(root: &Root, base: &str, name: &str) -> RdmaDevice {
             d.netdevs.push(Netdev {
                 operstate: root.read_value(&format!("{nb}/operstate")).ok(),
                 // Reading `carrier` of a down interface fails with EINVAL: unknown, not false.
-                carrier: root
-                    .read_value(&format!("{nb}/carrier"))
-                    .ok()
-                    .and_then(|c| match c.as_str() {
+                carrier: root.read_value(&format!("{nb}/carrier")).ok().and_then(|c| {
+                    match c.as_str() {
                         "1" => Some(true),
                         "0" => Some(false),
                         _ => None,
-                    }),
+                    }
+                }),
                 name: n,
             });
         }
@@ -221,8 +213,5 @@ pub fn sample(root: &Root, facts: &RdmaFacts, interval: Duration) -> CounterSamp
         let again = device(root, &format!("sys/class/infiniband/{}", d.name), &d.name);
         after.insert(d.name.clone(), again.all_counters());
     }
-    CounterSample {
-        interval_ms: interval.as_millis() as u64,
-        after,
-    }
+    CounterSample { interval_ms: interval.as_millis() as u64, after }
 }

@@ -25,18 +25,9 @@ pub fn modules(text: &str) -> Vec<ModuleLine> {
             let refcount = f.next()?.parse().ok()?;
             let deps = f.next()?;
             let state = f.next()?.to_string();
-            let used_by = deps
-                .split(',')
-                .filter(|d| !d.is_empty() && *d != "-")
-                .map(String::from)
-                .collect();
-            Some(ModuleLine {
-                name,
-                size,
-                refcount,
-                used_by,
-                state,
-            })
+            let used_by =
+                deps.split(',').filter(|d| !d.is_empty() && *d != "-").map(String::from).collect();
+            Some(ModuleLine { name, size, refcount, used_by, state })
         })
         .collect()
 }
@@ -61,11 +52,7 @@ pub struct Limit {
 }
 
 fn limit_value(s: &str) -> Option<Option<u64>> {
-    if s == "unlimited" {
-        Some(None)
-    } else {
-        s.parse().ok().map(Some)
-    }
+    if s == "unlimited" { Some(None) } else { s.parse().ok().map(Some) }
 }
 
 /// The `Max locked memory` row of `/proc/PID/limits`, in bytes.
@@ -158,9 +145,7 @@ pub fn capability_names(mask: u64) -> Vec<String> {
     (0..64u32)
         .filter(|b| mask & (1u64 << b) != 0)
         .map(|b| {
-            CAPABILITY_NAMES
-                .get(b as usize)
-                .map_or_else(|| format!("CAP_{b}"), |n| n.to_string())
+            CAPABILITY_NAMES.get(b as usize).map_or_else(|| format!("CAP_{b}"), |n| n.to_string())
         })
         .collect()
 }
@@ -225,10 +210,7 @@ pub fn tmpfs_size(options: &[String]) -> Option<Result<u64, u64>> {
         't' | 'T' => (&v[..v.len() - 1], 1 << 40),
         _ => (v, 1),
     };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .map(Ok)
+    num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult)).map(Ok)
 }
 
 /// What `/proc/driver/nvidia/version` says about the kernel module.
@@ -244,35 +226,18 @@ pub struct NvidiaVersion {
 /// Release Build ...`; proprietary = `NVRM version: NVIDIA UNIX x86_64 Kernel Module
 /// 580.95.05 ...` (REFERENCE §8.1).
 pub fn nvidia_version(text: &str) -> Option<NvidiaVersion> {
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("NVRM version:"))?
-        .trim()
-        .to_string();
+    let line = text.lines().find(|l| l.starts_with("NVRM version:"))?.trim().to_string();
     let open = line.contains("Open Kernel Module");
     let version = line.split_whitespace().find(|w| {
         let parts: Vec<&str> = w.split('.').collect();
         parts.len() >= 2
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     });
     let arch = ["x86_64", "aarch64", "ppc64le", "arm64"]
         .iter()
         .find(|a| line.split_whitespace().any(|w| w == **a))
-        .map(|a| {
-            if *a == "arm64" {
-                "aarch64".to_string()
-            } else {
-                a.to_string()
-            }
-        });
-    Some(NvidiaVersion {
-        version: version.map(String::from),
-        open,
-        arch,
-        line,
-    })
+        .map(|a| if *a == "arm64" { "aarch64".to_string() } else { a.to_string() });
+    Some(NvidiaVersion { version: version.map(String::from), open, arch, line })
 }
 
 /// Architecture from `/proc/cpuinfo`: x86 lists `vendor_id`/`flags`, arm64 lists
@@ -364,9 +329,7 @@ pub fn cmdline(data: &[u8]) -> Vec<String> {
     if data.is_empty() {
         return Vec::new();
     }
-    data.split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
+    data.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
 }
 
 #[cfg(test)]
@@ -388,21 +351,9 @@ mod tests {
     fn limits_and_status() {
         let l = "Limit                     Soft Limit           Hard Limit           Units     \n\
                  Max locked memory         65536                65536                bytes     \n";
-        assert_eq!(
-            limits_memlock(l),
-            Some(Limit {
-                soft: Some(65536),
-                hard: Some(65536)
-            })
-        );
+        assert_eq!(limits_memlock(l), Some(Limit { soft: Some(65536), hard: Some(65536) }));
         let u = "Max locked memory         unlimited            unlimited            bytes\n";
-        assert_eq!(
-            limits_memlock(u),
-            Some(Limit {
-                soft: None,
-                hard: None
-            })
-        );
+        assert_eq!(limits_memlock(u), Some(Limit { soft: None, hard: None }));
         let s = status("Name:\tpython3\nUid:\t0\t0\t0\t0\nCapEff:\t00000000a80425fb\n");
         assert_eq!(s.uid, Some(0));
         assert_eq!(s.cap_eff, Some(0xa80425fb));

@@ -3,10 +3,7 @@
 /// `0x1d0f` -> 0x1d0f. sysfs writes PCI ids and classes in this form.
 pub fn hex_u32(s: &str) -> Option<u32> {
     let s = s.trim();
-    let s = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s);
+    let s = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
     if s.is_empty() || s.len() > 8 {
         return None;
     }
@@ -33,17 +30,8 @@ pub fn link_speed_gts(s: &str) -> Option<f64> {
 
 /// PCIe generation for a per-lane rate.
 pub fn pcie_gen(gts: f64) -> Option<u32> {
-    const GENS: [(f64, u32); 6] = [
-        (2.5, 1),
-        (5.0, 2),
-        (8.0, 3),
-        (16.0, 4),
-        (32.0, 5),
-        (64.0, 6),
-    ];
-    GENS.iter()
-        .find(|(r, _)| (gts - r).abs() < 0.01)
-        .map(|(_, g)| *g)
+    const GENS: [(f64, u32); 6] = [(2.5, 1), (5.0, 2), (8.0, 3), (16.0, 4), (32.0, 5), (64.0, 6)];
+    GENS.iter().find(|(r, _)| (gts - r).abs() < 0.01).map(|(_, g)| *g)
 }
 
 /// Link width from `current_link_width`: a decimal lane count; `0` or garbage gives `None`.
@@ -70,9 +58,7 @@ pub fn is_bdf(s: &str) -> bool {
         && b[4] == b':'
         && b[7] == b':'
         && b[10] == b'.'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| matches!(i, 4 | 7 | 10) || c.is_ascii_hexdigit())
+        && b.iter().enumerate().all(|(i, c)| matches!(i, 4 | 7 | 10) || c.is_ascii_hexdigit())
 }
 
 /// Bus and device numbers of a BDF, used to order EFA functions like NIXL does.

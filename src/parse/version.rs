@@ -39,17 +39,11 @@ impl Version {
         if parts.is_empty() {
             return None;
         }
-        Some(Version {
-            parts,
-            suffix: rest.to_string(),
-        })
+        Some(Version { parts, suffix: rest.to_string() })
     }
 
     pub fn new(parts: &[u64]) -> Version {
-        Version {
-            parts: parts.to_vec(),
-            suffix: String::new(),
-        }
+        Version { parts: parts.to_vec(), suffix: String::new() }
     }
 
     pub fn major(&self) -> u64 {
@@ -101,11 +95,7 @@ mod tests {
         assert_eq!(v.suffix, "amzn3.0");
         assert!(v.below(&[2, 5]));
         assert!(Version::parse("6.8.0-1021-aws").unwrap().at_least(&[5, 12]));
-        assert!(
-            Version::parse("5.10.230-223.885.amzn2.x86_64")
-                .unwrap()
-                .below(&[5, 12])
-        );
+        assert!(Version::parse("5.10.230-223.885.amzn2.x86_64").unwrap().below(&[5, 12]));
         assert_eq!(Version::parse("v1.17.0").unwrap().to_string(), "1.17.0");
         assert_eq!(Version::parse("2.17.3g").unwrap().suffix, "g");
         assert!(Version::parse("garbage").is_none());

@@ -30,16 +30,8 @@ fn node_line(report: &Report) -> String {
     if let Some(t) = &f.instance.instance_type {
         parts.push(t.clone());
     }
-    parts.push(format!(
-        "kernel {}",
-        f.kernel.release.as_deref().unwrap_or("unknown")
-    ));
-    parts.push(
-        f.kernel
-            .arch
-            .clone()
-            .unwrap_or_else(|| "arch unknown".into()),
-    );
+    parts.push(format!("kernel {}", f.kernel.release.as_deref().unwrap_or("unknown")));
+    parts.push(f.kernel.arch.clone().unwrap_or_else(|| "arch unknown".into()));
     if let Some(p) = f.kernel.page_size {
         parts.push(format!("{} pages", human_bytes(p)));
     }
@@ -57,11 +49,7 @@ pub fn render(report: &Report, color: bool) -> String {
         .ok()
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "efa-doctor {} — judging {} ({kind})",
-        report.tool.version, r.path
-    );
+    let _ = writeln!(out, "efa-doctor {} — judging {} ({kind})", report.tool.version, r.path);
     if let Some(n) = &r.note {
         let _ = writeln!(out, "note: {n}");
     }
@@ -69,9 +57,7 @@ pub fn render(report: &Report, color: bool) -> String {
     out.push('\n');
 
     let mut table = Table::new();
-    table
-        .load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
     if !color {
         table.force_no_tty();
     }
@@ -88,6 +74,14 @@ pub fn render(report: &Report, color: bool) -> String {
     }
     let _ = writeln!(out, "{table}");
 
+    for res in &report.results {
+        if let Some(m) = res.details.as_ref().and_then(|d| d.get("matrix")) {
+            if let Some(t) = matrix_table(m) {
+                let _ = writeln!(out, "\n{} ({})\n{t}", res.id, m["corner"].as_str().unwrap_or(""));
+            }
+        }
+    }
+
     let findings: Vec<_> = report
         .results
         .iter()
@@ -96,13 +90,7 @@ pub fn render(report: &Report, color: bool) -> String {
     if !findings.is_empty() {
         out.push_str("\nFindings\n");
         for f in findings {
-            let _ = writeln!(
-                out,
-                "\n{} {}: {}",
-                f.status.as_str().to_uppercase(),
-                f.id,
-                f.summary
-            );
+            let _ = writeln!(out, "\n{} {}: {}", f.status.as_str().to_uppercase(), f.id, f.summary);
             for e in &f.evidence {
                 let mut line = format!("  evidence: {}", e.source);
                 if let Some(n) = e.line {
@@ -131,4 +119,32 @@ pub fn render(report: &Report, color: bool) -> String {
         s.pass, s.warn, s.fail, s.skip, s.error, s.exit_code
     );
     out
+}
+
+/// Renders `details.matrix` (`rows`, `cols`, `cells[row][col]`) as a compact table, the
+/// way `nvidia-smi topo -m` shows PCIe relations.
+fn matrix_table(m: &serde_json::Value) -> Option<Table> {
+    let rows = m.get("rows")?.as_array()?;
+    let cols = m.get("cols")?.as_array()?;
+    let cells = m.get("cells")?.as_array()?;
+    let mut t = Table::new();
+    t.load_style(comfy_table::presets::NOTHING).force_no_tty();
+    let mut header = vec![Cell::new("")];
+    header.extend(cols.iter().enumerate().map(|(i, _)| Cell::new(format!("G{i}"))));
+    t.set_header(header);
+    for (r, name) in rows.iter().enumerate() {
+        let mut row = vec![Cell::new(name.as_str().unwrap_or(""))];
+        let line = cells.get(r).and_then(|c| c.as_array());
+        for c in 0..cols.len() {
+            row.push(Cell::new(line.and_then(|l| l.get(c)).and_then(|v| v.as_str()).unwrap_or("")));
+        }
+        t.add_row(row);
+    }
+    let legend: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("G{i}={}", c.as_str().unwrap_or("")))
+        .collect();
+    t.add_row(vec![Cell::new(legend.join(" "))]);
+    Some(t)
 }

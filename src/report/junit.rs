@@ -12,11 +12,7 @@ pub fn render(report: &Report) -> String {
     for r in &report.results {
         let n = seen.entry(r.id.as_str()).or_default();
         *n += 1;
-        let name = if *n > 1 {
-            format!("{} #{n}", r.id)
-        } else {
-            r.id.clone()
-        };
+        let name = if *n > 1 { format!("{} #{n}", r.id) } else { r.id.clone() };
         let detail = {
             let mut d = r.summary.clone();
             if let Some(rem) = &r.remediation {
@@ -51,6 +47,5 @@ pub fn render(report: &Report) -> String {
     }
     let mut jr = JReport::new("efa-doctor");
     jr.add_test_suite(suite);
-    jr.to_string()
-        .unwrap_or_else(|e| format!("<!-- junit serialisation failed: {e} -->\n"))
+    jr.to_string().unwrap_or_else(|e| format!("<!-- junit serialisation failed: {e} -->\n"))
 }

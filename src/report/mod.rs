@@ -39,13 +39,8 @@ impl Status {
         }
     }
 
-    pub const ALL: [Status; 5] = [
-        Status::Pass,
-        Status::Warn,
-        Status::Fail,
-        Status::Skip,
-        Status::Error,
-    ];
+    pub const ALL: [Status; 5] =
+        [Status::Pass, Status::Warn, Status::Fail, Status::Skip, Status::Error];
 }
 
 impl std::fmt::Display for Status {
@@ -73,10 +68,7 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn new(source: impl Into<String>) -> Evidence {
-        Evidence {
-            source: source.into(),
-            ..Evidence::default()
-        }
+        Evidence { source: source.into(), ..Evidence::default() }
     }
 
     pub fn observed(mut self, v: impl Into<String>) -> Evidence {
@@ -292,10 +284,7 @@ pub struct ToolInfo {
 
 impl ToolInfo {
     pub fn current() -> ToolInfo {
-        ToolInfo {
-            name: env!("CARGO_PKG_NAME").into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        }
+        ToolInfo { name: env!("CARGO_PKG_NAME").into(), version: env!("CARGO_PKG_VERSION").into() }
     }
 }
 
@@ -336,20 +325,11 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_npd_contract() {
-        assert_eq!(
-            Summary::of(&[r(Status::Pass), r(Status::Skip)], FailOn::Fail).exit_code,
-            0
-        );
+        assert_eq!(Summary::of(&[r(Status::Pass), r(Status::Skip)], FailOn::Fail).exit_code, 0);
         assert_eq!(Summary::of(&[r(Status::Warn)], FailOn::Fail).exit_code, 0);
         assert_eq!(Summary::of(&[r(Status::Warn)], FailOn::Warn).exit_code, 1);
-        assert_eq!(
-            Summary::of(&[r(Status::Fail), r(Status::Error)], FailOn::Fail).exit_code,
-            1
-        );
+        assert_eq!(Summary::of(&[r(Status::Fail), r(Status::Error)], FailOn::Fail).exit_code, 1);
         assert_eq!(Summary::of(&[r(Status::Error)], FailOn::Fail).exit_code, 2);
-        assert_eq!(
-            Summary::of(&[r(Status::Warn), r(Status::Error)], FailOn::Warn).exit_code,
-            2
-        );
+        assert_eq!(Summary::of(&[r(Status::Warn), r(Status::Error)], FailOn::Warn).exit_code, 2);
     }
 }

@@ -12,25 +12,13 @@ pub fn render(report: &Report) -> String {
     let line = match worst {
         Some(r) => {
             let more = s.fail + s.error + s.warn - 1;
-            let more = if more > 0 {
-                format!(" (+{more} more)")
-            } else {
-                String::new()
-            };
-            format!(
-                "{} {}: {}{more}",
-                r.status.as_str().to_uppercase(),
-                r.id,
-                r.summary
-            )
+            let more = if more > 0 { format!(" (+{more} more)") } else { String::new() };
+            format!("{} {}: {}{more}", r.status.as_str().to_uppercase(), r.id, r.summary)
         }
         None => format!("OK: {} checks passed, {} skipped", s.pass, s.skip),
     };
     // One line, whatever the summaries contain.
-    let mut out: String = line
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let mut out: String = line.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     out.push('\n');
     out
 }

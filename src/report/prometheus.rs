@@ -8,9 +8,7 @@ use super::{Report, Status};
 
 /// Escapes a label value: backslash, double quote and newline.
 fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 pub fn render(report: &Report) -> String {
@@ -42,13 +40,9 @@ pub fn render(report: &Report) -> String {
     out.push_str("# HELP efa_doctor_results Number of results per status in the last run.\n");
     out.push_str("# TYPE efa_doctor_results gauge\n");
     let s = &report.summary;
-    for (st, n) in [
-        ("pass", s.pass),
-        ("warn", s.warn),
-        ("fail", s.fail),
-        ("skip", s.skip),
-        ("error", s.error),
-    ] {
+    for (st, n) in
+        [("pass", s.pass), ("warn", s.warn), ("fail", s.fail), ("skip", s.skip), ("error", s.error)]
+    {
         let _ = writeln!(out, "efa_doctor_results{{status=\"{st}\"}} {n}");
     }
     out.push_str(
@@ -72,11 +66,8 @@ pub fn render(report: &Report) -> String {
     if let Some(devs) = &f.rdma.devices {
         out.push_str("# HELP efa_doctor_efa_devices EFA RDMA devices visible.\n");
         out.push_str("# TYPE efa_doctor_efa_devices gauge\n");
-        let _ = writeln!(
-            out,
-            "efa_doctor_efa_devices {}",
-            devs.iter().filter(|d| d.is_efa).count()
-        );
+        let _ =
+            writeln!(out, "efa_doctor_efa_devices {}", devs.iter().filter(|d| d.is_efa).count());
     }
     if let Some(sample) = &f.rdma.sample {
         let secs = sample.interval_ms as f64 / 1000.0;
