@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod elf;
 pub mod facts;
 pub mod native;
 pub mod parse;

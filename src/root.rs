@@ -320,8 +320,18 @@ impl Root {
         )
     }
 
+    /// Reads a binary (a shared library) without recording it: snapshots keep what was
+    /// derived from it in their manifest instead of megabytes of code.
+    pub fn read_blob(&self, rel: &str) -> Result<Arc<Vec<u8>>, ReadError> {
+        self.read_inner(rel, false)
+    }
+
     /// Reads a whole file (at most [`MAX_FILE_BYTES`]).
     pub fn read(&self, rel: &str) -> Result<Arc<Vec<u8>>, ReadError> {
+        self.read_inner(rel, true)
+    }
+
+    fn read_inner(&self, rel: &str, record: bool) -> Result<Arc<Vec<u8>>, ReadError> {
         let canon = self.resolve(rel, true)?;
         let data = match &self.backend {
             Backend::Dir(base) => Arc::new(read_bounded(&base.join(&canon), rel)?),
@@ -333,9 +343,11 @@ impl Root {
                 _ => return Err(ReadError::new(rel, ReadErrorKind::NotFound)),
             },
         };
-        self.record(|r| {
-            r.files.insert(canon, data.clone());
-        });
+        if record {
+            self.record(|r| {
+                r.files.insert(canon, data.clone());
+            });
+        }
         Ok(data)
     }
 

@@ -46,6 +46,9 @@ pub struct CapturedNative {
     pub gpu: Option<crate::facts::gpu::GpuFacts>,
     #[serde(default)]
     pub libfabric: Option<crate::facts::libfabric::LibfabricFacts>,
+    /// Derived from libraries on disk, which snapshots do not copy.
+    #[serde(default)]
+    pub efa_stack: Option<crate::facts::stack::EfaStackFacts>,
 }
 
 /// Reads the manifest of a captured tree, if the root has one. A malformed manifest is an

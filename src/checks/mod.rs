@@ -9,7 +9,9 @@ pub mod efa;
 pub mod gpu;
 pub mod host;
 pub mod kernel;
+pub mod libfabric;
 pub mod pci;
+pub mod stack;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -47,6 +49,11 @@ pub static CHECKS: &[&dyn Check] = &[
     &gpu::Inventory,
     &gpu::MemoryHealth,
     &gpu::Fabric,
+    &libfabric::EfaProvider,
+    &libfabric::Gb200Registration,
+    &stack::LibfabricCopies,
+    &stack::AwsOfiNccl,
+    &stack::Nixl,
 ];
 
 pub fn find(id: &str) -> Option<&'static dyn Check> {

@@ -11,6 +11,7 @@ pub mod kernel;
 pub mod libfabric;
 pub mod pci;
 pub mod rdma;
+pub mod stack;
 pub mod topology;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,7 @@ pub struct Facts {
     pub rdma: rdma::RdmaFacts,
     pub gpu: gpu::GpuFacts,
     pub libfabric: libfabric::LibfabricFacts,
+    pub efa_stack: stack::EfaStackFacts,
 }
 
 /// What the gatherers may do beyond reading files.
@@ -78,7 +80,11 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
         Some(l) => l,
         None => libfabric::gather(root, kernel.arch.as_deref(), native_here),
     };
-    Facts { kernel, modules, nvidia_driver, host, instance, pci, rdma, gpu, libfabric }
+    let efa_stack = match captured.efa_stack {
+        Some(s) => s,
+        None => stack::gather(root, &libfabric.search),
+    };
+    Facts { kernel, modules, nvidia_driver, host, instance, pci, rdma, gpu, libfabric, efa_stack }
 }
 
 fn not_run_reason(root: &Root, native: bool) -> &'static str {

@@ -1,0 +1,235 @@
+//! The node's libfabric: does it have a usable efa provider, and is it affected by the
+//! GB200 CUDA registration bug (libfabric #12019)?
+
+use super::{Check, Context};
+use crate::facts::Facts;
+use crate::facts::pci::PciKind;
+use crate::facts::stack::LibfabricCopy;
+use crate::native::NativeState;
+use crate::parse::Version;
+use crate::report::{Evidence, Outcome};
+
+fn efa_hw(f: &Facts) -> bool {
+    f.rdma.efa().next().is_some() || f.pci.of_kind(PciKind::Efa).next().is_some()
+}
+
+/// The on-disk copy of the libfabric that was (or would be) loaded.
+fn chosen_copy(f: &Facts) -> Option<&LibfabricCopy> {
+    let path = f.libfabric.path.as_deref()?;
+    f.efa_stack.libfabric.iter().find(|c| c.path == path)
+}
+
+fn lib_evidence(f: &Facts) -> Evidence {
+    let l = &f.libfabric;
+    let what = match (&l.path, &l.version) {
+        (Some(p), Some(v)) => {
+            format!("{p} (libfabric {v}, API {})", l.api_version.as_deref().unwrap_or("?"))
+        }
+        (Some(p), None) => p.clone(),
+        _ => "not found".into(),
+    };
+    Evidence::new("libfabric.so.1 (loader search order)").observed(what)
+}
+
+pub struct EfaProvider;
+
+impl Check for EfaProvider {
+    fn id(&self) -> &'static str {
+        "libfabric.efa-provider"
+    }
+
+    fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
+        vec![efa_provider(cx.facts)]
+    }
+}
+
+fn efa_provider(f: &Facts) -> Outcome {
+    let l = &f.libfabric;
+    let hw = efa_hw(f);
+    let why = l.error.clone().unwrap_or_default();
+    let searched = l.search.iter().map(|d| d.dir.as_str()).collect::<Vec<_>>().join(":");
+    match l.state {
+        NativeState::Missing if hw => {
+            return Outcome::fail(format!("EFA devices are present but no libfabric.so.1 is installed: {why}"))
+                .evidence(Evidence::new("loader search path").observed(searched))
+                .remediation("Install the EFA user space: the EFA installer (`aws-efa-installer`, or `--minimal` in containers) puts libfabric with the efa provider in /opt/amazon/efa; in images, build from the EFA installer stage (Dynamo: `docker build --target aws`).");
+        }
+        NativeState::Missing => {
+            return Outcome::skip(format!(
+                "no libfabric.so.1 on this node (and no EFA device): {why}"
+            ))
+            .evidence(Evidence::new("loader search path").observed(searched));
+        }
+        NativeState::NotRun => {
+            return Outcome::skip(format!("libfabric not enumerated: {why}"))
+                .evidence(lib_evidence(f));
+        }
+        NativeState::Timeout => {
+            return Outcome::error(format!("libfabric enumeration hung: {why}"))
+                .evidence(lib_evidence(f))
+                .remediation("fi_getinfo blocks on a wedged device: check `dmesg` for efa errors and the hw_counters' cmds_err / no_completion_cmds.");
+        }
+        NativeState::Failed => {
+            let o = Outcome::new(if hw { crate::report::Status::Fail } else { crate::report::Status::Warn }, format!("libfabric could not be loaded: {why}"))
+                .evidence(lib_evidence(f))
+                .remediation("Check that libfabric's dependencies resolve (`ldd /opt/amazon/efa/lib*/libfabric.so.1`: libibverbs, libefa from rdma-core) and that it matches the system's architecture.");
+            return o;
+        }
+        NativeState::Ok => {}
+    }
+    let mut ev = vec![lib_evidence(f)];
+    let rdm: Vec<_> = l
+        .efa_entries()
+        .filter(|p| p.ep_type == "FI_EP_RDM" && (p.fabric == "efa" || p.fabric == "efa-direct"))
+        .collect();
+    let names: Vec<String> = l.providers.iter().fold(Vec::new(), |mut acc, p| {
+        if !acc.contains(&p.name) {
+            acc.push(p.name.clone());
+        }
+        acc
+    });
+    ev.push(Evidence::new("fi_getinfo").observed(format!(
+        "{} entr(ies): providers {}",
+        l.providers.len(),
+        names.join(", ")
+    )));
+    if !rdm.is_empty() {
+        let mut fabrics: Vec<&str> = rdm.iter().map(|p| p.fabric.as_str()).collect();
+        fabrics.sort();
+        fabrics.dedup();
+        let hmem = rdm.iter().filter(|p| p.caps.iter().any(|c| c == "FI_HMEM")).count();
+        let hmem_note = if hmem > 0 {
+            format!(
+                "FI_HMEM advertised on {hmem} (not proof of GPUDirect: the provider claims it whenever CUDA is loadable; `probe.mr` tests it)"
+            )
+        } else {
+            "no entry advertises FI_HMEM: GPU memory cannot be registered".into()
+        };
+        let domains: Vec<&str> = rdm.iter().map(|p| p.domain.as_str()).collect();
+        ev.push(Evidence::new("fi_getinfo efa FI_EP_RDM domains").observed(domains.join(" ")));
+        let o = Outcome::pass(format!(
+            "efa provider: {} RDM entr(ies) on fabric {}; {hmem_note}",
+            rdm.len(),
+            fabrics.join(" and ")
+        ));
+        if hmem == 0 && f.pci.of_kind(PciKind::Gpu).next().is_some() {
+            return Outcome::fail(format!("efa provider has {} RDM entries but none with FI_HMEM on a GPU node", rdm.len()))
+                .with_evidence(ev)
+                .remediation("This libfabric was built without CUDA support (`--with-cuda --enable-cuda-dlopen`), or cannot load libcuda.so.1: use the EFA installer's libfabric and make libcuda visible (NVIDIA container toolkit).")
+                .value("no-hmem");
+        }
+        return o.with_evidence(ev).value("efa");
+    }
+    if !hw {
+        return Outcome::skip(format!("no EFA device; this libfabric offers {}", names.join(", ")))
+            .with_evidence(ev);
+    }
+    let built = chosen_copy(f).map(|c| c.has_efa_provider);
+    let (summary, fix) = match built {
+        Some(false) => (
+            format!(
+                "this libfabric ({}) has no efa provider: it is not the EFA installer's build",
+                l.path.as_deref().unwrap_or("?")
+            ),
+            "Put the EFA installer's libfabric first: `LD_LIBRARY_PATH=/opt/amazon/efa/lib:/opt/amazon/efa/lib64:$LD_LIBRARY_PATH`, or remove the distribution's libfabric from the image.",
+        ),
+        _ => (
+            "the efa provider found no usable EFA device (fi_getinfo lists no efa entry)"
+                .to_string(),
+            "Check that /dev/infiniband/uverbs* are present and openable (host.privileges) and that ib_uverbs is loaded; run `FI_LOG_LEVEL=warn fi_info -p efa` to see the provider's reason.",
+        ),
+    };
+    let mut o = Outcome::fail(summary).with_evidence(ev).remediation(fix).value("none");
+    if !l.log.is_empty() {
+        o = o.evidence(
+            Evidence::new("libfabric log")
+                .observed(l.log.iter().rev().take(3).cloned().collect::<Vec<_>>().join(" | ")),
+        );
+    }
+    o
+}
+
+pub struct Gb200Registration;
+
+impl Check for Gb200Registration {
+    fn id(&self) -> &'static str {
+        "libfabric.gb200-registration"
+    }
+
+    fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
+        vec![gb200(cx.facts)]
+    }
+}
+
+/// The libfabric version efa-doctor trusts most: the loaded library's own answer, else
+/// what the file says.
+fn libfabric_version(f: &Facts) -> Option<(Version, String)> {
+    if let Some(v) = f.libfabric.version.as_deref().and_then(Version::parse) {
+        return Some((v, "fi_tostr(FI_TYPE_VERSION)".into()));
+    }
+    let c = chosen_copy(f).or_else(|| f.efa_stack.libfabric.first())?;
+    if let Some(r) = c.release.as_deref().and_then(Version::parse) {
+        return Some((r, format!("version string in {}", c.path)));
+    }
+    c.version().map(|v| (v, format!("version nodes of {}", c.path)))
+}
+
+const GB200_FIX: &str = "Two workarounds (Dynamo EFA guide, libfabric #12019): (1) replace the bundled libfabric with ofiwg/libfabric v2.5.1 or newer, whose EFA provider registers CUDA memory through dma-buf; or (2) rebuild the installer's libfabric with the one-line patch that adds `efa_mr_is_cuda(efa_mr)` to the dma-buf condition in prov/efa/src/efa_mr.c. Either way rebuild aws-ofi-nccl against the libfabric you ship. Confirm with `efa-doctor probe mr`.";
+
+fn gb200(f: &Facts) -> Outcome {
+    let arch = f.kernel.arch.as_deref();
+    let page = f.kernel.page_size;
+    let ev_node = Evidence::new("kernel").observed(format!(
+        "{} with {} pages",
+        arch.unwrap_or("unknown arch"),
+        page.map_or("unknown-size".into(), super::human_bytes)
+    ));
+    if arch.is_some_and(|a| a != "aarch64") {
+        return Outcome::skip(format!(
+            "not affected: {} (the bug needs arm64 with 64K pages)",
+            arch.unwrap_or("")
+        ))
+        .evidence(ev_node);
+    }
+    if page.is_some_and(|p| p != 65536) {
+        return Outcome::skip(format!(
+            "not affected: {} pages (the bug needs 64K pages)",
+            super::human_bytes(page.unwrap_or(0))
+        ))
+        .evidence(ev_node);
+    }
+    let Some((v, src)) = libfabric_version(f) else {
+        if f.libfabric.state == NativeState::Missing && f.efa_stack.libfabric.is_empty() {
+            return Outcome::skip("no libfabric on this node").evidence(ev_node);
+        }
+        return Outcome::warn("arm64 node, but the libfabric version cannot be determined")
+            .evidence(ev_node)
+            .remediation(format!(
+                "Check `fi_info --version`; versions below 2.5.0 are affected. {GB200_FIX}"
+            ));
+    };
+    let ev_lib = Evidence::new(src)
+        .observed(v.to_string())
+        .expected(">= 2.5.0 (dma-buf registration of CUDA memory)");
+    let certain = arch.is_some() && page.is_some();
+    if v.below(&[2, 5]) {
+        let amzn = if v.suffix.contains("amzn") {
+            " (AWS build; installers up to 1.48.0 ship 2.4.0amzn3.0 with the old code path)"
+        } else {
+            ""
+        };
+        let summary = format!(
+            "libfabric {v}{amzn} registers CUDA memory with plain ibv_reg_mr on this arm64 64K-page node: fi_mr_reg of GPU memory fails with EFAULT (-14, 'Bad address')"
+        );
+        let o = if certain {
+            Outcome::fail(summary)
+        } else {
+            Outcome::warn(format!("{summary} (page size unknown)"))
+        };
+        return o.evidence(ev_node).evidence(ev_lib).remediation(GB200_FIX).value(v.to_string());
+    }
+    Outcome::pass(format!("libfabric {v} >= 2.5.0 registers CUDA memory through dma-buf"))
+        .evidence(ev_node)
+        .evidence(ev_lib)
+        .value(v.to_string())
+}
