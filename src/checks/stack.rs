@@ -76,8 +76,8 @@ fn copies(f: &Facts) -> Outcome {
             .remediation("Install the EFA installer's libfabric (`aws-efa-installer --minimal` in images) and put /opt/amazon/efa/lib first on LD_LIBRARY_PATH.")
             .value(first.path.clone());
     }
-    if f.libfabric.notes.get("path").is_some() {
-        ev.push(Evidence::new("loader").observed(f.libfabric.notes["path"].clone()));
+    if let Some(note) = f.libfabric.notes.get("path") {
+        ev.push(Evidence::new("loader").observed(note.clone()));
     }
     let versions: Vec<String> =
         copies.iter().filter_map(|c| c.version().map(|v| v.to_string())).collect();
