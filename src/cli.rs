@@ -48,12 +48,6 @@ pub enum Command {
     /// Print the man page (roff)
     #[command(hide = true)]
     Man,
-    /// Internal: runs one native-library task in a helper process
-    #[command(name = "__native", hide = true)]
-    Native {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]

@@ -42,7 +42,6 @@ pub fn run(cli: Cli) -> Result<i32> {
             write_stdout(&out)?;
             Ok(exit::OK)
         }
-        Some(Command::Native { args }) => Ok(native::serve(&args)),
         Some(Command::Man) => {
             write_stdout(&man_page()?)?;
             Ok(exit::OK)
@@ -130,6 +129,16 @@ pub fn emit(report: &Report, out: &OutputArgs) -> Result<()> {
 /// a reader (node-exporter's textfile collector, a CI step) never sees a partial file. This
 /// is the only file efa-doctor writes, and only where the user asked.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+    // A device or pipe (`--output /dev/stdout`, a FIFO) is written in place: renaming a
+    // temporary file over it would replace the node itself.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        f.write_all(data)?;
+        return Ok(());
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name =
         path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;

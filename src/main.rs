@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The native helper protocol (`efa-doctor __native TASK ...`) is internal: it is not
+    // part of the command line users see, so it is dispatched before clap.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(efa_doctor::native::HELPER_ARG) {
+        return ExitCode::from(efa_doctor::native::serve(&args[2..]) as u8);
+    }
     let cli = efa_doctor::cli::Cli::parse();
     match efa_doctor::run(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

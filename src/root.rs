@@ -241,6 +241,14 @@ impl Root {
         Ok(Root::with_backend(Backend::Dir(base), kind, shown))
     }
 
+    /// A directory judged as `kind` regardless of where it is: for a chroot-like tree that
+    /// stands for a live system (tests run the live code paths over such trees).
+    pub fn directory_with_kind(path: &Path, kind: RootKind) -> Result<Root, ReadError> {
+        let mut r = Root::directory(path, kind)?;
+        r.kind = kind;
+        Ok(r)
+    }
+
     /// A tree held in memory (a loaded snapshot).
     pub fn memory(tree: MemTree, display: String) -> Root {
         Root::with_backend(Backend::Mem(Arc::new(tree)), RootKind::Snapshot, display)

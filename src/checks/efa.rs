@@ -115,11 +115,18 @@ fn devices(f: &Facts) -> Outcome {
         );
     }
     let visible = match (&usable, &f.host.uverbs) {
-        (Some(u), Some(nodes)) if !u.is_empty() => u.len(),
+        (Some(u), Some(_)) if !u.is_empty() => u.len(),
         // Without ibdev links, count the nodes themselves.
         (_, Some(nodes)) => nodes.len().min(count),
         (_, None) => 0,
     };
+    if visible == 0 && f.host.uverbs.is_none() && f.host.dev_visible {
+        return Outcome::fail(format!("none of the {count} EFA devices is usable here: /dev/infiniband does not exist"))
+            .with_evidence(ev)
+            .evidence(Evidence::new("dev/infiniband").observed("absent").expected(format!("{count} uverbs nodes")))
+            .remediation(format!("Request the devices: `vpc.amazonaws.com/efa: {count}` in the pod's resources (or run privileged) and check that the aws-efa-k8s-device-plugin DaemonSet runs on this node; on the host, load ib_uverbs."))
+            .value(format!("0/{count}"));
+    }
     if f.host.uverbs.is_some() && visible < count {
         let msg = format!(
             "{visible} of {count} EFA devices are usable here (uverbs nodes in /dev/infiniband)"

@@ -16,6 +16,9 @@ pub struct HostFacts {
     pub shm: Option<Shm>,
     /// `/dev/infiniband/uverbs*`; `None` when `/dev/infiniband` is absent.
     pub uverbs: Option<Vec<UverbsNode>>,
+    /// Whether this root shows a `/dev` at all (a plain sysroot may have none, which says
+    /// nothing about device access).
+    pub dev_visible: bool,
     /// MemTotal in bytes.
     pub mem_total: Option<u64>,
     /// Why the inspecting process is believed to run in a container (empty: it is not).
@@ -150,6 +153,7 @@ pub fn gather(root: &Root) -> HostFacts {
         h.container_clues = crate::root::container_clues(root);
     }
     h.shm = shm_of(root, h.mem_total, &mut h.notes);
+    h.dev_visible = root.exists("dev/null");
     h.uverbs = uverbs_of(root, &mut h.notes);
     h
 }

@@ -251,12 +251,16 @@ pub fn gather(root: &Root, loader: &[SearchDir]) -> EfaStackFacts {
             f.libfabric.push(c);
         }
     }
+    let mut seen_plugins = Vec::new();
     for dir in OFI_NCCL_DIRS {
         for name in OFI_NCCL_NAMES {
             let path = format!("{dir}/{name}");
-            if !root.exists(&path) {
+            // libnccl-net.so is usually a link to libnccl-net-ofi.so: inspect each file once.
+            let Ok(canon) = root.canonical(&path) else { continue };
+            if seen_plugins.contains(&canon) {
                 continue;
             }
+            seen_plugins.push(canon);
             if let Some(c) = consumer(root, &path, Some(b"aws-ofi-nccl "), loader) {
                 f.aws_ofi_nccl.push(c);
             }

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+/// First argument that makes the binary act as a native helper.
+pub const HELPER_ARG: &str = "__native";
+
 /// How a native gathering went. Serialised as a lowercase word in the facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -58,7 +58,9 @@ pub fn render(report: &Report, color: bool) -> String {
 
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-    if !color {
+    if color {
+        table.enforce_styling();
+    } else {
         table.force_no_tty();
     }
     if table.width().is_none() {

@@ -1,0 +1,108 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[efa-doctor] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'efa-doctor'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'efa-doctor'= {
+            cand --root 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)'
+            cand --only 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated'
+            cand --skip 'Do not run these checks: ids or families; repeatable or comma-separated'
+            cand --fail-on 'Exit 1 on `fail` only (default), or on `warn` too'
+            cand --sample 'Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent drops, rising error counters)'
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand -o 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
+            cand --output 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
+            cand --color 'When to use colour in the human format'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand check 'Run all applicable checks on this node (the default command)'
+            cand list 'List every check with its id, title and the failure modes it covers'
+            cand explain 'Print a check''s documentation: what it checks, why, evidence and remediation'
+            cand completions 'Print shell completions for SHELL'
+            cand man 'Print the man page (roff)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'efa-doctor;check'= {
+            cand --root 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)'
+            cand --only 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated'
+            cand --skip 'Do not run these checks: ids or families; repeatable or comma-separated'
+            cand --fail-on 'Exit 1 on `fail` only (default), or on `warn` too'
+            cand --sample 'Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent drops, rising error counters)'
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand -o 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
+            cand --output 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
+            cand --color 'When to use colour in the human format'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'efa-doctor;list'= {
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'efa-doctor;explain'= {
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'efa-doctor;completions'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'efa-doctor;man'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'efa-doctor;help'= {
+            cand check 'Run all applicable checks on this node (the default command)'
+            cand list 'List every check with its id, title and the failure modes it covers'
+            cand explain 'Print a check''s documentation: what it checks, why, evidence and remediation'
+            cand completions 'Print shell completions for SHELL'
+            cand man 'Print the man page (roff)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'efa-doctor;help;check'= {
+        }
+        &'efa-doctor;help;list'= {
+        }
+        &'efa-doctor;help;explain'= {
+        }
+        &'efa-doctor;help;completions'= {
+        }
+        &'efa-doctor;help;man'= {
+        }
+        &'efa-doctor;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,84 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_efa_doctor_global_optspecs
+    string join \n root= only= skip= fail-on= sample= f/format= o/output= color= h/help V/version
+end
+
+function __fish_efa_doctor_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_efa_doctor_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_efa_doctor_using_subcommand
+    set -l cmd (__fish_efa_doctor_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l root -d 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l only -d 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated' -r
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l skip -d 'Do not run these checks: ids or families; repeatable or comma-separated' -r
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l fail-on -d 'Exit 1 on `fail` only (default), or on `warn` too' -r -f -a "fail\t'Exit 1 only when a check fails'
+warn\t'Exit 1 when a check fails or warns'"
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l sample -d 'Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent drops, rising error counters)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s f -l format -d 'Output format' -r -f -a "human\t'A table for people, with remediation for every fail and warn'
+json\t'The versioned JSON report (`efa-doctor/1`)'
+junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
+prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
+npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s o -l output -d 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
+always\t''
+never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "check" -d 'Run all applicable checks on this node (the default command)'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "list" -d 'List every check with its id, title and the failure modes it covers'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "explain" -d 'Print a check\'s documentation: what it checks, why, evidence and remediation'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "completions" -d 'Print shell completions for SHELL'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l root -d 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l only -d 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l skip -d 'Do not run these checks: ids or families; repeatable or comma-separated' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l fail-on -d 'Exit 1 on `fail` only (default), or on `warn` too' -r -f -a "fail\t'Exit 1 only when a check fails'
+warn\t'Exit 1 when a check fails or warns'"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l sample -d 'Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent drops, rising error counters)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s f -l format -d 'Output format' -r -f -a "human\t'A table for people, with remediation for every fail and warn'
+json\t'The versioned JSON report (`efa-doctor/1`)'
+junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
+prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
+npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s o -l output -d 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
+always\t''
+never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand list" -s f -l format -d 'Output format' -r -f -a "human\t''
+json\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand list" -s h -l help -d 'Print help'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand list" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand explain" -s f -l format -d 'Output format' -r -f -a "human\t''
+json\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand explain" -s h -l help -d 'Print help'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand explain" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand man" -s h -l help -d 'Print help'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand man" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check list explain completions man help" -f -a "check" -d 'Run all applicable checks on this node (the default command)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check list explain completions man help" -f -a "list" -d 'List every check with its id, title and the failure modes it covers'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check list explain completions man help" -f -a "explain" -d 'Print a check\'s documentation: what it checks, why, evidence and remediation'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check list explain completions man help" -f -a "completions" -d 'Print shell completions for SHELL'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check list explain completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check list explain completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
