@@ -35,6 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Run all applicable checks on this node (the default command)
     Check(CheckArgs),
+    /// Capture what the checks read into a support bundle (.tar.gz), secrets redacted
+    Snapshot(SnapshotArgs),
     /// List every check with its id, title and the failure modes it covers
     List(ListArgs),
     /// Print a check's documentation: what it checks, why, evidence and remediation
@@ -79,8 +81,12 @@ pub struct OutputArgs {
 pub struct CheckArgs {
     /// Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug
     /// node/...`, or an extracted snapshot)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "snapshot")]
     pub root: Option<PathBuf>,
+
+    /// Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
 
     /// Run only these checks: ids (`host.shm`) or families (`host`); repeatable or
     /// comma-separated
@@ -110,6 +116,42 @@ fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
         return Err("must be between 0 and 3600 seconds".into());
     }
     Ok(std::time::Duration::from_secs_f64(v))
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Capture the node root at DIR instead of this system
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Also take a second EFA counter reading SECS later
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub sample: Option<std::time::Duration>,
+
+    /// Where to write the snapshot (.tar.gz)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Refuse to write more than this much file content (e.g. 128M, 1G)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "128M")]
+    pub max_size: u64,
+
+    /// A note stored in the snapshot's manifest (ticket, node name)
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("'{s}' is not a size like 128M"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]

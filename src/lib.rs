@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         None => check(&cli.check),
         Some(Command::Check(a)) => check(&a),
+        Some(Command::Snapshot(a)) => snapshot_cmd(&a),
         Some(Command::List(a)) => list(a.format),
         Some(Command::Explain(a)) => explain(&a.id, a.format),
         Some(Command::Completions { shell }) => {
@@ -58,7 +59,14 @@ pub fn man_page() -> Result<Vec<u8>> {
 
 /// Opens the root the user asked for (or the automatic one).
 pub fn open_root(args: &CheckArgs) -> Result<Root> {
-    match &args.root {
+    if let Some(file) = &args.snapshot {
+        return snapshot::load(file).map_err(|e| UsageError(e.to_string()).into());
+    }
+    open_dir_root(args.root.as_deref())
+}
+
+fn open_dir_root(dir: Option<&Path>) -> Result<Root> {
+    match dir {
         Some(dir) => {
             let kind = if dir == Path::new(root::live::HOST_MOUNT) {
                 RootKind::HostMount
@@ -72,13 +80,18 @@ pub fn open_root(args: &CheckArgs) -> Result<Root> {
     }
 }
 
+/// Gathers every fact from `root`.
+pub fn gather(root: &Root, sample: Option<std::time::Duration>) -> Result<facts::Facts> {
+    let manifest = snapshot::load_manifest(root)
+        .map_err(|e| UsageError(format!("cannot read the captured manifest: {e}")))?;
+    let opts = facts::GatherOptions { manifest, sample, native: true };
+    Ok(facts::gather(root, &opts))
+}
+
 /// Gathers facts from `root` and runs the selected checks.
 pub fn build_report(root: &Root, args: &CheckArgs) -> Result<Report> {
     let selected = checks::select(&args.only, &args.skip).map_err(|e| UsageError(e.to_string()))?;
-    let manifest = snapshot::load_manifest(root)
-        .map_err(|e| UsageError(format!("cannot read the captured manifest: {e}")))?;
-    let opts = facts::GatherOptions { manifest, sample: args.sample, native: true };
-    let facts = facts::gather(root, &opts);
+    let facts = gather(root, args.sample)?;
     let cx = checks::Context { facts: &facts };
     let results = checks::run(&selected, &cx);
     let summary = Summary::of(&results, args.fail_on);
@@ -101,6 +114,28 @@ fn check(args: &CheckArgs) -> Result<i32> {
     let report = build_report(&root, args)?;
     emit(&report, &args.output)?;
     Ok(report.summary.exit_code)
+}
+
+fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
+    let root = open_dir_root(a.root.as_deref())?.recording();
+    let facts = gather(&root, a.sample)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let manifest = snapshot::manifest_for(&facts, now, a.description.clone());
+    let (bytes, stats) = snapshot::archive(root.take_recording(), manifest, a.max_size)
+        .map_err(|e| UsageError(format!("cannot capture: {e}")))?;
+    write_atomically(&a.output, &bytes)?;
+    eprintln!(
+        "efa-doctor: wrote {} ({} files, {} links, {} bytes of content, {} bytes compressed) from {}",
+        a.output.display(),
+        stats.files,
+        stats.links,
+        stats.content_bytes,
+        stats.archive_bytes,
+        root.display()
+    );
+    Ok(exit::OK)
 }
 
 fn use_color(choice: ColorChoice, to_file: bool) -> bool {

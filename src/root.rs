@@ -188,8 +188,11 @@ pub fn normalise(path: &str) -> String {
 #[derive(Debug, Default)]
 pub struct Recording {
     pub files: BTreeMap<String, Arc<Vec<u8>>>,
-    pub dirs: BTreeMap<String, ()>,
+    /// Directory listings: canonical path -> names.
+    pub dirs: BTreeMap<String, Vec<String>>,
     pub links: BTreeMap<String, String>,
+    /// Paths whose existence a gatherer tested: canonical path -> is a directory.
+    pub present: BTreeMap<String, bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -389,7 +392,7 @@ impl Root {
         };
         names.sort();
         self.record(|r| {
-            r.dirs.insert(canon, ());
+            r.dirs.insert(canon, names.clone());
         });
         Ok(names)
     }
@@ -416,11 +419,21 @@ impl Root {
     }
 
     pub fn exists(&self, rel: &str) -> bool {
-        self.resolve(rel, true).is_ok_and(|c| self.node_kind(&c).is_some())
+        self.kind_of(rel).is_some()
     }
 
     pub fn is_dir(&self, rel: &str) -> bool {
-        self.resolve(rel, true).is_ok_and(|c| self.node_kind(&c) == Some(NodeKind::Dir))
+        self.kind_of(rel) == Some(NodeKind::Dir)
+    }
+
+    /// Resolves and classifies `rel`, recording the answer so a snapshot reproduces it.
+    fn kind_of(&self, rel: &str) -> Option<NodeKind> {
+        let canon = self.resolve(rel, true).ok()?;
+        let kind = self.node_kind(&canon)?;
+        self.record(|r| {
+            r.present.insert(canon, kind == NodeKind::Dir);
+        });
+        Some(kind)
     }
 
     /// True when `rel` exists as anything, including a dangling symlink.

@@ -1,18 +1,37 @@
 //! Snapshots: capture what the checks read, and replay it anywhere.
 //!
 //! A snapshot is a gzipped tar of a sysroot tree: the files, directory listings and links the
-//! gatherers read (recorded by the [`Root`](crate::root::Root)), plus `.efa-doctor/manifest.json`
-//! with what a file tree cannot hold: the tool version, capture time, architecture, page
-//! size, kernel release, and the facts that came from the node's native libraries. Extracted,
-//! it is a valid `--root` directory; fixtures under `tests/fixtures/` use the same layout.
+//! gatherers read (recorded by the [`Root`]), plus `.efa-doctor/manifest.json` with what a
+//! file tree cannot hold: the tool version, capture time, architecture, page size, kernel
+//! release, the values that came from system calls, and the facts that came from the node's
+//! native libraries. Extracted, it is a valid `--root` directory; fixtures under
+//! `tests/fixtures/` use the same layout.
+//!
+//! A snapshot is untrusted input when loaded: absolute paths, `..`, links that leave the
+//! tree, hard links, device files, oversized files and corrupt archives are rejected with a
+//! clear error, and the whole archive is held in memory within fixed bounds.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Component, Path};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::facts::Facts;
+use crate::facts::host::Shm;
 use crate::facts::rdma::CounterSample;
-use crate::root::Root;
+use crate::root::{MAX_FILE_BYTES, MemNode, MemTree, Recording, Root};
 
 /// Where the manifest lives inside a captured tree.
 pub const MANIFEST_PATH: &str = ".efa-doctor/manifest.json";
+
+/// Largest archive content efa-doctor accepts, decompressed.
+pub const MAX_SNAPSHOT_BYTES: u64 = 512 * 1024 * 1024;
+/// Most entries a snapshot may hold.
+pub const MAX_SNAPSHOT_ENTRIES: usize = 500_000;
+/// Default cap on what `efa-doctor snapshot` writes (before compression).
+pub const DEFAULT_CAPTURE_BYTES: u64 = 128 * 1024 * 1024;
 
 /// The manifest of a captured tree.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -31,12 +50,32 @@ pub struct Manifest {
     /// Second counter reading taken during capture (`--sample`).
     #[serde(default)]
     pub counter_sample: Option<CounterSample>,
+    /// Values that came from system calls on the live node.
+    #[serde(default)]
+    pub live: Option<LiveFacts>,
     /// Results from the node's native libraries, captured live.
     #[serde(default)]
     pub native: Option<CapturedNative>,
     /// What the fixture or capture is (free text, for people).
     #[serde(default)]
     pub description: Option<String>,
+    /// Bytes of file content in the capture, before compression.
+    #[serde(default)]
+    pub content_bytes: Option<u64>,
+}
+
+/// Facts a file tree cannot reproduce because they came from system calls.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LiveFacts {
+    /// `statvfs(/dev/shm)`.
+    #[serde(default)]
+    pub shm: Option<Shm>,
+    /// Whether each `/dev/infiniband/uverbs*` opened read-write (`null`: not tried).
+    #[serde(default)]
+    pub uverbs_openable: BTreeMap<String, Option<bool>>,
+    /// Open errors of the nodes that did not open.
+    #[serde(default)]
+    pub uverbs_errors: BTreeMap<String, String>,
 }
 
 /// Facts that came from native libraries at capture time; replay needs none of them.
@@ -60,5 +99,427 @@ pub fn load_manifest(root: &Root) -> Result<Option<Manifest>, String> {
             .map_err(|e| format!("{MANIFEST_PATH} in {}: {e}", root.display())),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// RFC 3339 (UTC, seconds) for a Unix time, without a date library.
+pub fn rfc3339(unix: u64) -> String {
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs / 60) % 60, secs % 60)
+}
+
+/// Environment variables whose values are kept in captures and reports: the EFA, NCCL,
+/// NIXL, UCX and framework settings the checks judge. Everything else is dropped.
+pub fn env_allowed(name: &str) -> bool {
+    const PREFIXES: [&str; 10] = [
+        "FI_",
+        "NCCL_",
+        "NIXL_",
+        "UCX_",
+        "OFI_NCCL_",
+        "SGLANG_DISAGGREGATION_",
+        "TRTLLM_NIXL_",
+        "DYN_KVBM_NIXL_",
+        "VLLM_NIXL_",
+        "CUDA_",
+    ];
+    const NAMES: [&str; 4] = ["LD_LIBRARY_PATH", "LD_PRELOAD", "PATH", "NVIDIA_VISIBLE_DEVICES"];
+    let secretish = ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH"];
+    if secretish.iter().any(|s| name.to_ascii_uppercase().contains(s)) {
+        return false;
+    }
+    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Rewrites files that may hold secrets before they enter a capture: a process's environment
+/// keeps only allow-listed variables; its command line loses the values of secret-looking
+/// options.
+pub fn redact(path: &str, data: &[u8]) -> Vec<u8> {
+    let name = path.rsplit('/').next().unwrap_or("");
+    let under_proc = path.starts_with("proc/");
+    if under_proc && name == "environ" {
+        let mut out = Vec::new();
+        for (k, v) in crate::parse::proc::environ(data) {
+            if env_allowed(&k) {
+                out.extend_from_slice(format!("{k}={v}").as_bytes());
+                out.push(0);
+            }
+        }
+        return out;
+    }
+    if under_proc && name == "cmdline" {
+        let args = crate::parse::proc::cmdline(data);
+        let mut out = Vec::new();
+        for a in redact_args(&args) {
+            out.extend_from_slice(a.as_bytes());
+            out.push(0);
+        }
+        return out;
+    }
+    data.to_vec()
+}
+
+/// Replaces the values of options that look like credentials (`--api-key X`,
+/// `--hf-token=X`).
+pub fn redact_args(args: &[String]) -> Vec<String> {
+    let secret = |s: &str| {
+        let u = s.to_ascii_lowercase();
+        ["key", "token", "secret", "password", "passwd", "credential"].iter().any(|w| u.contains(w))
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut redact_next = false;
+    for a in args {
+        if redact_next {
+            out.push("[redacted]".to_string());
+            redact_next = false;
+            continue;
+        }
+        if a.starts_with('-') && secret(a) {
+            match a.split_once('=') {
+                Some((k, _)) => out.push(format!("{k}=[redacted]")),
+                None => {
+                    out.push(a.clone());
+                    redact_next = true;
+                }
+            }
+            continue;
+        }
+        out.push(a.clone());
+    }
+    out
+}
+
+/// Rewrites an absolute link target as a relative one from the link's directory, so the
+/// capture stays self-contained.
+fn relative_target(link: &str, target: &str) -> String {
+    if !target.starts_with('/') {
+        return target.to_string();
+    }
+    let depth = link.matches('/').count();
+    let up = "../".repeat(depth);
+    format!("{up}{}", target.trim_start_matches('/'))
+}
+
+/// What `efa-doctor snapshot` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureStats {
+    pub files: usize,
+    pub links: usize,
+    pub content_bytes: u64,
+    pub archive_bytes: u64,
+}
+
+/// Builds the manifest for a capture from the gathered facts.
+pub fn manifest_for(facts: &Facts, unix_now: u64, description: Option<String>) -> Manifest {
+    let live = LiveFacts {
+        shm: facts.host.shm.clone().filter(|s| s.source.starts_with("statvfs")),
+        uverbs_openable: facts
+            .host
+            .uverbs
+            .iter()
+            .flatten()
+            .map(|n| (n.name.clone(), n.openable))
+            .collect(),
+        uverbs_errors: facts
+            .host
+            .uverbs
+            .iter()
+            .flatten()
+            .filter_map(|n| n.open_error.clone().map(|e| (n.name.clone(), e)))
+            .collect(),
+    };
+    Manifest {
+        tool_version: Some(env!("CARGO_PKG_VERSION").into()),
+        captured_at: Some(rfc3339(unix_now)),
+        arch: facts.kernel.arch.clone(),
+        page_size: facts.kernel.page_size,
+        kernel_release: facts.kernel.release.clone(),
+        counter_sample: facts.rdma.sample.clone(),
+        live: Some(live),
+        native: Some(CapturedNative {
+            gpu: Some(facts.gpu.clone()),
+            libfabric: Some(facts.libfabric.clone()),
+            efa_stack: Some(facts.efa_stack.clone()),
+        }),
+        description,
+        content_bytes: None,
+    }
+}
+
+/// Writes the recording and manifest as a gzipped tar, in memory. Fails when the content
+/// exceeds `max_bytes`, naming the largest files.
+pub fn archive(
+    rec: Recording,
+    mut manifest: Manifest,
+    max_bytes: u64,
+) -> Result<(Vec<u8>, CaptureStats), String> {
+    let mut files: BTreeMap<String, Arc<Vec<u8>>> = BTreeMap::new();
+    for (p, d) in &rec.files {
+        if p.starts_with(".efa-doctor/") {
+            continue; // a capture of a capture gets a fresh manifest
+        }
+        files.insert(p.clone(), Arc::new(redact(p, d)));
+    }
+    let content: u64 = files.values().map(|d| d.len() as u64).sum();
+    if content > max_bytes {
+        let mut big: Vec<(&String, usize)> = files.iter().map(|(p, d)| (p, d.len())).collect();
+        big.sort_by(|a, b| b.1.cmp(&a.1));
+        let top: Vec<String> =
+            big.iter().take(5).map(|(p, n)| format!("/{p} ({n} bytes)")).collect();
+        return Err(format!(
+            "the capture would hold {content} bytes, more than the {max_bytes}-byte limit (--max-size); largest: {}",
+            top.join(", ")
+        ));
+    }
+    manifest.content_bytes = Some(content);
+    let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+
+    // Every path the gatherers saw: directories, placeholders for listed or tested names.
+    let mut dirs: BTreeMap<String, ()> = BTreeMap::new();
+    let mut placeholders: BTreeMap<String, ()> = BTreeMap::new();
+    let add_parents = |p: &str, dirs: &mut BTreeMap<String, ()>| {
+        let mut cur = p;
+        while let Some(i) = cur.rfind('/') {
+            cur = &cur[..i];
+            dirs.insert(cur.to_string(), ());
+        }
+    };
+    for (d, names) in &rec.dirs {
+        if !d.is_empty() {
+            dirs.insert(d.clone(), ());
+        }
+        add_parents(d, &mut dirs);
+        for n in names {
+            placeholders.insert(if d.is_empty() { n.clone() } else { format!("{d}/{n}") }, ());
+        }
+    }
+    for (p, is_dir) in &rec.present {
+        add_parents(p, &mut dirs);
+        if *is_dir {
+            dirs.insert(p.clone(), ());
+        } else {
+            placeholders.insert(p.clone(), ());
+        }
+    }
+    for p in files.keys().chain(rec.links.keys()) {
+        add_parents(p, &mut dirs);
+    }
+    dirs.remove("");
+    let occupied =
+        |p: &str| files.contains_key(p) || rec.links.contains_key(p) || dirs.contains_key(p);
+    let placeholders: Vec<String> = placeholders.into_keys().filter(|p| !occupied(p)).collect();
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    {
+        let mut tar = tar::Builder::new(&mut gz);
+        let mtime = manifest.captured_at.as_ref().map_or(0, |_| 0);
+        let header = |kind: tar::EntryType, size: u64, mode: u32| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(size);
+            h.set_mode(mode);
+            h.set_mtime(mtime);
+            h.set_uid(0);
+            h.set_gid(0);
+            h
+        };
+        let err = |e: std::io::Error| e.to_string();
+        for d in dirs.keys() {
+            let mut h = header(tar::EntryType::Directory, 0, 0o755);
+            tar.append_data(&mut h, format!("{d}/"), std::io::empty()).map_err(err)?;
+        }
+        for (p, data) in &files {
+            let mut h = header(tar::EntryType::Regular, data.len() as u64, 0o644);
+            tar.append_data(&mut h, p, data.as_slice()).map_err(err)?;
+        }
+        for p in &placeholders {
+            let mut h = header(tar::EntryType::Regular, 0, 0o644);
+            tar.append_data(&mut h, p, std::io::empty()).map_err(err)?;
+        }
+        for (p, target) in &rec.links {
+            if files.contains_key(p) || dirs.contains_key(p) {
+                continue;
+            }
+            let mut h = header(tar::EntryType::Symlink, 0, 0o777);
+            tar.append_link(&mut h, p, relative_target(p, target)).map_err(err)?;
+        }
+        let mut h = header(tar::EntryType::Regular, manifest_json.len() as u64, 0o644);
+        tar.append_data(&mut h, MANIFEST_PATH, manifest_json.as_slice()).map_err(err)?;
+        tar.finish().map_err(err)?;
+    }
+    let bytes = gz.finish().map_err(|e| e.to_string())?;
+    let stats = CaptureStats {
+        files: files.len(),
+        links: rec.links.len(),
+        content_bytes: content,
+        archive_bytes: bytes.len() as u64,
+    };
+    Ok((bytes, stats))
+}
+
+/// Why a snapshot was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("snapshot {file}: {reason}")]
+pub struct SnapshotError {
+    pub file: String,
+    pub reason: String,
+}
+
+/// True when a relative link at `link` pointing at `target` stays inside the tree.
+fn link_stays_inside(link: &str, target: &str) -> bool {
+    if target.starts_with('/') {
+        return false;
+    }
+    let mut depth = link.matches('/').count() as i64;
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
+/// Loads a snapshot archive into an in-memory root.
+pub fn load(path: &Path) -> Result<Root, SnapshotError> {
+    let shown = path.display().to_string();
+    let fail = |reason: String| SnapshotError { file: shown.clone(), reason };
+    let file = crate::root::open_user_file(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut tree = MemTree::new();
+    let mut total: u64 = 0;
+    let entries = archive.entries().map_err(|e| fail(format!("not a gzipped tar archive: {e}")))?;
+    for (count, entry) in entries.enumerate() {
+        if count >= MAX_SNAPSHOT_ENTRIES {
+            return Err(fail(format!("more than {MAX_SNAPSHOT_ENTRIES} entries")));
+        }
+        let mut entry = entry.map_err(|e| fail(format!("corrupt archive: {e}")))?;
+        let p = entry.path().map_err(|e| fail(format!("corrupt entry name: {e}")))?.into_owned();
+        let mut parts = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
+                Component::CurDir => {}
+                _ => {
+                    return Err(fail(format!(
+                        "entry {:?} escapes the snapshot root",
+                        p.display().to_string()
+                    )));
+                }
+            }
+        }
+        let rel = parts.join("/");
+        if rel.is_empty() {
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        match kind {
+            tar::EntryType::Directory => tree.insert(&rel, MemNode::Dir),
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let size = entry.header().size().map_err(|e| fail(format!("{rel}: {e}")))?;
+                if size > MAX_FILE_BYTES {
+                    return Err(fail(format!(
+                        "{rel} is {size} bytes, over the {MAX_FILE_BYTES}-byte file limit"
+                    )));
+                }
+                total += size;
+                if total > MAX_SNAPSHOT_BYTES {
+                    return Err(fail(format!("content exceeds {MAX_SNAPSHOT_BYTES} bytes")));
+                }
+                let mut data = Vec::with_capacity(size as usize);
+                (&mut entry)
+                    .take(MAX_FILE_BYTES + 1)
+                    .read_to_end(&mut data)
+                    .map_err(|e| fail(format!("{rel}: corrupt data: {e}")))?;
+                tree.insert(&rel, MemNode::File(Arc::new(data)));
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| fail(format!("{rel}: {e}")))?
+                    .map(|t| t.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !link_stays_inside(&rel, &target) {
+                    return Err(fail(format!("link {rel} -> {target} leaves the snapshot root")));
+                }
+                tree.insert(&rel, MemNode::Symlink(target));
+            }
+            tar::EntryType::Link => {
+                return Err(fail(format!("{rel} is a hard link; snapshots hold none")));
+            }
+            other => {
+                return Err(fail(format!(
+                    "{rel} is a {other:?} entry; only files, directories and links are allowed"
+                )));
+            }
+        }
+    }
+    if tree.is_empty() {
+        return Err(fail("the archive is empty".into()));
+    }
+    Ok(Root::memory(tree, shown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_306_473), "2026-11-21T23:34:33Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let env = b"FI_PROVIDER=efa\0HF_TOKEN=hf_abc\0AWS_SECRET_ACCESS_KEY=x\0HOME=/root\0NCCL_DEBUG=INFO\0";
+        let out = String::from_utf8(redact("proc/42/environ", env)).unwrap();
+        assert!(out.contains("FI_PROVIDER=efa") && out.contains("NCCL_DEBUG=INFO"));
+        assert!(!out.contains("hf_abc") && !out.contains("HOME") && !out.contains("AWS_SECRET"));
+        let args: Vec<String> =
+            ["vllm", "serve", "--api-key", "s3cr3t", "--hf-token=abc", "--port", "8000"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let r = redact_args(&args);
+        assert_eq!(
+            r,
+            vec![
+                "vllm",
+                "serve",
+                "--api-key",
+                "[redacted]",
+                "--hf-token=[redacted]",
+                "--port",
+                "8000"
+            ]
+        );
+    }
+
+    #[test]
+    fn link_containment() {
+        assert!(link_stays_inside("sys/class/infiniband/efa_0", "../../devices/pci0000:00/x"));
+        assert!(!link_stays_inside("sys/a", "../../../etc/passwd"));
+        assert!(!link_stays_inside("sys/a", "/etc/passwd"));
+        assert_eq!(relative_target("usr/lib/x", "/opt/y"), "../../opt/y");
     }
 }

@@ -68,7 +68,7 @@ pub struct UverbsNode {
     pub open_error: Option<String>,
 }
 
-pub fn gather(root: &Root) -> HostFacts {
+pub fn gather(root: &Root, captured: Option<&crate::snapshot::LiveFacts>) -> HostFacts {
     let mut h = HostFacts::default();
 
     match root.read_string("proc/meminfo") {
@@ -155,6 +155,18 @@ pub fn gather(root: &Root) -> HostFacts {
     h.shm = shm_of(root, h.mem_total, &mut h.notes);
     h.dev_visible = root.exists("dev/null");
     h.uverbs = uverbs_of(root, &mut h.notes);
+    if let Some(live) = captured {
+        // Replaying a capture: what system calls said on the node at capture time.
+        if let Some(s) = &live.shm {
+            h.shm = Some(s.clone());
+        }
+        for n in h.uverbs.iter_mut().flatten() {
+            if let Some(o) = live.uverbs_openable.get(&n.name) {
+                n.openable = *o;
+                n.open_error = live.uverbs_errors.get(&n.name).cloned();
+            }
+        }
+    }
     h
 }
 

@@ -65,13 +65,13 @@ fn arch_of(
             return (Some(normalise_arch(&u.machine().to_string_lossy())), "uname(2)".into());
         }
     }
+    if let Some(a) = manifest.and_then(|m| m.arch.clone()) {
+        return (Some(a), "snapshot manifest".into());
+    }
     if let Ok(a) = root.read_value("proc/sys/kernel/arch") {
         if !a.is_empty() {
             return (Some(normalise_arch(&a)), "proc/sys/kernel/arch".into());
         }
-    }
-    if let Some(a) = manifest.and_then(|m| m.arch.clone()) {
-        return (Some(a), "snapshot manifest".into());
     }
     if let Ok(c) = root.read_string("proc/cpuinfo") {
         if let Some(a) = parse::proc::cpuinfo_arch(&c) {

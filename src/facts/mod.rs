@@ -56,7 +56,12 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
     let kernel = kernel::gather_kernel(root, opts.manifest.as_ref());
     let modules = kernel::gather_modules(root);
     let nvidia_driver = kernel::gather_nvidia(root);
-    let host = host::gather(root);
+    let captured_live = if root.kind().is_live() {
+        None
+    } else {
+        opts.manifest.as_ref().and_then(|m| m.live.as_ref())
+    };
+    let host = host::gather(root, captured_live);
     let instance = instance::gather(root);
     let pci = pci::gather(root);
     let mut rdma = rdma::gather(root);
