@@ -275,7 +275,7 @@ pub fn archive(
     let content: u64 = files.values().map(|d| d.len() as u64).sum();
     if content > max_bytes {
         let mut big: Vec<(&String, usize)> = files.iter().map(|(p, d)| (p, d.len())).collect();
-        big.sort_by(|a, b| b.1.cmp(&a.1));
+        big.sort_by_key(|b| std::cmp::Reverse(b.1));
         let top: Vec<String> =
             big.iter().take(5).map(|(p, n)| format!("/{p} ({n} bytes)")).collect();
         return Err(format!(
