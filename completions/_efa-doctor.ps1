@@ -22,20 +22,26 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
     $completions = @(switch ($command) {
         'efa-doctor' {
             [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)')
+            [CompletionResult]::new('--snapshot', '--snapshot', [CompletionResultType]::ParameterName, 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)')
             [CompletionResult]::new('--only', '--only', [CompletionResultType]::ParameterName, 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated')
             [CompletionResult]::new('--skip', '--skip', [CompletionResultType]::ParameterName, 'Do not run these checks: ids or families; repeatable or comma-separated')
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit 1 on `fail` only (default), or on `warn` too')
+            [CompletionResult]::new('--log', '--log', [CompletionResultType]::ParameterName, 'Also analyse these logs (plain or gzip; read as given, not under --root)')
+            [CompletionResult]::new('--rules', '--rules', [CompletionResultType]::ParameterName, 'Add the log rules in DIR/*.toml (same format as checks/rules/)')
             [CompletionResult]::new('--sample', '--sample', [CompletionResultType]::ParameterName, 'Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent drops, rising error counters)')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour in the human format')
+            [CompletionResult]::new('--no-mmap', '--no-mmap', [CompletionResultType]::ParameterName, 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Run all applicable checks on this node (the default command)')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)')
+            [CompletionResult]::new('snapshot', 'snapshot', [CompletionResultType]::ParameterValue, 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List every check with its id, title and the failure modes it covers')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print a check''s documentation: what it checks, why, evidence and remediation')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions for SHELL')
@@ -45,17 +51,50 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
         }
         'efa-doctor;check' {
             [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)')
+            [CompletionResult]::new('--snapshot', '--snapshot', [CompletionResultType]::ParameterName, 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)')
             [CompletionResult]::new('--only', '--only', [CompletionResultType]::ParameterName, 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated')
             [CompletionResult]::new('--skip', '--skip', [CompletionResultType]::ParameterName, 'Do not run these checks: ids or families; repeatable or comma-separated')
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit 1 on `fail` only (default), or on `warn` too')
+            [CompletionResult]::new('--log', '--log', [CompletionResultType]::ParameterName, 'Also analyse these logs (plain or gzip; read as given, not under --root)')
+            [CompletionResult]::new('--rules', '--rules', [CompletionResultType]::ParameterName, 'Add the log rules in DIR/*.toml (same format as checks/rules/)')
             [CompletionResult]::new('--sample', '--sample', [CompletionResultType]::ParameterName, 'Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent drops, rising error counters)')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour in the human format')
+            [CompletionResult]::new('--no-mmap', '--no-mmap', [CompletionResultType]::ParameterName, 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'efa-doctor;logs' {
+            [CompletionResult]::new('--rules', '--rules', [CompletionResultType]::ParameterName, 'Add the log rules in DIR/*.toml (same format as checks/rules/)')
+            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit 1 on `fail` only (default), or on `warn` too')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour in the human format')
+            [CompletionResult]::new('--no-mmap', '--no-mmap', [CompletionResultType]::ParameterName, 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'efa-doctor;snapshot' {
+            [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Capture the node root at DIR instead of this system')
+            [CompletionResult]::new('--sample', '--sample', [CompletionResultType]::ParameterName, 'Also take a second EFA counter reading SECS later')
+            [CompletionResult]::new('--log', '--log', [CompletionResultType]::ParameterName, 'Include these logs in the snapshot (judged again on replay)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Where to write the snapshot (.tar.gz)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where to write the snapshot (.tar.gz)')
+            [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Refuse to write more than this much file content (e.g. 128M, 1G)')
+            [CompletionResult]::new('--description', '--description', [CompletionResultType]::ParameterName, 'A note stored in the snapshot''s manifest (ticket, node name)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
@@ -94,6 +133,8 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
         }
         'efa-doctor;help' {
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Run all applicable checks on this node (the default command)')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)')
+            [CompletionResult]::new('snapshot', 'snapshot', [CompletionResultType]::ParameterValue, 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List every check with its id, title and the failure modes it covers')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print a check''s documentation: what it checks, why, evidence and remediation')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions for SHELL')
@@ -102,6 +143,12 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             break
         }
         'efa-doctor;help;check' {
+            break
+        }
+        'efa-doctor;help;logs' {
+            break
+        }
+        'efa-doctor;help;snapshot' {
             break
         }
         'efa-doctor;help;list' {

@@ -31,8 +31,14 @@ _efa__doctor() {
             efa__doctor,list)
                 cmd="efa__doctor__subcmd__list"
                 ;;
+            efa__doctor,logs)
+                cmd="efa__doctor__subcmd__logs"
+                ;;
             efa__doctor,man)
                 cmd="efa__doctor__subcmd__man"
+                ;;
+            efa__doctor,snapshot)
+                cmd="efa__doctor__subcmd__snapshot"
                 ;;
             efa__doctor__subcmd__help,check)
                 cmd="efa__doctor__subcmd__help__subcmd__check"
@@ -49,8 +55,14 @@ _efa__doctor() {
             efa__doctor__subcmd__help,list)
                 cmd="efa__doctor__subcmd__help__subcmd__list"
                 ;;
+            efa__doctor__subcmd__help,logs)
+                cmd="efa__doctor__subcmd__help__subcmd__logs"
+                ;;
             efa__doctor__subcmd__help,man)
                 cmd="efa__doctor__subcmd__help__subcmd__man"
+                ;;
+            efa__doctor__subcmd__help,snapshot)
+                cmd="efa__doctor__subcmd__help__subcmd__snapshot"
                 ;;
             *)
                 ;;
@@ -59,13 +71,17 @@ _efa__doctor() {
 
     case "${cmd}" in
         efa__doctor)
-            opts="-f -o -h -V --root --only --skip --fail-on --sample --format --output --color --help --version check list explain completions man help"
+            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --rules --no-mmap --sample --format --output --color --help --version check logs snapshot list explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --snapshot)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -79,6 +95,14 @@ _efa__doctor() {
                     ;;
                 --fail-on)
                     COMPREPLY=($(compgen -W "fail warn" -- "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rules)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --sample)
@@ -113,13 +137,17 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__check)
-            opts="-f -o -h -V --root --only --skip --fail-on --sample --format --output --color --help --version"
+            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --rules --no-mmap --sample --format --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --snapshot)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -133,6 +161,14 @@ _efa__doctor() {
                     ;;
                 --fail-on)
                     COMPREPLY=($(compgen -W "fail warn" -- "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rules)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --sample)
@@ -203,7 +239,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__help)
-            opts="check list explain completions man help"
+            opts="check logs snapshot list explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -286,7 +322,35 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        efa__subcmd__doctor__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         efa__subcmd__doctor__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__help__subcmd__snapshot)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -322,6 +386,48 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        efa__subcmd__doctor__subcmd__logs)
+            opts="-f -o -h -V --rules --no-mmap --fail-on --format --output --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --rules)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fail-on)
+                    COMPREPLY=($(compgen -W "fail warn" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json junit prometheus npd" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "human json junit prometheus npd" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         efa__subcmd__doctor__subcmd__man)
             opts="-h -V --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -329,6 +435,48 @@ _efa__doctor() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__snapshot)
+            opts="-o -h -V --root --sample --log --output --max-size --description --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --description)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -19,20 +19,26 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
     var completions = [
         &'efa-doctor'= {
             cand --root 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)'
+            cand --snapshot 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)'
             cand --only 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated'
             cand --skip 'Do not run these checks: ids or families; repeatable or comma-separated'
             cand --fail-on 'Exit 1 on `fail` only (default), or on `warn` too'
+            cand --log 'Also analyse these logs (plain or gzip; read as given, not under --root)'
+            cand --rules 'Add the log rules in DIR/*.toml (same format as checks/rules/)'
             cand --sample 'Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent drops, rising error counters)'
             cand -f 'Output format'
             cand --format 'Output format'
             cand -o 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
             cand --output 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
             cand --color 'When to use colour in the human format'
+            cand --no-mmap 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
             cand check 'Run all applicable checks on this node (the default command)'
+            cand logs 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
+            cand snapshot 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
             cand list 'List every check with its id, title and the failure modes it covers'
             cand explain 'Print a check''s documentation: what it checks, why, evidence and remediation'
             cand completions 'Print shell completions for SHELL'
@@ -41,17 +47,48 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
         }
         &'efa-doctor;check'= {
             cand --root 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)'
+            cand --snapshot 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)'
             cand --only 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated'
             cand --skip 'Do not run these checks: ids or families; repeatable or comma-separated'
             cand --fail-on 'Exit 1 on `fail` only (default), or on `warn` too'
+            cand --log 'Also analyse these logs (plain or gzip; read as given, not under --root)'
+            cand --rules 'Add the log rules in DIR/*.toml (same format as checks/rules/)'
             cand --sample 'Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent drops, rising error counters)'
             cand -f 'Output format'
             cand --format 'Output format'
             cand -o 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
             cand --output 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
             cand --color 'When to use colour in the human format'
+            cand --no-mmap 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'efa-doctor;logs'= {
+            cand --rules 'Add the log rules in DIR/*.toml (same format as checks/rules/)'
+            cand --fail-on 'Exit 1 on `fail` only (default), or on `warn` too'
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand -o 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
+            cand --output 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
+            cand --color 'When to use colour in the human format'
+            cand --no-mmap 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'efa-doctor;snapshot'= {
+            cand --root 'Capture the node root at DIR instead of this system'
+            cand --sample 'Also take a second EFA counter reading SECS later'
+            cand --log 'Include these logs in the snapshot (judged again on replay)'
+            cand -o 'Where to write the snapshot (.tar.gz)'
+            cand --output 'Where to write the snapshot (.tar.gz)'
+            cand --max-size 'Refuse to write more than this much file content (e.g. 128M, 1G)'
+            cand --description 'A note stored in the snapshot''s manifest (ticket, node name)'
+            cand -h 'Print help'
+            cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -85,6 +122,8 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
         }
         &'efa-doctor;help'= {
             cand check 'Run all applicable checks on this node (the default command)'
+            cand logs 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
+            cand snapshot 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
             cand list 'List every check with its id, title and the failure modes it covers'
             cand explain 'Print a check''s documentation: what it checks, why, evidence and remediation'
             cand completions 'Print shell completions for SHELL'
@@ -92,6 +131,10 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'efa-doctor;help;check'= {
+        }
+        &'efa-doctor;help;logs'= {
+        }
+        &'efa-doctor;help;snapshot'= {
         }
         &'efa-doctor;help;list'= {
         }

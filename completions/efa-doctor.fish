@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_efa_doctor_global_optspecs
-    string join \n root= only= skip= fail-on= sample= f/format= o/output= color= h/help V/version
+    string join \n root= snapshot= only= skip= fail-on= log= rules= no-mmap sample= f/format= o/output= color= h/help V/version
 end
 
 function __fish_efa_doctor_needs_command
@@ -25,10 +25,13 @@ function __fish_efa_doctor_using_subcommand
 end
 
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l root -d 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l snapshot -d 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l only -d 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated' -r
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l skip -d 'Do not run these checks: ids or families; repeatable or comma-separated' -r
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l fail-on -d 'Exit 1 on `fail` only (default), or on `warn` too' -r -f -a "fail\t'Exit 1 only when a check fails'
 warn\t'Exit 1 when a check fails or warns'"
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l log -d 'Also analyse these logs (plain or gzip; read as given, not under --root)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l rules -d 'Add the log rules in DIR/*.toml (same format as checks/rules/)' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l sample -d 'Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent drops, rising error counters)' -r
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s f -l format -d 'Output format' -r -f -a "human\t'A table for people, with remediation for every fail and warn'
 json\t'The versioned JSON report (`efa-doctor/1`)'
@@ -39,19 +42,25 @@ complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s o -l output -d 'W
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l no-mmap -d 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s V -l version -d 'Print version'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "check" -d 'Run all applicable checks on this node (the default command)'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "logs" -d 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "snapshot" -d 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "list" -d 'List every check with its id, title and the failure modes it covers'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "explain" -d 'Print a check\'s documentation: what it checks, why, evidence and remediation'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "completions" -d 'Print shell completions for SHELL'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l root -d 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l snapshot -d 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l only -d 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l skip -d 'Do not run these checks: ids or families; repeatable or comma-separated' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l fail-on -d 'Exit 1 on `fail` only (default), or on `warn` too' -r -f -a "fail\t'Exit 1 only when a check fails'
 warn\t'Exit 1 when a check fails or warns'"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l log -d 'Also analyse these logs (plain or gzip; read as given, not under --root)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l rules -d 'Add the log rules in DIR/*.toml (same format as checks/rules/)' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l sample -d 'Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent drops, rising error counters)' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s f -l format -d 'Output format' -r -f -a "human\t'A table for people, with remediation for every fail and warn'
 json\t'The versioned JSON report (`efa-doctor/1`)'
@@ -62,8 +71,32 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s o -l out
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l no-mmap -d 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l rules -d 'Add the log rules in DIR/*.toml (same format as checks/rules/)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l fail-on -d 'Exit 1 on `fail` only (default), or on `warn` too' -r -f -a "fail\t'Exit 1 only when a check fails'
+warn\t'Exit 1 when a check fails or warns'"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s f -l format -d 'Output format' -r -f -a "human\t'A table for people, with remediation for every fail and warn'
+json\t'The versioned JSON report (`efa-doctor/1`)'
+junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
+prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
+npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s o -l output -d 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
+always\t''
+never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l no-mmap -d 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l root -d 'Capture the node root at DIR instead of this system' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l sample -d 'Also take a second EFA counter reading SECS later' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l log -d 'Include these logs in the snapshot (judged again on replay)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -s o -l output -d 'Where to write the snapshot (.tar.gz)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l max-size -d 'Refuse to write more than this much file content (e.g. 128M, 1G)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l description -d 'A note stored in the snapshot\'s manifest (ticket, node name)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -s h -l help -d 'Print help'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -s V -l version -d 'Print version'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand list" -s f -l format -d 'Output format' -r -f -a "human\t''
 json\t''"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand list" -s h -l help -d 'Print help'
@@ -76,9 +109,11 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand completions" -s h 
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand man" -s h -l help -d 'Print help'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand man" -s V -l version -d 'Print version'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check list explain completions man help" -f -a "check" -d 'Run all applicable checks on this node (the default command)'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check list explain completions man help" -f -a "list" -d 'List every check with its id, title and the failure modes it covers'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check list explain completions man help" -f -a "explain" -d 'Print a check\'s documentation: what it checks, why, evidence and remediation'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check list explain completions man help" -f -a "completions" -d 'Print shell completions for SHELL'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check list explain completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check list explain completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "check" -d 'Run all applicable checks on this node (the default command)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "logs" -d 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "snapshot" -d 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "list" -d 'List every check with its id, title and the failure modes it covers'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "explain" -d 'Print a check\'s documentation: what it checks, why, evidence and remediation'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "completions" -d 'Print shell completions for SHELL'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

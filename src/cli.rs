@@ -35,6 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Run all applicable checks on this node (the default command)
     Check(CheckArgs),
+    /// Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)
+    Logs(LogsArgs),
     /// Capture what the checks read into a support bundle (.tar.gz), secrets redacted
     Snapshot(SnapshotArgs),
     /// List every check with its id, title and the failure modes it covers
@@ -101,6 +103,19 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = FailOn::Fail)]
     pub fail_on: FailOn,
 
+    /// Also analyse these logs (plain or gzip; read as given, not under --root)
+    #[arg(long = "log", value_name = "FILE")]
+    pub logs: Vec<PathBuf>,
+
+    /// Add the log rules in DIR/*.toml (same format as checks/rules/)
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+
+    /// Read log files with read(2) instead of memory maps (a log truncated while it is read
+    /// through a map can abort the process, as with ripgrep)
+    #[arg(long)]
+    pub no_mmap: bool,
+
     /// Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent
     /// drops, rising error counters)
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
@@ -119,6 +134,29 @@ fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
 }
 
 #[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Log files (plain or gzip); `-` for standard input
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Add the log rules in DIR/*.toml (same format as checks/rules/)
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+
+    /// Read log files with read(2) instead of memory maps (a log truncated while it is read
+    /// through a map can abort the process, as with ripgrep)
+    #[arg(long)]
+    pub no_mmap: bool,
+
+    /// Exit 1 on `fail` only (default), or on `warn` too
+    #[arg(long, value_enum, default_value_t = FailOn::Fail)]
+    pub fail_on: FailOn,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct SnapshotArgs {
     /// Capture the node root at DIR instead of this system
     #[arg(long, value_name = "DIR")]
@@ -127,6 +165,10 @@ pub struct SnapshotArgs {
     /// Also take a second EFA counter reading SECS later
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub sample: Option<std::time::Duration>,
+
+    /// Include these logs in the snapshot (judged again on replay)
+    #[arg(long = "log", value_name = "FILE")]
+    pub logs: Vec<PathBuf>,
 
     /// Where to write the snapshot (.tar.gz)
     #[arg(long, short = 'o', value_name = "FILE")]

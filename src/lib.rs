@@ -9,6 +9,7 @@ pub mod checks;
 pub mod cli;
 pub mod elf;
 pub mod facts;
+pub mod logs;
 pub mod native;
 pub mod parse;
 pub mod report;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         None => check(&cli.check),
         Some(Command::Check(a)) => check(&a),
+        Some(Command::Logs(a)) => logs_cmd(&a),
         Some(Command::Snapshot(a)) => snapshot_cmd(&a),
         Some(Command::List(a)) => list(a.format),
         Some(Command::Explain(a)) => explain(&a.id, a.format),
@@ -91,9 +93,20 @@ pub fn gather(root: &Root, sample: Option<std::time::Duration>) -> Result<facts:
 /// Gathers facts from `root` and runs the selected checks.
 pub fn build_report(root: &Root, args: &CheckArgs) -> Result<Report> {
     let selected = checks::select(&args.only, &args.skip).map_err(|e| UsageError(e.to_string()))?;
-    let facts = gather(root, args.sample)?;
-    let cx = checks::Context { facts: &facts };
-    let results = checks::run(&selected, &cx);
+    let mut facts = gather(root, args.sample)?;
+    let rules = logs::rules::RuleSet::with_user_dir(args.rules.as_deref()).map_err(UsageError)?;
+    let analysis = if args.logs.is_empty() {
+        logs::analyse_captured(root, &rules)
+    } else {
+        Some(logs::analyse_paths(&args.logs, &rules, !args.no_mmap))
+    };
+    let verdicts = analysis.as_ref().map(|a| logs::interpret::interpret(a, &facts));
+    let cx = checks::Context { facts: &facts, logs: verdicts.as_ref() };
+    let mut results = checks::run(&selected, &cx);
+    if let Some(a) = &analysis {
+        results.extend(user_results(a, &args.only, &args.skip));
+        facts.logs = Some(a.summary(rules.rules.len()));
+    }
     let summary = Summary::of(&results, args.fail_on);
     Ok(Report {
         schema: report::SCHEMA.into(),
@@ -116,6 +129,58 @@ fn check(args: &CheckArgs) -> Result<i32> {
     Ok(report.summary.exit_code)
 }
 
+/// Results of user rules (`--rules`), filtered by `--only`/`--skip` on their ids.
+fn user_results(a: &logs::Analysis, only: &[String], skip: &[String]) -> Vec<report::CheckResult> {
+    let keep = |id: &str| {
+        let m = |s: &String| {
+            let s = s.trim_end_matches('.');
+            id == s || id.starts_with(&format!("{s}."))
+        };
+        (only.is_empty() || only.iter().any(m)) && !skip.iter().any(m)
+    };
+    a.user_results
+        .iter()
+        .filter(|(id, _)| keep(id))
+        .map(|(id, o)| o.clone().into_result(id))
+        .collect()
+}
+
+fn logs_cmd(a: &cli::LogsArgs) -> Result<i32> {
+    let rules = logs::rules::RuleSet::with_user_dir(a.rules.as_deref()).map_err(UsageError)?;
+    let analysis = logs::analyse_paths(&a.files, &rules, !a.no_mmap);
+    let unreadable: Vec<String> = analysis
+        .files
+        .iter()
+        .filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.name)))
+        .collect();
+    if unreadable.len() == analysis.files.len() {
+        bail!(UsageError(format!("cannot read the logs: {}", unreadable.join("; "))));
+    }
+    let facts =
+        facts::Facts { logs: Some(analysis.summary(rules.rules.len())), ..facts::Facts::default() };
+    let verdicts = logs::interpret::interpret(&analysis, &facts);
+    let cx = checks::Context { facts: &facts, logs: Some(&verdicts) };
+    let selected: Vec<&'static dyn checks::Check> =
+        checks::CHECKS.iter().copied().filter(|c| logs::interpret::IDS.contains(&c.id())).collect();
+    let mut results = checks::run(&selected, &cx);
+    results.extend(user_results(&analysis, &[], &[]));
+    let summary = Summary::of(&results, a.fail_on);
+    let report = Report {
+        schema: report::SCHEMA.into(),
+        tool: ToolInfo::current(),
+        root: RootInfo {
+            path: a.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" "),
+            kind: RootKind::None,
+            note: Some("log analysis only: no node root was read".into()),
+        },
+        facts,
+        results,
+        summary,
+    };
+    emit(&report, &a.output)?;
+    Ok(report.summary.exit_code)
+}
+
 fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
     let root = open_dir_root(a.root.as_deref())?.recording();
     let facts = gather(&root, a.sample)?;
@@ -123,7 +188,16 @@ fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let manifest = snapshot::manifest_for(&facts, now, a.description.clone());
-    let (bytes, stats) = snapshot::archive(root.take_recording(), manifest, a.max_size)
+    let mut rec = root.take_recording();
+    for (i, path) in a.logs.iter().enumerate() {
+        let data = root::read_user_file(path)
+            .with_context(|| format!("cannot read --log {}", path.display()))?;
+        let base =
+            path.file_name().map_or_else(|| "log".into(), |n| n.to_string_lossy().into_owned());
+        rec.files
+            .insert(format!("{}/{i:02}-{base}", logs::CAPTURED_LOG_DIR), std::sync::Arc::new(data));
+    }
+    let (bytes, stats) = snapshot::archive(rec, manifest, a.max_size)
         .map_err(|e| UsageError(format!("cannot capture: {e}")))?;
     write_atomically(&a.output, &bytes)?;
     eprintln!(

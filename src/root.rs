@@ -41,6 +41,8 @@ pub enum RootKind {
     Directory,
     /// A snapshot archive made by `efa-doctor snapshot`, held in memory.
     Snapshot,
+    /// No node root: `efa-doctor logs` judges logs alone.
+    None,
 }
 
 impl RootKind {
@@ -601,8 +603,11 @@ pub fn read_user_file(path: &Path) -> std::io::Result<Vec<u8>> {
     std::fs::read(path)
 }
 
+/// A file the user named (a log, a snapshot).
+pub type UserFile = std::fs::File;
+
 /// Opens a user-named file for streaming.
-pub fn open_user_file(path: &Path) -> std::io::Result<std::fs::File> {
+pub fn open_user_file(path: &Path) -> std::io::Result<UserFile> {
     std::fs::File::open(path)
 }
 

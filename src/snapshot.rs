@@ -267,7 +267,7 @@ pub fn archive(
 ) -> Result<(Vec<u8>, CaptureStats), String> {
     let mut files: BTreeMap<String, Arc<Vec<u8>>> = BTreeMap::new();
     for (p, d) in &rec.files {
-        if p.starts_with(".efa-doctor/") {
+        if p == MANIFEST_PATH {
             continue; // a capture of a capture gets a fresh manifest
         }
         files.insert(p.clone(), Arc::new(redact(p, d)));
@@ -485,7 +485,7 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_795_306_473), "2026-11-21T23:34:33Z");
+        assert_eq!(rfc3339(1_795_306_473), "2026-11-22T00:14:33Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 

@@ -10,6 +10,7 @@ pub mod gpu;
 pub mod host;
 pub mod kernel;
 pub mod libfabric;
+pub mod logs;
 pub mod pci;
 pub mod stack;
 
@@ -18,9 +19,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::facts::Facts;
 use crate::report::{CheckResult, Outcome, Status};
 
+/// Log verdicts by result id (see `logs::interpret`).
+pub type LogVerdicts = std::collections::BTreeMap<&'static str, Vec<Outcome>>;
+
 /// What a check may look at.
 pub struct Context<'a> {
     pub facts: &'a Facts,
+    /// Verdicts drawn from the logs given, if any.
+    pub logs: Option<&'a LogVerdicts>,
 }
 
 /// One check of the catalogue.
@@ -54,6 +60,16 @@ pub static CHECKS: &[&dyn Check] = &[
     &stack::LibfabricCopies,
     &stack::AwsOfiNccl,
     &stack::Nixl,
+    &logs::NIXL_BACKEND,
+    &logs::NIXL_BACKEND_INIT,
+    &logs::NCCL_NET_PLUGIN,
+    &logs::NCCL_PROVIDER,
+    &logs::NCCL_NETWORK,
+    &logs::NCCL_GDRDMA,
+    &logs::MR_REGISTRATION,
+    &logs::MR_MEMLOCK,
+    &logs::KV_TRANSFER,
+    &logs::TCP_FALLBACK,
 ];
 
 pub fn find(id: &str) -> Option<&'static dyn Check> {

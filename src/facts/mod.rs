@@ -36,6 +36,9 @@ pub struct Facts {
     pub gpu: gpu::GpuFacts,
     pub libfabric: libfabric::LibfabricFacts,
     pub efa_stack: stack::EfaStackFacts,
+    /// The logs analysed with `--log` or `efa-doctor logs`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<crate::logs::LogSummary>,
 }
 
 /// What the gatherers may do beyond reading files.
@@ -89,7 +92,19 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
         Some(s) => s,
         None => stack::gather(root, &libfabric.search),
     };
-    Facts { kernel, modules, nvidia_driver, host, instance, pci, rdma, gpu, libfabric, efa_stack }
+    Facts {
+        kernel,
+        modules,
+        nvidia_driver,
+        host,
+        instance,
+        pci,
+        rdma,
+        gpu,
+        libfabric,
+        efa_stack,
+        logs: None,
+    }
 }
 
 fn not_run_reason(root: &Root, native: bool) -> &'static str {

@@ -1,0 +1,38 @@
+//! Log-derived checks: each one reports the verdicts `logs::interpret` drew from the logs
+//! given with `--log` (or to `efa-doctor logs`), or a skip saying why there is none.
+
+use super::{Check, Context};
+use crate::logs::interpret::nothing_for;
+use crate::report::Outcome;
+
+/// One log-derived check, identified by its result id.
+pub struct LogCheck(pub &'static str);
+
+impl Check for LogCheck {
+    fn id(&self) -> &'static str {
+        self.0
+    }
+
+    fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
+        let Some(verdicts) = cx.logs else {
+            return vec![Outcome::skip(
+                "no logs analysed (pass --log FILE, or use `efa-doctor logs`)",
+            )];
+        };
+        match verdicts.get(self.0) {
+            Some(v) if !v.is_empty() => v.clone(),
+            _ => vec![Outcome::skip(nothing_for(self.0))],
+        }
+    }
+}
+
+pub static NIXL_BACKEND: LogCheck = LogCheck("nixl.backend");
+pub static NIXL_BACKEND_INIT: LogCheck = LogCheck("nixl.backend-init");
+pub static NCCL_NET_PLUGIN: LogCheck = LogCheck("nccl.net-plugin");
+pub static NCCL_PROVIDER: LogCheck = LogCheck("nccl.provider");
+pub static NCCL_NETWORK: LogCheck = LogCheck("nccl.network");
+pub static NCCL_GDRDMA: LogCheck = LogCheck("nccl.gdrdma");
+pub static MR_REGISTRATION: LogCheck = LogCheck("mr.registration");
+pub static MR_MEMLOCK: LogCheck = LogCheck("mr.memlock");
+pub static KV_TRANSFER: LogCheck = LogCheck("kv.transfer");
+pub static TCP_FALLBACK: LogCheck = LogCheck("transport.tcp-fallback");

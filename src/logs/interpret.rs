@@ -1,0 +1,725 @@
+//! Turns log events into verdicts. Each verdict reads several events together, never one
+//! line alone:
+//!
+//! - EFAULT on a registration, with CUDA dma-buf lines from the same process, is the
+//!   libfabric #12019 signature; the same EFAULT right after `gdr_pin_buffer failed` is a
+//!   GDRCopy problem instead.
+//! - ENOMEM beside EFA error 4112 is a memlock suspect; ENOMEM from the device's MR limits
+//!   (kernel `REG_MR ... err -12`) is not.
+//! - `fi_getinfo: provider efa output empty list` followed by a selected efa provider is not
+//!   "no NICs" (libfabric probes with several hints).
+//! - NET/IB is InfiniBand verbs, not EFA.
+
+use std::collections::BTreeMap;
+
+use super::{Analysis, Event};
+use crate::facts::Facts;
+use crate::report::{Evidence, Outcome, Status};
+
+/// The result ids this module produces (the JSON contract of `efa-doctor logs`).
+pub const IDS: [&str; 10] = [
+    "nixl.backend",
+    "nixl.backend-init",
+    "nccl.net-plugin",
+    "nccl.provider",
+    "nccl.network",
+    "nccl.gdrdma",
+    "mr.registration",
+    "mr.memlock",
+    "kv.transfer",
+    "transport.tcp-fallback",
+];
+
+/// Lines of evidence kept per result.
+const EVIDENCE_LINES: usize = 4;
+/// How far (in lines of the same stream) an EFAULT may follow `gdr_pin_buffer failed`.
+const GDRCOPY_WINDOW: u64 = 40;
+
+fn ev(a: &Analysis, e: &Event) -> Evidence {
+    Evidence::new(a.source_of(e)).line(e.line).observed(e.text.clone())
+}
+
+fn evs<'a>(a: &Analysis, events: impl IntoIterator<Item = &'a Event>) -> Vec<Evidence> {
+    events.into_iter().take(EVIDENCE_LINES).map(|e| ev(a, e)).collect()
+}
+
+/// Why efa-doctor believes the logs come from an EFA node, if it does.
+fn efa_context(a: &Analysis, f: &Facts) -> Option<String> {
+    let n = f.rdma.efa().count();
+    if n > 0 {
+        return Some(format!("this node has {n} EFA device(s)"));
+    }
+    if a.has("nixl.efa-ucx-warning") {
+        return Some("NIXL reported Amazon EFA devices".into());
+    }
+    if a.of("ofi.provider").any(|e| e.cap("provider").is_some_and(|p| p.starts_with("efa"))) {
+        return Some("aws-ofi-nccl selected the efa provider".into());
+    }
+    if a.events.iter().any(|e| e.text.contains(":efa:") && e.text.starts_with("libfabric"))
+        || a.has("fabric.mr-failed")
+    {
+        return Some("libfabric's efa provider logged".into());
+    }
+    if let Some(t) = &f.instance.spec {
+        if t.efa_devices > 0 {
+            return Some(format!("{} is an EFA instance type", t.instance_type));
+        }
+    }
+    None
+}
+
+/// Groups events by a captured value, keeping arrival order.
+fn by_value<'a>(
+    events: impl Iterator<Item = &'a Event>,
+    value: impl Fn(&Event) -> String,
+) -> BTreeMap<String, Vec<&'a Event>> {
+    let mut m: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+    for e in events {
+        m.entry(value(e)).or_default().push(e);
+    }
+    m
+}
+
+const BACKEND_FIX: &str = "Select the LIBFABRIC backend in the framework: vLLM `--kv-transfer-config '{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\",\"kv_connector_extra_config\":{\"backends\":[\"LIBFABRIC\"]}}'`; SGLang `SGLANG_DISAGGREGATION_NIXL_BACKEND=LIBFABRIC`; TRT-LLM `TRTLLM_NIXL_KVCACHE_BACKEND=LIBFABRIC`; Dynamo KVBM `DYN_KVBM_NIXL_BACKEND_LIBFABRIC=true`. Then check for `Backend LIBFABRIC was instantiated` at start-up.";
+
+fn nixl_backend(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let groups =
+        by_value(a.of("nixl.backend"), |e| e.cap("backend").unwrap_or("?").to_ascii_uppercase());
+    let warned: Vec<&Event> = a.of("nixl.efa-ucx-warning").collect();
+    for (backend, events) in &groups {
+        let o = match (backend.as_str(), efa) {
+            ("LIBFABRIC", _) => Outcome::pass("NIXL instantiated the LIBFABRIC backend (EFA-capable)"),
+            ("UCX", Some(why)) => Outcome::fail(format!(
+                "NIXL instantiated the UCX backend while {why}: KV-cache transfers run over UCX (host-staged or TCP, ~10-100× slower) instead of EFA"
+            ))
+            .remediation(BACKEND_FIX),
+            ("UCX", None) => Outcome::warn("NIXL instantiated the UCX backend: on an EFA node this means KV-cache transfers bypass EFA")
+                .remediation(BACKEND_FIX),
+            (other, _) => Outcome::pass(format!("NIXL instantiated the {other} backend")),
+        };
+        let mut o = o.with_evidence(evs(a, events.iter().copied())).value(backend.clone());
+        if backend == "UCX" {
+            o = o.with_evidence(evs(a, warned.iter().copied().take(1)));
+        }
+        out.push(o);
+    }
+    if groups.is_empty() && !warned.is_empty() {
+        out.push(
+            Outcome::fail(
+                "NIXL warned that EFA devices were detected but the UCX backend was configured",
+            )
+            .with_evidence(evs(a, warned))
+            .remediation(BACKEND_FIX)
+            .value("UCX"),
+        );
+    }
+    out
+}
+
+fn plugin_name(e: &Event) -> Option<String> {
+    if let Some(b) = e.cap("backend").or(e.cap("name")) {
+        return Some(b.to_ascii_uppercase());
+    }
+    let p = e.cap("path")?;
+    let file = p.rsplit('/').next()?;
+    file.strip_prefix("libplugin_").and_then(|f| f.strip_suffix(".so")).map(String::from)
+}
+
+fn nixl_backend_init(a: &Analysis) -> Vec<Outcome> {
+    let out = nixl_backend_failures(a);
+    if out.is_empty() && a.has("nixl.backend") {
+        let ok: Vec<&Event> = a.of("nixl.backend").collect();
+        return vec![
+            Outcome::pass("every NIXL backend the logs mention was created")
+                .with_evidence(evs(a, ok)),
+        ];
+    }
+    out
+}
+
+fn nixl_backend_failures(a: &Analysis) -> Vec<Outcome> {
+    let mut failures: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+    for e in a
+        .of("nixl.backend-failed")
+        .chain(a.of("nixl.backend-missing"))
+        .chain(a.of("nixl.plugin-load-failed"))
+    {
+        let name = plugin_name(e).unwrap_or_else(|| {
+            // "Failed to initialize libfabric backend", "No network devices found": LIBFABRIC.
+            if e.rule.starts_with("nixl.libfabric") { "LIBFABRIC".into() } else { "?".into() }
+        });
+        failures.entry(name).or_default().push(e);
+    }
+    failures
+        .into_iter()
+        .map(|(backend, mut events)| {
+            events.sort_by_key(|e| e.seq);
+            let why = events
+                .iter()
+                .find_map(|e| e.cap("error").map(String::from))
+                .or_else(|| events.iter().find_map(|e| e.cap("reason").map(String::from)))
+                .unwrap_or_else(|| "see the evidence lines".into());
+            let fix = if why.contains("FABRIC_1.") || why.contains("version") {
+                "The plugin needs a newer libfabric than the one it resolves: put the EFA installer's libfabric first (`LD_LIBRARY_PATH=/opt/amazon/efa/lib:...`) or use a NIXL built against it (`efa-doctor --only stack.nixl`)."
+            } else if backend == "LIBFABRIC" {
+                "Check that the pod has the EFA devices (`vpc.amazonaws.com/efa`), that libfabric finds the efa provider (`fi_info -p efa`), and that NIXL_PLUGIN_DIR points at the directory holding libplugin_LIBFABRIC.so."
+            } else {
+                "Check that the backend's plugin exists in NIXL_PLUGIN_DIR (or beside libnixl) and that its libraries resolve (`ldd libplugin_<NAME>.so`)."
+            };
+            Outcome::fail(format!("NIXL could not load or initialise the {backend} backend: {why}"))
+                .with_evidence(evs(a, events))
+                .remediation(fix)
+                .value(backend)
+        })
+        .collect()
+}
+
+fn nccl_net_plugin(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
+    let loaded: Vec<&Event> = a.of("nccl.plugin-loaded").chain(a.of("ofi.init")).collect();
+    let missing: Vec<&Event> = a.of("nccl.plugin-missing").collect();
+    let failed: Vec<&Event> =
+        a.of("ofi.init-failed").chain(a.of("nccl.plugin-init-failed")).collect();
+    let mut out = Vec::new();
+    if !failed.is_empty() {
+        out.push(
+            Outcome::fail("the NCCL net plugin (aws-ofi-nccl) loaded but failed to initialise: NCCL moves on to its internal IB or Socket transport")
+                .with_evidence(evs(a, failed.clone()))
+                .remediation("Read the NET/OFI lines before the failure: no usable provider (EFA devices not allocated to the pod, libfabric without efa), libfabric too old (aws-ofi-nccl >= 1.13 needs >= 1.22), or GDR unavailable on a GDR-required instance (kernel.gpudirect-path).")
+                .value("init-failed"),
+        );
+    }
+    // A stream that reports the plugin missing and never loads it.
+    let missing_only: Vec<&Event> =
+        missing.iter().copied().filter(|m| !loaded.iter().any(|l| l.stream == m.stream)).collect();
+    if !missing_only.is_empty() {
+        let status = if efa.is_some() { Status::Fail } else { Status::Warn };
+        let ctx = efa.map(|w| format!(" while {w}")).unwrap_or_default();
+        out.push(
+            Outcome::new(status, format!("NCCL found no net plugin (libnccl-net.so){ctx}: it uses its internal transports, not EFA"))
+                .with_evidence(evs(a, missing_only))
+                .remediation("Install aws-ofi-nccl in the image and make NCCL find it: put its lib directory (/opt/amazon/ofi-nccl/lib or /opt/aws-ofi-nccl/lib) on LD_LIBRARY_PATH, or set NCCL_NET_PLUGIN=ofi (loads libnccl-net-ofi.so).")
+                .value("missing"),
+        );
+    }
+    if !loaded.is_empty() && failed.is_empty() {
+        let v = loaded
+            .iter()
+            .find_map(|e| e.cap("version").or(e.cap("name")).map(String::from))
+            .unwrap_or_default();
+        out.push(
+            Outcome::pass(format!("NCCL loaded its net plugin {v}"))
+                .with_evidence(evs(a, loaded))
+                .value("loaded"),
+        );
+    }
+    out
+}
+
+fn nccl_provider(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let groups = by_value(a.of("ofi.provider"), |e| {
+        let p = e.cap("provider").unwrap_or("?").to_ascii_lowercase();
+        let core = p.split(';').next().unwrap_or(&p).to_string();
+        match core.as_str() {
+            "efa" | "tcp" | "sockets" => core,
+            _ => p,
+        }
+    });
+    for (prov, events) in &groups {
+        let nics = events
+            .iter()
+            .find_map(|e| e.cap("nics"))
+            .map(|n| format!(", {n} NICs"))
+            .unwrap_or_default();
+        let fabric = events
+            .iter()
+            .find_map(|e| e.cap("fabric"))
+            .map(|f| format!(", fabric {f}"))
+            .unwrap_or_default();
+        let o = if prov == "efa" {
+            Outcome::pass(format!("aws-ofi-nccl selected the efa provider{fabric}{nics}"))
+        } else if prov != "tcp" && prov != "sockets" && efa.is_none() {
+            Outcome::pass(format!(
+                "aws-ofi-nccl selected the {prov} provider{fabric}{nics} (not an EFA fabric)"
+            ))
+        } else {
+            Outcome::fail(format!("aws-ofi-nccl selected the {prov} provider: NCCL traffic does not use EFA"))
+                .remediation("libfabric offered no efa provider to aws-ofi-nccl: check that the pod has the EFA devices (`vpc.amazonaws.com/efa`) and that the EFA installer's libfabric comes first on LD_LIBRARY_PATH (`efa-doctor --only libfabric,stack`). Do not set FI_PROVIDER to tcp or sockets.")
+        };
+        out.push(o.with_evidence(evs(a, events.iter().copied())).value(prov.clone()));
+    }
+    let none: Vec<&Event> = a.of("ofi.no-provider").collect();
+    if !none.is_empty() && !groups.contains_key("efa") {
+        // libfabric's "fi_getinfo: provider efa output empty list" is shown as context only.
+        let empty: Vec<&Event> = a.of("fabric.getinfo-empty").collect();
+        out.push(
+            Outcome::fail("aws-ofi-nccl found no eligible libfabric provider (no usable EFA NIC)")
+                .with_evidence(evs(a, none))
+                .with_evidence(evs(a, empty.into_iter().take(1)))
+                .remediation("The efa provider saw no usable device: request `vpc.amazonaws.com/efa` for the pod (or run it privileged), check /dev/infiniband inside the container, and run `efa-doctor` there (efa.devices, host.privileges, libfabric.efa-provider).")
+                .value("none"),
+        );
+    }
+    out
+}
+
+fn normalise_network(n: &str) -> String {
+    let l = n.trim().to_ascii_lowercase();
+    if l.contains("libfabric") || l.contains("ofi") {
+        "Libfabric".into()
+    } else if l.starts_with("socket") {
+        "Socket".into()
+    } else if l == "ib" || l.starts_with("ib") {
+        "IB".into()
+    } else {
+        n.trim().to_string()
+    }
+}
+
+fn nccl_network(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
+    let groups =
+        by_value(a.of("nccl.network"), |e| normalise_network(e.cap("network").unwrap_or("?")));
+    groups
+        .into_iter()
+        .map(|(net, events)| {
+            let o = match net.as_str() {
+                "Libfabric" => Outcome::pass("NCCL uses the Libfabric network (aws-ofi-nccl)"),
+                "Socket" => Outcome::fail("NCCL uses its Socket network: inter-node traffic goes over TCP, not EFA")
+                    .remediation("Make NCCL load aws-ofi-nccl (see nccl.net-plugin) and check that it selects the efa provider (nccl.provider)."),
+                "IB" if efa.is_some() => Outcome::fail(format!(
+                    "NCCL uses NET/IB (InfiniBand verbs) while {}: NET/IB is not EFA, aws-ofi-nccl was not used",
+                    efa.unwrap_or("")
+                ))
+                .remediation("On EFA, NCCL must use aws-ofi-nccl's Libfabric network: install the plugin and put it on LD_LIBRARY_PATH (or NCCL_NET_PLUGIN=ofi)."),
+                "IB" => Outcome::pass("NCCL uses NET/IB (InfiniBand verbs; not an EFA path)"),
+                other => Outcome::pass(format!("NCCL uses the {other} network")),
+            };
+            o.with_evidence(evs(a, events)).value(net)
+        })
+        .collect()
+}
+
+fn is_libfabric_net(n: &str) -> bool {
+    let l = n.to_ascii_lowercase();
+    l.contains("libfabric") || l.contains("ofi")
+}
+
+fn nccl_gdrdma(a: &Analysis, f: &Facts) -> Vec<Outcome> {
+    let mut enabled: Vec<&Event> = Vec::new();
+    let mut disabled: Vec<&Event> = Vec::new();
+    for e in a.of("nccl.channel") {
+        if !e.cap("net").is_some_and(is_libfabric_net) {
+            continue; // NET/IB, NET/Socket channels say nothing about EFA GPUDirect
+        }
+        if e.cap("suffix").is_some_and(|s| s.contains("GDRDMA")) {
+            enabled.push(e);
+        } else {
+            disabled.push(e);
+        }
+    }
+    for e in a.of("nccl.gdr") {
+        if !e.cap("net").is_some_and(is_libfabric_net) {
+            continue;
+        }
+        if e.cap("state") == Some("Enabled") { enabled.push(e) } else { disabled.push(e) }
+    }
+    let gdr_off: Vec<&Event> = a.of("ofi.gdr-disabled").collect();
+    let mut out = Vec::new();
+    if !disabled.is_empty() || !gdr_off.is_empty() {
+        let expected = f.instance.spec.as_ref().map(|s| s.gpudirect);
+        let required = gdr_off.iter().any(|e| e.text.contains("GDR-supported instance"))
+            || expected == Some(true);
+        let summary = "NCCL's network transfers run without GPUDirect RDMA (no /GDRDMA on Libfabric channels): data is staged through host memory";
+        let o = if required {
+            Outcome::fail(summary)
+        } else if expected == Some(false) {
+            Outcome::pass("NCCL runs without GPUDirect RDMA, as expected on this instance type")
+        } else {
+            Outcome::warn(summary)
+        };
+        let o = if o.status == Status::Pass {
+            o
+        } else {
+            o.remediation("Give EFA a GPU memory path (kernel.gpudirect-path: dma-buf on kernel >= 5.12 with the open NVIDIA module, or efa_nv_peermem), and check aws-ofi-nccl's 'GDR' lines; NCCL_NET_GDR_LEVEL must not forbid it.")
+        };
+        let mut ev_lines: Vec<&Event> = gdr_off.clone();
+        ev_lines.extend(disabled.iter().copied());
+        out.push(o.with_evidence(evs(a, ev_lines)).value("disabled"));
+    }
+    if !enabled.is_empty() {
+        out.push(
+            Outcome::pass("NCCL uses GPUDirect RDMA on its Libfabric channels (/GDRDMA)")
+                .with_evidence(evs(a, enabled))
+                .value("enabled"),
+        );
+    }
+    out
+}
+
+/// Classifies a registration error text.
+fn errno_class(text: &str) -> &'static str {
+    let t = text.to_ascii_lowercase();
+    if t.contains("protocol not supported") || t.contains("-93") {
+        "other"
+    } else if t.contains("bad address") || t.contains("-14") {
+        "efault"
+    } else if t.contains("cannot allocate memory") || t.contains("-12") {
+        "enomem"
+    } else if t.contains("not supported") || t.contains("-95") {
+        "enotsup"
+    } else if t.contains("invalid argument") || t.contains("-22") {
+        "einval"
+    } else {
+        "other"
+    }
+}
+
+fn mr_registration(a: &Analysis, f: &Facts) -> Vec<Outcome> {
+    let failures: Vec<&Event> = a
+        .of("fabric.mr-failed")
+        .chain(a.of("nixl.mr-failed"))
+        .chain(a.of("ofi.mr-failed"))
+        .collect();
+    let mut groups: BTreeMap<&'static str, Vec<&Event>> = BTreeMap::new();
+    let memlock_streams: Vec<&str> = a
+        .of("fabric.abort")
+        .filter(|e| e.cap("efa") == Some("4112"))
+        .map(|e| e.stream.as_str())
+        .collect();
+    for e in &failures {
+        let text =
+            e.cap("error").or(e.cap("error2")).or(e.cap("rc")).or(e.cap("rc2")).unwrap_or(&e.text);
+        let mut class = errno_class(text);
+        if class == "efault" {
+            // EFAULT right after GDRCopy failed to pin the same process's buffer.
+            let gdr = a.of("fabric.gdrcopy-failed").any(|g| {
+                g.stream == e.stream
+                    && g.seq < e.seq
+                    && e.line.saturating_sub(g.line) <= GDRCOPY_WINDOW
+            });
+            if gdr {
+                class = "gdrcopy";
+            }
+        }
+        if class == "enomem" && memlock_streams.contains(&e.stream.as_str()) {
+            continue; // reported by mr.memlock
+        }
+        groups.entry(class).or_default().push(e);
+    }
+    if a.has("ucx.no-cuda") {
+        groups.insert("ucx-no-cuda", a.of("ucx.no-cuda").collect());
+    }
+    for e in a.of("ucx.mr-failed") {
+        let class = if errno_class(e.cap("error").unwrap_or("")) == "efault" {
+            "ucx-efault"
+        } else {
+            "other"
+        };
+        groups.entry(class).or_default().push(e);
+    }
+    let device_limit_only: Vec<&Event> = a.of("kernel.reg-mr-failed").collect();
+    if groups.is_empty() && !device_limit_only.is_empty() {
+        groups.insert("enomem", device_limit_only);
+    }
+    if groups.is_empty() {
+        let p2p: Vec<&Event> =
+            a.of("fabric.p2p-unavailable").chain(a.of("nixl.registermem-failed")).collect();
+        if !p2p.is_empty() {
+            groups.insert("other", p2p);
+        }
+    }
+    if groups.is_empty() {
+        let ok: Vec<&Event> = a.of("fabric.mr-registered").collect();
+        if !ok.is_empty() {
+            return vec![
+                Outcome::pass(format!(
+                    "{} memory registration(s) succeeded, none failed",
+                    a.counts.get("fabric.mr-registered").copied().unwrap_or(0)
+                ))
+                .with_evidence(evs(a, ok)),
+            ];
+        }
+        return Vec::new();
+    }
+    let dmabuf: Vec<&Event> = a.of("fabric.dmabuf").collect();
+    let device_limit: Vec<&Event> = a
+        .of("kernel.reg-mr-failed")
+        .filter(|e| e.cap("err").or(e.cap("err2")) == Some("-12"))
+        .collect();
+    let arm64 = f.kernel.arch.as_deref() == Some("aarch64");
+    groups
+        .into_iter()
+        .map(|(class, events)| {
+            let mut extra: Vec<&Event> = Vec::new();
+            let (summary, fix) = match class {
+                "efault" => {
+                    let same_stream_dmabuf: Vec<&Event> =
+                        dmabuf.iter().copied().filter(|d| events.iter().any(|e| e.stream == d.stream)).collect();
+                    if !same_stream_dmabuf.is_empty() {
+                        extra.extend(same_stream_dmabuf.into_iter().take(2));
+                        (
+                            format!(
+                                "memory registration failed with EFAULT (Bad address) although CUDA exports dma-buf in the same process: libfabric registered CUDA memory with plain ibv_reg_mr, the libfabric #12019 signature{}",
+                                if arm64 { " on this arm64 node" } else { " (GB200 / arm64 64K pages)" }
+                            ),
+                            "Use libfabric >= 2.5.0 (ofiwg/libfabric v2.5.1+), or rebuild the EFA installer's libfabric with `efa_mr_is_cuda(efa_mr)` added to the dma-buf condition in prov/efa/src/efa_mr.c; rebuild aws-ofi-nccl against it. Confirm with `efa-doctor probe mr`.",
+                        )
+                    } else {
+                        (
+                            "memory registration failed with EFAULT (Bad address): the kernel could not pin or map the buffer".to_string(),
+                            "On x86_64 this is usually a missing GPU memory path or privilege: check kernel.gpudirect-path (dma-buf needs kernel >= 5.12 and the open NVIDIA module; older kernels need efa_nv_peermem) and run the pod privileged; `efa-doctor probe mr` tells which.",
+                        )
+                    }
+                }
+                "gdrcopy" => (
+                    "memory registration failed with EFAULT right after GDRCopy failed to pin the GPU buffer (gdr_pin_buffer failed): a GDRCopy problem, not libfabric #12019".to_string(),
+                    "GDRCopy cannot pin this buffer (often memory owned by another process or a gdrdrv/driver mismatch): check `lsmod | grep gdrdrv` and its version against the NVIDIA driver, or disable GDRCopy for libfabric with FI_HMEM_CUDA_USE_GDRCOPY=0.",
+                ),
+                "enomem" if !device_limit.is_empty() => {
+                    extra.extend(device_limit.iter().copied().take(1));
+                    (
+                        "memory registration failed with ENOMEM from the EFA device's MR limits (kernel REG_MR err -12), not the memlock limit".to_string(),
+                        "The device ran out of MR resources: register fewer, larger regions (FI_EFA_MR_MAX_CACHED_COUNT, fewer NIXL registrations) or smaller totals per device.",
+                    )
+                }
+                "enomem" => (
+                    "memory registration failed with ENOMEM (Cannot allocate memory)".to_string(),
+                    "Check the workload's memlock limit (process.memlock, host.memlock: unlimited or CAP_IPC_LOCK) and the total size registered per device.",
+                ),
+                "enotsup" => (
+                    "memory registration failed with EOPNOTSUPP: the dma-buf export failed and there was no fallback, typically no current CUDA context on the registering thread".to_string(),
+                    "Make a CUDA context current before fi_mr_reg (cuCtxSetCurrent on the device's primary context); with NIXL, update to a release that manages the context per rail.",
+                ),
+                "einval" => (
+                    "memory registration failed with EINVAL: the registration attributes were refused".to_string(),
+                    "Check FI_MR_DMABUF use against the libfabric API version (>= 1.20) and the access flags against the device's RDMA read/write support.",
+                ),
+                "ucx-efault" => (
+                    "UCX's ibv_reg_mr of the buffer failed with EFAULT: UCX registers GPU memory through verbs peer memory, which EFA does not provide".to_string(),
+                    "On EFA, use NIXL's LIBFABRIC backend (UCX's verbs transports do not reach EFA's GPU memory path).",
+                ),
+                "ucx-no-cuda" => (
+                    "UCX has no CUDA transport: VRAM is seen as host memory and cannot be registered".to_string(),
+                    "Use a UCX built with CUDA (cuda_copy, cuda_ipc), or on EFA switch NIXL to the LIBFABRIC backend.",
+                ),
+                _ if events.iter().any(|e| e.kind == "fabric.p2p-unavailable") => (
+                    "libfabric's EFA provider could not register a CUDA buffer at start-up: transfers that need GPU peer-to-peer access will fail".to_string(),
+                    "Give EFA a GPU memory path (kernel.gpudirect-path): dma-buf (kernel >= 5.12, open NVIDIA module) or the out-of-tree EFA driver's P2P provider.",
+                ),
+                _ if events.iter().any(|e| e.kind == "nixl.registermem-failed") => (
+                    "NIXL could not register memory with any backend".to_string(),
+                    "No backend supports this memory type: LIBFABRIC without CUDA (no FI_HMEM) or UCX without CUDA. Check the backend lines above and `efa-doctor --only stack,libfabric`.",
+                ),
+                _ => (
+                    "memory registration failed".to_string(),
+                    "Read the libfabric warning lines around the failure (FI_LOG_LEVEL=warn) and run `efa-doctor probe mr`.",
+                ),
+            };
+            let mut all: Vec<&Event> = events.clone();
+            all.extend(extra);
+            all.sort_by_key(|e| e.seq);
+            Outcome::fail(summary).with_evidence(evs(a, all)).remediation(fix).value(class)
+        })
+        .collect()
+}
+
+fn mr_memlock(a: &Analysis) -> Vec<Outcome> {
+    let aborts: Vec<&Event> =
+        a.of("fabric.abort").filter(|e| e.cap("efa") == Some("4112")).collect();
+    if aborts.is_empty() {
+        return Vec::new();
+    }
+    let enomem: Vec<&Event> = a
+        .of("fabric.abort")
+        .filter(|e| e.cap("code") == Some("-12") && aborts.iter().any(|x| x.stream == e.stream))
+        .collect();
+    let mut all: Vec<&Event> = enomem.clone();
+    all.extend(aborts.iter().copied());
+    all.sort_by_key(|e| e.seq);
+    let summary = if enomem.is_empty() {
+        "libfabric's EFA provider aborted with EFA error 4112 (failure to post internal receive buffers): the memlock limit is the usual cause"
+    } else {
+        "libfabric's EFA provider aborted with ENOMEM and EFA error 4112 (failure to post internal receive buffers): the process hit its memlock limit"
+    };
+    vec![Outcome::fail(summary)
+        .with_evidence(evs(a, all))
+        .remediation("Run the workload with an unlimited memlock limit: `ulimit -l unlimited`, `--ulimit memlock=-1:-1` (Docker), LimitMEMLOCK=infinity (systemd); or grant CAP_IPC_LOCK. Check it with `efa-doctor --pid <PID>` (process.memlock).")
+        .value("4112")]
+}
+
+fn kv_transfer(a: &Analysis) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let failed: Vec<&Event> = a
+        .of("kv.transfer-failed")
+        .chain(a.of("fabric.abort").filter(|e| e.cap("efa").is_some_and(|c| c != "4112")))
+        .chain(a.of("ucx.error").filter(|e| {
+            e.cap("msg").is_some_and(|m| {
+                ["timeout", "Connection reset", "Destination is unreachable"]
+                    .iter()
+                    .any(|k| m.contains(k))
+            })
+        }))
+        .collect();
+    if !failed.is_empty() {
+        out.push(
+            Outcome::fail("KV-cache transfers failed")
+                .with_evidence(evs(a, failed.clone()))
+                .remediation("Look at the lines before the failure: a peer on another backend (`no common backend`), a disconnected prefill/decode peer, or libfabric completion errors (check the security group and `efa-doctor probe pair`).")
+                .value("failed"),
+        );
+    }
+    let ok_metrics: Vec<&Event> = a
+        .of("kv.metrics")
+        .filter(|e| {
+            e.cap("ok").and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 0)
+                || e.cap("raw").is_some()
+        })
+        .collect();
+    let zero_metrics: Vec<&Event> =
+        a.of("kv.metrics").filter(|e| e.cap("ok") == Some("0")).collect();
+    let hits: Vec<&Event> = a
+        .of("kv.external-hit")
+        .filter(|e| e.cap("rate").and_then(|r| r.parse::<f64>().ok()).is_some_and(|r| r > 0.0))
+        .collect();
+    if !ok_metrics.is_empty() || !hits.is_empty() {
+        let mbps = ok_metrics
+            .iter()
+            .filter_map(|e| e.cap("mbps"))
+            .next_back()
+            .map(|m| format!(" at {m} MB/s"))
+            .unwrap_or_default();
+        let what = if !ok_metrics.is_empty() {
+            format!("KV-cache transfers succeed{mbps}")
+        } else {
+            "the decode worker receives KV cache from the connector (external prefix cache hits)"
+                .into()
+        };
+        let mut ev_lines = ok_metrics.clone();
+        ev_lines.extend(hits.iter().copied());
+        out.push(Outcome::pass(what).with_evidence(evs(a, ev_lines)).value("ok"));
+    } else if !zero_metrics.is_empty() && failed.is_empty() {
+        out.push(
+            Outcome::warn("vLLM's KV transfer metrics show no successful transfer")
+                .with_evidence(evs(a, zero_metrics))
+                .remediation("Check that requests reach the decode worker and that prefill and decode run the same NIXL backend.")
+                .value("none"),
+        );
+    }
+    out
+}
+
+fn tcp_fallback(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let nccl: Vec<&Event> = a
+        .of("nccl.network")
+        .filter(|e| e.cap("network").is_some_and(|n| normalise_network(n) == "Socket"))
+        .chain(a.of("ofi.provider").filter(|e| {
+            e.cap("provider").is_some_and(|p| p.starts_with("tcp") || p.starts_with("sockets"))
+        }))
+        .collect();
+    if !nccl.is_empty() {
+        out.push(
+            Outcome::fail("NCCL's inter-node traffic runs over TCP")
+                .with_evidence(evs(a, nccl.clone()))
+                .remediation("Make NCCL use aws-ofi-nccl with the efa provider (nccl.net-plugin, nccl.provider).")
+                .value("nccl"),
+        );
+    }
+    // aws-ofi-nccl failed to start on an EFA node: NCCL moves on to its Socket transport.
+    let init_failed: Vec<&Event> = a.of("ofi.init-failed").collect();
+    if nccl.is_empty() && !init_failed.is_empty() && efa.is_some() {
+        out.push(
+            Outcome::fail("aws-ofi-nccl failed to initialise on an EFA node: NCCL falls back to its Socket transport (TCP)")
+                .with_evidence(evs(a, init_failed))
+                .remediation("Fix the plugin's initialisation first (see nccl.net-plugin); then NCCL reports `Using network Libfabric`.")
+                .value("nccl"),
+        );
+    }
+    let nixl: Vec<&Event> = a
+        .of("nixl.rails")
+        .filter(|e| {
+            e.cap("provider").is_some_and(|p| p.starts_with("tcp") || p.starts_with("sockets"))
+        })
+        .collect();
+    if !nixl.is_empty() {
+        out.push(
+            Outcome::fail("NIXL's LIBFABRIC backend built its rails on the tcp/sockets provider: KV transfers run over TCP")
+                .with_evidence(evs(a, nixl))
+                .remediation("libfabric offered no efa provider to NIXL: give the pod the EFA devices and the EFA installer's libfabric; do not set FI_PROVIDER=tcp.")
+                .value("nixl"),
+        );
+    }
+    if efa.is_some() {
+        let ucx: Vec<&Event> = a.of("ucx.tcp").collect();
+        if ucx.is_empty() && out.is_empty() {
+            // Positive evidence that traffic is on EFA.
+            let on_efa: Vec<&Event> = a
+                .of("ofi.provider")
+                .filter(|e| e.cap("provider").is_some_and(|p| p.starts_with("efa")))
+                .chain(
+                    a.of("nixl.rails")
+                        .filter(|e| e.cap("provider").is_some_and(|p| p.starts_with("efa"))),
+                )
+                .chain(a.of("nccl.network").filter(|e| {
+                    e.cap("network").is_some_and(|n| normalise_network(n) == "Libfabric")
+                }))
+                .collect();
+            if !on_efa.is_empty() {
+                out.push(
+                    Outcome::pass("the logs show traffic on EFA and none on TCP")
+                        .with_evidence(evs(a, on_efa)),
+                );
+            }
+            return out;
+        }
+        if !ucx.is_empty() {
+            out.push(
+                Outcome::fail(
+                    "UCX chose TCP lanes for data on an EFA node: NIXL/UCX transfers run over TCP",
+                )
+                .with_evidence(evs(a, ucx))
+                .remediation(BACKEND_FIX)
+                .value("ucx"),
+            );
+        }
+    }
+    out
+}
+
+/// Every verdict the logs support, keyed by result id.
+pub fn interpret(a: &Analysis, f: &Facts) -> BTreeMap<&'static str, Vec<Outcome>> {
+    let efa = efa_context(a, f);
+    let efa = efa.as_deref();
+    let mut m = BTreeMap::new();
+    m.insert("nixl.backend", nixl_backend(a, efa));
+    m.insert("nixl.backend-init", nixl_backend_init(a));
+    m.insert("nccl.net-plugin", nccl_net_plugin(a, efa));
+    m.insert("nccl.provider", nccl_provider(a, efa));
+    m.insert("nccl.network", nccl_network(a, efa));
+    m.insert("nccl.gdrdma", nccl_gdrdma(a, f));
+    m.insert("mr.registration", mr_registration(a, f));
+    m.insert("mr.memlock", mr_memlock(a));
+    m.insert("kv.transfer", kv_transfer(a));
+    m.insert("transport.tcp-fallback", tcp_fallback(a, efa));
+    m
+}
+
+/// What a log check says when the logs hold nothing for it.
+pub fn nothing_for(id: &str) -> &'static str {
+    match id {
+        "nixl.backend" => "the logs hold no NIXL backend line (`Backend X was instantiated`)",
+        "nixl.backend-init" => "no NIXL backend failed to load or initialise in these logs",
+        "nccl.net-plugin" => "the logs hold no NCCL net-plugin line (NCCL_DEBUG=INFO prints them)",
+        "nccl.provider" => "the logs hold no aws-ofi-nccl provider selection",
+        "nccl.network" => "the logs hold no NCCL `Using network` line",
+        "nccl.gdrdma" => {
+            "the logs hold no NCCL channel or GPU Direct RDMA line for the Libfabric network"
+        }
+        "mr.registration" => "no memory registration failed in these logs",
+        "mr.memlock" => "no memlock signature (EFA error 4112) in these logs",
+        "kv.transfer" => "the logs hold no KV transfer metrics or failures",
+        "transport.tcp-fallback" => "no sign of traffic on TCP in these logs",
+        _ => "nothing in these logs",
+    }
+}

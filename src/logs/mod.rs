@@ -1,0 +1,539 @@
+//! The streaming log analyser.
+//!
+//! Logs are read in large chunks; one Aho-Corasick pass over each chunk finds the rules'
+//! literals (the way ripgrep prefilters), and only the few lines that contain one are tried
+//! against the rules' regexes. Matches become [`Event`]s tagged with their file, line number
+//! and stream (MPI rank, process id); [`interpret`] turns the events into verdicts. Memory is
+//! bounded: the chunk buffer, and at most [`MAX_EVENTS_PER_KIND`] kept events per kind and
+//! stream (the rest are counted).
+//!
+//! Prefixes do not matter to matching (rules are unanchored); they are parsed only to tell
+//! streams apart: Open MPI `[1,R]<stdout>:`, NCCL `host:pid:tid [dev]`, libfabric
+//! `libfabric:pid:`, vLLM `(EngineCore_DP0 pid=N)`, UCX `[ts] [host:pid:tid]`.
+
+pub mod interpret;
+pub mod rules;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::OnceLock;
+
+use regex::bytes::Regex;
+use serde::{Deserialize, Serialize};
+
+use rules::RuleSet;
+
+/// Events kept per (kind, stream); later ones are only counted.
+pub const MAX_EVENTS_PER_KIND: usize = 64;
+/// Longest part of a line kept as evidence.
+const MAX_EVIDENCE_CHARS: usize = 400;
+/// Lines longer than this are examined only around the match (a binary file or a
+/// newline-free dump must not make the analyser hold it whole).
+const MAX_LINE: usize = 64 * 1024;
+const CHUNK: usize = 8 * 1024 * 1024;
+
+/// One rule match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Event kind (`nccl.network`) or, for result-only user rules, the rule id.
+    pub kind: String,
+    pub rule: String,
+    /// Index into [`Analysis::files`].
+    pub file: usize,
+    /// 1-based line number.
+    pub line: u64,
+    /// Order of arrival across all files, for "A after B" interpretations.
+    pub seq: u64,
+    /// Which process or rank wrote it (`rank 3`, `pid 6413`), or empty.
+    pub stream: String,
+    pub text: String,
+    pub captures: BTreeMap<String, String>,
+}
+
+impl Event {
+    pub fn cap(&self, name: &str) -> Option<&str> {
+        self.captures.get(name).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogFile {
+    pub name: String,
+    pub bytes: u64,
+    pub lines: u64,
+    pub gzip: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the report's facts say about the logs analysed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogSummary {
+    pub files: Vec<LogFile>,
+    /// Matches per event kind.
+    pub events: BTreeMap<String, u64>,
+    pub rules: usize,
+}
+
+/// Everything the analyser kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Analysis {
+    pub files: Vec<LogFile>,
+    pub events: Vec<Event>,
+    /// Matches per event kind, including those not kept.
+    pub counts: BTreeMap<String, u64>,
+    /// Results emitted by user rules with a `[rule.result]`.
+    #[serde(skip)]
+    pub user_results: Vec<(String, crate::report::Outcome)>,
+}
+
+impl Analysis {
+    pub fn summary(&self, rules: usize) -> LogSummary {
+        LogSummary { files: self.files.clone(), events: self.counts.clone(), rules }
+    }
+
+    pub fn of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
+        self.events.iter().filter(move |e| e.kind == kind)
+    }
+
+    pub fn has(&self, kind: &str) -> bool {
+        self.events.iter().any(|e| e.kind == kind)
+    }
+
+    /// `file:line` for evidence.
+    pub fn source_of(&self, e: &Event) -> String {
+        self.files.get(e.file).map_or_else(|| "log".into(), |f| f.name.clone())
+    }
+}
+
+fn stream_patterns() -> &'static [(Regex, &'static str)] {
+    static P: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    P.get_or_init(|| {
+        [
+            (r"\[\d+,(\d+)\]<std(?:out|err)>:", "rank"),
+            (r"libfabric:(\d+):", "pid"),
+            (r"(?:^|[\s|])[\w.-]+:(\d+):\d+ \[\d+\]", "pid"),
+            (r"\((?:[A-Za-z_][\w ]*) pid=(\d+)\)", "pid"),
+            (r"\[\d+\.\d+\] \[[\w.-]+:(\d+):", "pid"),
+        ]
+        .iter()
+        .filter_map(|(p, k)| Regex::new(p).ok().map(|r| (r, *k)))
+        .collect()
+    })
+}
+
+/// Which stream (rank or process) wrote a line; empty when the line does not say.
+pub fn stream_of(line: &[u8]) -> String {
+    for (re, kind) in stream_patterns() {
+        if let Some(c) = re.captures(line) {
+            if let Some(m) = c.get(1) {
+                return format!("{kind} {}", String::from_utf8_lossy(m.as_bytes()));
+            }
+        }
+    }
+    String::new()
+}
+
+fn evidence_text(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches(['\r', '\n']);
+    match text.char_indices().nth(MAX_EVIDENCE_CHARS) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// Matches found in one part of one input, with line numbers counted from the part's start.
+#[derive(Default)]
+struct Part {
+    events: Vec<Event>,
+    /// Newlines in the part.
+    newlines: u64,
+}
+
+/// Scans `data` (whole lines) and returns its matches. Pure: parts of one file can be scanned
+/// on several threads and merged in order.
+fn scan_part(rules: &RuleSet, file: usize, data: &[u8]) -> Part {
+    let mut part = Part::default();
+    let ac = &rules.prefilter;
+    let mut counted = 0usize;
+    let mut line_no: u64 = 0;
+    let mut at = 0usize;
+    while at < data.len() {
+        let Some(m) = ac.find(aho_corasick::Input::new(data).span(at..data.len())) else { break };
+        let pos = m.start();
+        let ls = memchr::memrchr(b'\n', &data[..pos]).map_or(0, |i| i + 1);
+        let le = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
+        line_no += memchr::memchr_iter(b'\n', &data[counted..ls]).count() as u64;
+        counted = ls;
+        // Very long lines: only a window around the literal.
+        let (ws, we) = if le - ls > MAX_LINE {
+            (pos.saturating_sub(MAX_LINE / 2).max(ls), (pos + MAX_LINE / 2).min(le))
+        } else {
+            (ls, le)
+        };
+        match_line(rules, file, line_no, &data[ws..we], &mut part.events);
+        at = le + 1;
+    }
+    part.newlines = line_no + memchr::memchr_iter(b'\n', &data[counted..]).count() as u64;
+    part
+}
+
+/// Tries every rule whose literal occurs in `line` (line numbers 0-based within the part).
+fn match_line(rules: &RuleSet, file: usize, line_no: u64, line: &[u8], out: &mut Vec<Event>) {
+    let mut candidates: Vec<usize> = Vec::new();
+    for m in rules.per_line.find_overlapping_iter(line) {
+        for &r in &rules.rules_of_literal[m.pattern().as_usize()] {
+            if !candidates.contains(&r) {
+                candidates.push(r);
+            }
+        }
+    }
+    candidates.sort_unstable();
+    let mut stream: Option<String> = None;
+    for r in candidates {
+        let rule = &rules.rules[r];
+        let Some(caps) = rule.regex.captures(line) else { continue };
+        let stream = stream.get_or_insert_with(|| stream_of(line)).clone();
+        let mut captures = BTreeMap::new();
+        for name in rule.regex.capture_names().flatten() {
+            if let Some(v) = caps.name(name) {
+                captures.insert(
+                    name.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
+                );
+            }
+        }
+        let text = evidence_text(line);
+        let kinds = rule
+            .result
+            .iter()
+            .map(|res| format!("{USER_RESULT}{}", res.id))
+            .chain(rule.event.clone());
+        for kind in kinds {
+            out.push(Event {
+                kind,
+                rule: rule.id.clone(),
+                file,
+                line: line_no,
+                seq: 0,
+                stream: stream.clone(),
+                text: text.clone(),
+                captures: captures.clone(),
+            });
+        }
+    }
+}
+
+/// Event-kind prefix marking a user rule's result.
+const USER_RESULT: &str = "result:";
+
+/// Chunks smaller than this are scanned on one thread.
+const PARALLEL_MIN_BYTES: usize = 1024 * 1024;
+
+/// Collects events from any number of files.
+pub struct Analyser<'r> {
+    rules: &'r RuleSet,
+    pub analysis: Analysis,
+    kept: BTreeMap<(String, String), usize>,
+    seq: u64,
+}
+
+impl<'r> Analyser<'r> {
+    pub fn new(rules: &'r RuleSet) -> Analyser<'r> {
+        Analyser { rules, analysis: Analysis::default(), kept: BTreeMap::new(), seq: 0 }
+    }
+
+    fn new_file(&mut self, name: &str, gzip: bool) -> usize {
+        self.analysis.files.push(LogFile { name: name.to_string(), gzip, ..LogFile::default() });
+        self.analysis.files.len() - 1
+    }
+
+    /// Analyses a log file. Like ripgrep, a plain file is memory-mapped and scanned in
+    /// parallel parts split at line boundaries, which avoids copying it through read(2); as
+    /// with ripgrep, a file truncated while it is being read can then abort the process, so
+    /// `mmap = false` (`--no-mmap`) streams it instead. Compressed files are always streamed.
+    pub fn add_file(&mut self, name: &str, file: crate::root::UserFile, mmap: bool) {
+        if mmap {
+            // SAFETY: a read-only private mapping of a regular file; see above for the
+            // truncation caveat the caller accepted.
+            if let Ok(m) = unsafe { memmap2::Mmap::map(&file) } {
+                if !(m.len() >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
+                    self.add_bytes(name, &m);
+                    return;
+                }
+            }
+        }
+        self.add(name, file);
+    }
+
+    /// Analyses plain text already in memory.
+    pub fn add_bytes(&mut self, name: &str, data: &[u8]) {
+        let file = self.new_file(name, false);
+        let line = self.scan_parallel(file, data, 1);
+        let f = &mut self.analysis.files[file];
+        f.bytes = data.len() as u64;
+        f.lines = line - 1 + u64::from(data.last().is_some_and(|b| *b != b'\n'));
+    }
+
+    /// Scans whole lines on every core and merges the parts in order; returns the next line
+    /// number.
+    fn scan_parallel(&mut self, file: usize, data: &[u8], mut line: u64) -> u64 {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let rules = self.rules;
+        let parts = if data.len() >= PARALLEL_MIN_BYTES && threads > 1 {
+            split_lines(data, threads)
+        } else {
+            vec![data]
+        };
+        let scanned: Vec<Part> = if parts.len() == 1 {
+            vec![scan_part(rules, file, data)]
+        } else {
+            std::thread::scope(|s| {
+                let hs: Vec<_> =
+                    parts.iter().map(|p| s.spawn(move || scan_part(rules, file, p))).collect();
+                hs.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+            })
+        };
+        for p in scanned {
+            let n = p.newlines;
+            self.merge(p, line);
+            line += n;
+        }
+        line
+    }
+
+    /// Analyses one stream (plain or gzip, detected by its magic number).
+    pub fn add(&mut self, name: &str, mut input: impl Read) {
+        let mut magic = [0u8; 2];
+        let n = read_full(&mut input, &mut magic).unwrap_or(0);
+        let gzip = n == 2 && magic == [0x1f, 0x8b];
+        let file = self.new_file(name, gzip);
+        let chained = std::io::Cursor::new(magic[..n].to_vec()).chain(input);
+        let result = if gzip {
+            self.stream(file, flate2::read::MultiGzDecoder::new(chained))
+        } else {
+            self.stream(file, chained)
+        };
+        if let Err(e) = result {
+            self.analysis.files[file].error = Some(e.to_string());
+        }
+    }
+
+    /// Reads `r` in large chunks that end at a line boundary. A reader thread fills the next
+    /// chunk while the current one is scanned, split into parts on every core; memory stays
+    /// bounded at a few chunks whatever the input's size.
+    fn stream(&mut self, file: usize, mut r: impl Read) -> std::io::Result<()> {
+        let mut buf = vec![0u8; CHUNK];
+        let mut filled = 0usize;
+        let mut line: u64 = 1;
+        let mut last = b'\n';
+        loop {
+            let n = match r.read(&mut buf[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let eof = n == 0;
+            if n > 0 {
+                last = buf[filled + n - 1];
+            }
+            filled += n;
+            self.analysis.files[file].bytes += n as u64;
+            if !eof && filled < buf.len() {
+                continue;
+            }
+            // Process up to the last newline; keep the rest for the next read. A buffer
+            // without any newline is cut where it is full.
+            let end = if eof {
+                filled
+            } else {
+                memchr::memrchr(b'\n', &buf[..filled]).map_or(filled, |i| i + 1)
+            };
+            line = self.scan_parallel(file, &buf[..end], line);
+            buf.copy_within(end..filled, 0);
+            filled -= end;
+            if eof {
+                break;
+            }
+        }
+        // A last line without a newline still counts as a line.
+        let f = &mut self.analysis.files[file];
+        f.lines = if f.bytes == 0 { 0 } else { line - 1 + u64::from(last != b'\n') };
+        Ok(())
+    }
+
+    /// Adds a part's events in order: line numbers made absolute, sequence numbers global,
+    /// at most MAX_EVENTS_PER_KIND kept per (kind, stream).
+    fn merge(&mut self, part: Part, first_line: u64) {
+        for mut e in part.events {
+            e.line += first_line;
+            self.seq += 1;
+            e.seq = self.seq;
+            if let Some(id) = e.kind.strip_prefix(USER_RESULT) {
+                let id = id.to_string();
+                self.user_result(&id, &e);
+                continue;
+            }
+            *self.analysis.counts.entry(e.kind.clone()).or_default() += 1;
+            let kept = self.kept.entry((e.kind.clone(), e.stream.clone())).or_default();
+            if *kept < MAX_EVENTS_PER_KIND {
+                *kept += 1;
+                self.analysis.events.push(e);
+            }
+        }
+    }
+
+    fn user_result(&mut self, result_id: &str, e: &Event) {
+        let Some(res) =
+            self.rules.rules.iter().find(|r| r.id == e.rule).and_then(|r| r.result.as_ref())
+        else {
+            return;
+        };
+        let fill = |t: &str| {
+            let mut s = t.to_string();
+            for (k, v) in &e.captures {
+                s = s.replace(&format!("{{{k}}}"), v);
+            }
+            s
+        };
+        let key = (format!("{USER_RESULT}{result_id}"), fill(res.value.as_deref().unwrap_or("")));
+        let kept = self.kept.entry(key).or_default();
+        *kept += 1;
+        if *kept > 1 {
+            return; // one result per distinct value; the first line is the evidence
+        }
+        let source =
+            self.analysis.files.get(e.file).map_or_else(|| "log".into(), |f| f.name.clone());
+        let mut o = crate::report::Outcome::new(res.status, fill(&res.summary))
+            .evidence(crate::report::Evidence::new(source).line(e.line).observed(e.text.clone()));
+        if let Some(r) = &res.remediation {
+            o = o.remediation(fill(r));
+        }
+        if let Some(v) = &res.value {
+            o = o.value(fill(v));
+        }
+        self.analysis.user_results.push((result_id.to_string(), o));
+    }
+}
+
+/// Splits `data` into about `n` parts, each ending at a newline.
+fn split_lines(data: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut parts = Vec::with_capacity(n);
+    let mut start = 0;
+    for i in 1..n {
+        let target = data.len() * i / n;
+        if target <= start {
+            continue;
+        }
+        let cut = memchr::memchr(b'\n', &data[target..]).map_or(data.len(), |j| target + j + 1);
+        parts.push(&data[start..cut]);
+        start = cut;
+        if start >= data.len() {
+            break;
+        }
+    }
+    if start < data.len() {
+        parts.push(&data[start..]);
+    }
+    parts
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Where a snapshot keeps the logs given to `efa-doctor snapshot --log`.
+pub const CAPTURED_LOG_DIR: &str = ".efa-doctor/logs";
+
+/// Analyses the logs a capture holds, through its root.
+pub fn analyse_captured(root: &crate::root::Root, rules: &RuleSet) -> Option<Analysis> {
+    let names = root.list(CAPTURED_LOG_DIR).ok()?;
+    if names.is_empty() {
+        return None;
+    }
+    let mut a = Analyser::new(rules);
+    for n in names {
+        if let Ok(data) = root.read(&format!("{CAPTURED_LOG_DIR}/{n}")) {
+            a.add(&n, std::io::Cursor::new(data.as_slice()));
+        }
+    }
+    Some(a.analysis)
+}
+
+/// Analyses named files (or `-` for standard input); `mmap` as in [`Analyser::add_file`].
+pub fn analyse_paths(paths: &[std::path::PathBuf], rules: &RuleSet, mmap: bool) -> Analysis {
+    let mut a = Analyser::new(rules);
+    for p in paths {
+        let name = p.display().to_string();
+        if name == "-" {
+            a.add("<stdin>", std::io::stdin().lock());
+            continue;
+        }
+        match crate::root::open_user_file(p) {
+            Ok(f) => a.add_file(&name, f, mmap),
+            Err(e) => a.analysis.files.push(LogFile {
+                name,
+                error: Some(e.to_string()),
+                ..LogFile::default()
+            }),
+        }
+    }
+    a.analysis
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyse(text: &str) -> Analysis {
+        let rules = RuleSet::new(RuleSet::builtin().unwrap()).unwrap();
+        let mut a = Analyser::new(&rules);
+        a.add("t.log", text.as_bytes());
+        a.analysis
+    }
+
+    #[test]
+    fn streams() {
+        assert_eq!(stream_of(b"[1,7]<stdout>:ip-1:21471:22316 [7] NCCL INFO x"), "rank 7");
+        assert_eq!(stream_of(b"libfabric:6413:1763620725::efa:mr:x"), "pid 6413");
+        assert_eq!(stream_of(b"ip-10-216-178-255:416481:416522 [3] NCCL INFO"), "pid 416481");
+        assert_eq!(stream_of(b"(EngineCore_DP0 pid=594) 2025-11-25 NIXL INFO"), "pid 594");
+        assert_eq!(stream_of(b"plain line"), "");
+    }
+
+    #[test]
+    fn line_numbers_and_captures() {
+        let a = analyse(
+            "a\nb\nx NCCL INFO Using network Socket\nc\nNET/OFI Selected provider is efa, fabric is efa-direct (found 32 nics)",
+        );
+        let net: Vec<_> = a.of("nccl.network").collect();
+        assert_eq!(net[0].line, 3);
+        assert_eq!(net[0].cap("network"), Some("Socket"));
+        let p: Vec<_> = a.of("ofi.provider").collect();
+        assert_eq!(p[0].line, 5);
+        assert_eq!(p[0].cap("fabric"), Some("efa-direct"));
+        assert_eq!(p[0].cap("nics"), Some("32"));
+        assert_eq!(a.files[0].lines, 5);
+    }
+
+    #[test]
+    fn gzip_input_and_binary_garbage() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, b"\x00\xff\xfe garbage\nBackend UCX was instantiated\n")
+            .unwrap();
+        let data = gz.finish().unwrap();
+        let rules = RuleSet::new(RuleSet::builtin().unwrap()).unwrap();
+        let mut a = Analyser::new(&rules);
+        a.add("x.gz", &data[..]);
+        assert!(a.analysis.files[0].gzip);
+        assert_eq!(a.analysis.of("nixl.backend").next().unwrap().cap("backend"), Some("UCX"));
+    }
+}

@@ -1,0 +1,247 @@
+//! Log rules: declarative data in `checks/rules/*.toml` (embedded at build time) plus any
+//! `--rules DIR` the user adds in the same format.
+//!
+//! ```toml
+//! [[rule]]
+//! id = "nccl.using-network"          # unique rule id
+//! event = "nccl.network"             # event for the interpreter (built-in kinds), optional
+//! literals = ["Using network "]      # prefilter: the line must contain one of these
+//! regex = 'Using network (?P<network>[\w ]+?)\s*$'
+//! source = "where the string comes from"
+//!
+//! [rule.result]                      # optional: emit a result for every matching line
+//! id = "site.my-check"
+//! status = "fail"                    # pass | warn | fail
+//! summary = "saw {network}"          # {name} is replaced by the named capture
+//! remediation = "what to do"
+//! value = "{network}"
+//! ```
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::bytes::Regex;
+use serde::Deserialize;
+
+use crate::report::Status;
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawRule {
+    id: String,
+    #[serde(default)]
+    event: Option<String>,
+    literals: Vec<String>,
+    regex: String,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    result: Option<RawResult>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawResult {
+    id: String,
+    status: String,
+    summary: String,
+    #[serde(default)]
+    remediation: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawFile {
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+/// A result a user rule emits for each matching line.
+#[derive(Debug, Clone)]
+pub struct RuleResult {
+    pub id: String,
+    pub status: Status,
+    pub summary: String,
+    pub remediation: Option<String>,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub event: Option<String>,
+    pub literals: Vec<String>,
+    pub regex: Regex,
+    pub source: Option<String>,
+    pub result: Option<RuleResult>,
+    /// The file the rule came from.
+    pub origin: String,
+}
+
+/// Compiled rules with their literal prefilter.
+#[derive(Debug)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    /// Every distinct literal, leftmost-first: finds the next candidate line fast (this
+    /// match kind lets aho-corasick use its SIMD "packed" searcher, which needs at most 64
+    /// literals; the built-in rules stay within that).
+    pub prefilter: AhoCorasick,
+    /// The same literals with standard semantics, to list every literal in one line.
+    pub per_line: AhoCorasick,
+    /// For each prefilter pattern, the rules that declared it.
+    pub rules_of_literal: Vec<Vec<usize>>,
+}
+
+fn parse_status(s: &str) -> Option<Status> {
+    match s {
+        "pass" => Some(Status::Pass),
+        "warn" => Some(Status::Warn),
+        "fail" => Some(Status::Fail),
+        _ => None,
+    }
+}
+
+/// Parses one rules file; errors name the file and rule.
+pub fn parse_file(origin: &str, text: &str) -> Result<Vec<Rule>, String> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+    raw.rule
+        .into_iter()
+        .map(|r| {
+            if r.literals.is_empty() || r.literals.iter().any(|l| l.len() < 3) {
+                return Err(format!(
+                    "{origin}: rule {}: needs literals of 3 or more characters",
+                    r.id
+                ));
+            }
+            let regex =
+                Regex::new(&r.regex).map_err(|e| format!("{origin}: rule {}: {e}", r.id))?;
+            let result = match r.result {
+                Some(res) => {
+                    let status = parse_status(&res.status).ok_or_else(|| {
+                        format!("{origin}: rule {}: status must be pass, warn or fail", r.id)
+                    })?;
+                    if !res.id.contains('.') {
+                        return Err(format!(
+                            "{origin}: rule {}: result id must look like family.name",
+                            r.id
+                        ));
+                    }
+                    Some(RuleResult {
+                        id: res.id,
+                        status,
+                        summary: res.summary,
+                        remediation: res.remediation,
+                        value: res.value,
+                    })
+                }
+                None => None,
+            };
+            if r.event.is_none() && result.is_none() {
+                return Err(format!("{origin}: rule {}: needs an `event` or a `result`", r.id));
+            }
+            Ok(Rule {
+                id: r.id,
+                event: r.event,
+                literals: r.literals,
+                regex,
+                source: r.source,
+                result,
+                origin: origin.to_string(),
+            })
+        })
+        .collect()
+}
+
+impl RuleSet {
+    /// Compiles rules; rule ids must be unique.
+    pub fn new(rules: Vec<Rule>) -> Result<RuleSet, String> {
+        let mut seen = std::collections::HashSet::new();
+        for r in &rules {
+            if !seen.insert(r.id.clone()) {
+                return Err(format!("duplicate rule id {} ({})", r.id, r.origin));
+            }
+        }
+        let mut literals: Vec<String> = Vec::new();
+        let mut rules_of_literal: Vec<Vec<usize>> = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            for l in &r.literals {
+                match literals.iter().position(|x| x == l) {
+                    Some(p) => rules_of_literal[p].push(i),
+                    None => {
+                        literals.push(l.clone());
+                        rules_of_literal.push(vec![i]);
+                    }
+                }
+            }
+        }
+        let build = |kind| {
+            AhoCorasickBuilder::new()
+                .match_kind(kind)
+                .build(&literals)
+                .map_err(|e| format!("cannot build the literal prefilter: {e}"))
+        };
+        Ok(RuleSet {
+            rules,
+            prefilter: build(MatchKind::LeftmostFirst)?,
+            per_line: build(MatchKind::Standard)?,
+            rules_of_literal,
+        })
+    }
+
+    /// The built-in rules from `checks/rules/`.
+    pub fn builtin() -> Result<Vec<Rule>, String> {
+        let mut all = Vec::new();
+        for (file, text) in crate::checks::catalogue::EMBEDDED_RULES {
+            all.extend(parse_file(&format!("checks/rules/{file}"), text)?);
+        }
+        Ok(all)
+    }
+
+    /// Built-in rules plus every `*.toml` in `dir`.
+    pub fn with_user_dir(dir: Option<&std::path::Path>) -> Result<RuleSet, String> {
+        let mut rules = RuleSet::builtin()?;
+        if let Some(d) = dir {
+            let files = crate::root::list_user_dir(d)
+                .map_err(|e| format!("--rules {}: {e}", d.display()))?;
+            let mut any = false;
+            for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "toml")) {
+                let data =
+                    crate::root::read_user_file(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                rules
+                    .extend(parse_file(&f.display().to_string(), &String::from_utf8_lossy(&data))?);
+                any = true;
+            }
+            if !any {
+                return Err(format!("--rules {}: no .toml rule file there", d.display()));
+            }
+        }
+        RuleSet::new(rules)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_compile_within_the_fast_prefilter() {
+        let rules = RuleSet::builtin().unwrap();
+        assert!(rules.len() > 40);
+        let set = RuleSet::new(rules).unwrap();
+        assert!(
+            set.rules_of_literal.len() <= 64,
+            "{} literals: the packed searcher takes 64",
+            set.rules_of_literal.len()
+        );
+    }
+
+    #[test]
+    fn bad_rules_are_refused_with_their_name() {
+        let e = parse_file("x.toml", "[[rule]]\nid='a'\nevent='e'\nliterals=['abc']\nregex='('\n")
+            .unwrap_err();
+        assert!(e.contains("x.toml") && e.contains("rule a"), "{e}");
+        assert!(parse_file("x.toml", "[[rule]]\nid='a'\nliterals=['abc']\nregex='abc'\n").is_err());
+        let ok = "[[rule]]\nid='a'\nliterals=['abc']\nregex='abc'\n[rule.result]\nid='site.x'\nstatus='warn'\nsummary='s'\n";
+        assert_eq!(
+            parse_file("x.toml", ok).unwrap()[0].result.as_ref().unwrap().status,
+            Status::Warn
+        );
+    }
+}

@@ -1,0 +1,578 @@
+//! The log analyser against real log excerpts (tests/fixtures/logs, sources in SOURCES.md):
+//! every fixture gets exactly the verdicts below and no others (skips aside), including the
+//! confusable negatives (a GDRCopy EFAULT is not libfabric #12019, `fi_getinfo ... empty
+//! list` before a selected efa provider is not "no NICs", NET/IB is not EFA).
+
+mod common;
+
+use common::*;
+use efa_doctor::report::Status::{self, *};
+
+type Verdict = (&'static str, Status, Option<&'static str>);
+
+const EXPECTED: &[(&str, &[Verdict])] = &[
+    ("dmesg-efa-reg-mr-failed__nccl-issue-563.log", &[("mr.registration", Fail, Some("enomem"))]),
+    (
+        "efa-cuda-p2p-unavailable__libfabric-issue-11256.log",
+        &[("mr.registration", Fail, Some("other"))],
+    ),
+    (
+        "efa-dmabuf-mr-bad-address__nixl-issue-1609.log",
+        &[("mr.registration", Fail, Some("efault"))],
+    ),
+    (
+        "efa-fi-mr-regattr-eprotonosupport-p5en__pplx-garden-issue-1.log",
+        &[("mr.registration", Fail, Some("other"))],
+    ),
+    ("efa-gdr-pin-failed__pplx-garden-issue-4.log", &[("mr.registration", Fail, Some("gdrcopy"))]),
+    (
+        "efa-hmem-init-dmabuf-status-gdrcopy-missing__libfabric-issue-11256.log",
+        &[("mr.registration", Pass, None)],
+    ),
+    ("efa-internal-error-4111-banner__nixl-pr-2278.log", &[("kv.transfer", Fail, Some("failed"))]),
+    (
+        "efa-internal-error-4112-banner__awsome-distributed-ai-issue-647.log",
+        &[("mr.memlock", Fail, Some("4112"))],
+    ),
+    ("efa-mr-bad-address__libfabric-issue-12019.log", &[("mr.registration", Fail, Some("efault"))]),
+    ("efa-mr-enomem__libfabric-issue-9739.log", &[("mr.registration", Fail, Some("enomem"))]),
+    ("fi-getinfo-efa-output-empty-list-cloudwatch__aws-ofi-nccl-issue-889.log", &[]),
+    ("fi-getinfo-returned-61__aws-libfabric-issue-3.log", &[]),
+    ("libfabric-cuda-dmabuf-status-cloudwatch__aws-ofi-nccl-issue-889.log", &[]),
+    (
+        "nccl-aws-libfabric-no-nic-info__nccl-issue-229.log",
+        &[("nccl.gdrdma", Warn, Some("disabled"))],
+    ),
+    (
+        "nccl-gdrdma-shared-sagemaker-timestamps__aws-ofi-nccl-issue-715.log",
+        &[("nccl.gdrdma", Pass, Some("enabled"))],
+    ),
+    ("nccl-ib-gdr-disabled-for-hca__nccl-issue-1537.log", &[("nccl.network", Pass, Some("IB"))]),
+    (
+        "nccl-net-socket-ec2-no-efa__nccl-issue-226.log",
+        &[("nccl.net-plugin", Warn, Some("missing"))],
+    ),
+    (
+        "nccl-no-plugin-found-efa-sockets__nccl-issue-959.log",
+        &[("nccl.net-plugin", Warn, Some("missing"))],
+    ),
+    (
+        "nccl-no-plugin-socket-2.4.8__nccl-issue-352.log",
+        &[("nccl.net-plugin", Warn, Some("missing"))],
+    ),
+    (
+        "nccl-no-plugin-using-network-socket-2.10.3__nccl-issue-1126.log",
+        &[
+            ("nccl.net-plugin", Warn, Some("missing")),
+            ("nccl.network", Fail, Some("Socket")),
+            ("transport.tcp-fallback", Fail, Some("nccl")),
+        ],
+    ),
+    (
+        "nccl-ofi-selected-efa-16nics-p5en__nccl-issue-1597.log",
+        &[
+            ("nccl.provider", Pass, Some("efa")),
+            ("nccl.network", Pass, Some("Libfabric")),
+            ("transport.tcp-fallback", Pass, None),
+        ],
+    ),
+    (
+        "nccl-openmpi-prefix-aws-libfabric-av-error__aws-ofi-nccl-issue-24.log",
+        &[("nccl.gdrdma", Warn, Some("disabled"))],
+    ),
+    ("nccl-pdsh-prefix-p4d-bootstrap__aws-ofi-nccl-issue-67.log", &[]),
+    (
+        "nccl-plugin-dlerror-2.19.3__nccl-issue-1231.log",
+        &[("nccl.net-plugin", Warn, Some("missing"))],
+    ),
+    (
+        "nccl-plugin-load-returned-2-rank-prefix__nccl-issue-1232.log",
+        &[("nccl.net-plugin", Warn, Some("missing"))],
+    ),
+    (
+        "nccl-plugin-load-returned-2__nccl-tests-issue-188.log",
+        &[("nccl.net-plugin", Warn, Some("missing"))],
+    ),
+    (
+        "nccl-plugin-miss-internal-network-plugin-2.21.5__nccl-issue-1504.log",
+        &[("nccl.net-plugin", Warn, Some("missing"))],
+    ),
+    (
+        "nccl-plugin-miss-pdsh-host-prefix__nccl-issue-1059.log",
+        &[("nccl.net-plugin", Warn, Some("missing"))],
+    ),
+    (
+        "nccl-via-aws-libfabric-gdrdma-multirail__aws-ofi-nccl-issue-65.log",
+        &[("nccl.gdrdma", Pass, Some("enabled"))],
+    ),
+    (
+        "nccl-via-aws-libfabric-gdrdma__nccl-issue-527.log",
+        &[("nccl.gdrdma", Pass, Some("enabled"))],
+    ),
+    (
+        "nixl-backend-ucx-instantiated-ucp-incompatible__sglang-issue-5709.log",
+        &[("nixl.backend", Warn, Some("UCX")), ("nixl.backend-init", Pass, None)],
+    ),
+    (
+        "nixl-backend-ucx-instantiated-vllm__vllm-issue-29369.log",
+        &[("nixl.backend", Warn, Some("UCX")), ("nixl.backend-init", Pass, None)],
+    ),
+    (
+        "nixl-createbackend-unsupported-ucx__nixl-issue-1561.log",
+        &[("nixl.backend-init", Fail, Some("UCX"))],
+    ),
+    ("nixl-libfabric-plugin-discovery-rail-manager__llm-d-pr-391.log", &[]),
+    ("nixl-loaded-plugin-old-wording__nixl-issue-96.log", &[]),
+    ("nixl-plugin-discovery-libfabric__llm-d-pr-741.log", &[]),
+    ("nixl-registermem-no-backends__nixl-pr-1627.log", &[("mr.registration", Fail, Some("other"))]),
+    (
+        "ofi-1.3.0-hmem-requires-rdma-sagemaker__aws-ofi-nccl-issue-161.log",
+        &[
+            ("nccl.net-plugin", Pass, Some("loaded")),
+            ("nccl.provider", Pass, Some("efa")),
+            ("nccl.network", Pass, Some("Libfabric")),
+            ("transport.tcp-fallback", Pass, None),
+        ],
+    ),
+    (
+        "ofi-1.4.0-selected-efa-using-network-aws-libfabric__nccl-issue-527.log",
+        &[
+            ("nccl.net-plugin", Pass, Some("loaded")),
+            ("nccl.provider", Pass, Some("efa")),
+            ("nccl.network", Pass, Some("Libfabric")),
+            ("transport.tcp-fallback", Pass, None),
+        ],
+    ),
+    (
+        "ofi-could-not-disable-cuda-api-gdr-off-a10g__nccl-tests-issue-245.log",
+        &[("nccl.gdrdma", Warn, Some("disabled"))],
+    ),
+    (
+        "ofi-gdr-disabled-init-failed-efa-fabric__aws-ofi-nccl-issue-889.log",
+        &[
+            ("nccl.net-plugin", Fail, Some("init-failed")),
+            ("nccl.provider", Pass, Some("efa")),
+            ("nccl.gdrdma", Fail, Some("disabled")),
+            ("transport.tcp-fallback", Fail, Some("nccl")),
+        ],
+    ),
+    (
+        "ofi-gdr-unsupported-efa-and-tcp-fabric__aws-ofi-nccl-pr-850.log",
+        &[
+            ("nccl.provider", Pass, Some("efa")),
+            ("nccl.provider", Fail, Some("tcp")),
+            ("nccl.gdrdma", Warn, Some("disabled")),
+            ("transport.tcp-fallback", Fail, Some("nccl")),
+        ],
+    ),
+    (
+        "ofi-init-1.11.0-sagemaker-cloudwatch__aws-ofi-nccl-issue-715.log",
+        &[("nccl.net-plugin", Pass, Some("loaded"))],
+    ),
+    (
+        "ofi-init-failed-neuron-ccom__nrt-efa-comms-repro-readme.log",
+        &[("nccl.net-plugin", Fail, Some("init-failed"))],
+    ),
+    (
+        "ofi-init-failed-socket-fallback-sagemaker__aws-ofi-nccl-issue-715.log",
+        &[
+            ("nccl.net-plugin", Fail, Some("init-failed")),
+            ("nccl.network", Fail, Some("Socket")),
+            ("transport.tcp-fallback", Fail, Some("nccl")),
+        ],
+    ),
+    (
+        "ofi-init-libfabric-2.1-p4d-cloudwatch__aws-ofi-nccl-issue-889.log",
+        &[("nccl.net-plugin", Pass, Some("loaded"))],
+    ),
+    (
+        "ofi-init-openmpi-prefix-1.9.1__aws-k8s-tester-pr-454.log",
+        &[("nccl.net-plugin", Pass, Some("loaded"))],
+    ),
+    (
+        "ofi-init-sagemaker-p4d-cloudwatch__aws-ofi-nccl-issue-715.log",
+        &[("nccl.net-plugin", Pass, Some("loaded"))],
+    ),
+    (
+        "ofi-no-optimal-provider-container__aws-efa-nccl-baseami-issue-2.log",
+        &[("nccl.provider", Fail, Some("none"))],
+    ),
+    (
+        "ofi-no-optimal-provider-pdsh-prefix__aws-ofi-nccl-issue-67.log",
+        &[("nccl.net-plugin", Fail, Some("init-failed")), ("nccl.provider", Fail, Some("none"))],
+    ),
+    (
+        "ofi-old-format-selected-efa-alloc-pd__aws-ofi-nccl-issue-22.log",
+        &[("nccl.provider", Pass, Some("efa")), ("transport.tcp-fallback", Pass, None)],
+    ),
+    (
+        "ofi-selected-cxi-using-network-aws-libfabric__aws-ofi-nccl-issue-801.log",
+        &[
+            ("nccl.net-plugin", Pass, Some("loaded")),
+            ("nccl.provider", Pass, Some("cxi")),
+            ("nccl.network", Pass, Some("Libfabric")),
+        ],
+    ),
+    (
+        "ofi-selected-efa-fabric-efa-4nics-platform-set__aws-ofi-nccl-issue-889.log",
+        &[("nccl.provider", Pass, Some("efa")), ("transport.tcp-fallback", Pass, None)],
+    ),
+    (
+        "ofi-selected-efa-found-4-nics-sagemaker__aws-ofi-nccl-issue-715.log",
+        &[
+            ("nccl.provider", Pass, Some("efa")),
+            ("nccl.network", Pass, Some("Libfabric")),
+            ("transport.tcp-fallback", Pass, None),
+        ],
+    ),
+    (
+        "ofi-selected-tcp-provider-container__aws-ofi-nccl-issue-803.log",
+        &[
+            ("nccl.net-plugin", Pass, Some("loaded")),
+            ("nccl.provider", Fail, Some("tcp")),
+            ("transport.tcp-fallback", Fail, Some("nccl")),
+        ],
+    ),
+    (
+        "synthetic-getinfo-empty-then-efa-selected.log",
+        &[("nccl.provider", Pass, Some("efa")), ("transport.tcp-fallback", Pass, None)],
+    ),
+    ("synthetic-journal-and-dmesg-efa.log", &[("mr.registration", Fail, Some("enomem"))]),
+    (
+        "synthetic-kubectl-prefix-p5en.log",
+        &[
+            ("nccl.provider", Pass, Some("efa")),
+            ("nccl.network", Pass, Some("Libfabric")),
+            ("transport.tcp-fallback", Pass, None),
+        ],
+    ),
+    ("synthetic-markdown-quote-gdrcopy.log", &[("mr.registration", Fail, Some("gdrcopy"))]),
+    (
+        "synthetic-nixl-efa-but-ucx.log",
+        &[("nixl.backend", Fail, Some("UCX")), ("nixl.backend-init", Pass, None)],
+    ),
+    (
+        "synthetic-nixl-libfabric-tcp-rails.log",
+        &[
+            ("nixl.backend", Pass, Some("LIBFABRIC")),
+            ("nixl.backend-init", Pass, None),
+            ("transport.tcp-fallback", Fail, Some("nixl")),
+        ],
+    ),
+    (
+        "synthetic-nixl-plugin-needs-newer-libfabric.log",
+        &[("nixl.backend", Warn, Some("UCX")), ("nixl.backend-init", Fail, Some("LIBFABRIC"))],
+    ),
+    ("synthetic-openmpi-4112-memlock.log", &[("mr.memlock", Fail, Some("4112"))]),
+    (
+        "synthetic-two-ranks-gdrcopy-and-dmabuf.log",
+        &[("mr.registration", Fail, Some("efault")), ("mr.registration", Fail, Some("gdrcopy"))],
+    ),
+    ("ucx-debug-efa-gpudirect-detection__ucx-issue-10966.log", &[]),
+    ("ucx-error-ibv-create-cq-efa-ud__arrow-pr-12442.log", &[]),
+    (
+        "ucx-error-ibv-reg-mr-bad-address__ucx-issue-8049.log",
+        &[("mr.registration", Fail, Some("ucx-efault"))],
+    ),
+    ("ucx-error-invalid-memh__nixl-pr-2264.log", &[]),
+    ("ucx-error-no-am-transport-efa-ud__ucx-pr-10069.log", &[]),
+    ("ucx-error-rc-verbs-create-srq-efa__ucx-issue-6882.log", &[]),
+    (
+        "ucx-error-tcp-ep-nixl-endpoint-timeout__lmcache-issue-725.log",
+        &[("kv.transfer", Fail, Some("failed"))],
+    ),
+    ("ucx-info-rc-mlx5-lanes__nixl-issue-149.log", &[]),
+    ("ucx-info-tcp-lanes-cuda-ipc__nixl-issue-1097.log", &[]),
+    (
+        "vllm-external-prefix-cache-hit-rate__vllm-ascend-pr-11876.log",
+        &[("kv.transfer", Pass, Some("ok"))],
+    ),
+    (
+        "vllm-kv-transfer-metrics-early-variant__vllm-pr-20443.log",
+        &[("kv.transfer", Pass, Some("ok"))],
+    ),
+    ("vllm-kv-transfer-metrics__vllm-pr-25388.log", &[("kv.transfer", Pass, Some("ok"))]),
+    (
+        "vllm-nixl-transfer-failure-context__vllm-pr-32031.log",
+        &[("kv.transfer", Fail, Some("failed"))],
+    ),
+];
+
+fn verdicts(file: &str) -> Vec<(String, Status, Option<String>)> {
+    let path = fixture("logs").join(file);
+    let o = run(&["logs", path.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{file}: {e}"));
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] != "skip")
+        .map(|r| {
+            let st: Status = serde_json::from_value(r["status"].clone()).unwrap();
+            (r["id"].as_str().unwrap().to_string(), st, r["value"].as_str().map(String::from))
+        })
+        .collect()
+}
+
+#[test]
+fn every_log_fixture_gets_its_verdicts() {
+    let mut failures = Vec::new();
+    for (file, expected) in EXPECTED {
+        let got = verdicts(file);
+        let want: Vec<(String, Status, Option<String>)> =
+            expected.iter().map(|(i, s, v)| (i.to_string(), *s, v.map(String::from))).collect();
+        if got != want {
+            failures.push(format!("{file}:\n  want {want:?}\n  got  {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_fixture_is_in_the_table_and_documented() {
+    let sources = std::fs::read_to_string(fixture("logs").join("SOURCES.md")).unwrap();
+    for e in std::fs::read_dir(fixture("logs")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".log") {
+            continue;
+        }
+        assert!(EXPECTED.iter().any(|(f, _)| *f == name), "{name} has no expected verdicts");
+        assert!(sources.contains(&format!("`{name}`")), "{name} is not in SOURCES.md");
+    }
+}
+
+#[test]
+fn evidence_carries_file_and_line() {
+    let path = fixture("logs").join("efa-dmabuf-mr-bad-address__nixl-issue-1609.log");
+    let o = run(&["logs", path.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = v["results"].as_array().unwrap().iter().find(|r| r["id"] == "mr.registration").unwrap();
+    let lines: Vec<u64> =
+        r["evidence"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    assert!(lines.contains(&6), "the Unable to register MR line is line 6: {lines:?}");
+    assert!(r["evidence"][0]["source"].as_str().unwrap().ends_with("nixl-issue-1609.log"));
+    assert!(r["summary"].as_str().unwrap().contains("#12019"));
+    assert!(r["remediation"].as_str().unwrap().contains("2.5"));
+}
+
+#[test]
+fn prefixes_do_not_change_verdicts() {
+    // The same real lines, bare and behind kubectl / markdown prefixes.
+    assert_eq!(
+        verdicts("nccl-ofi-selected-efa-16nics-p5en__nccl-issue-1597.log"),
+        verdicts("synthetic-kubectl-prefix-p5en.log")
+    );
+    assert_eq!(
+        verdicts("efa-gdr-pin-failed__pplx-garden-issue-4.log"),
+        verdicts("synthetic-markdown-quote-gdrcopy.log")
+    );
+}
+
+#[test]
+fn stdin_and_gzip() {
+    use std::io::Write;
+    let text = std::fs::read(
+        fixture("logs").join("ofi-selected-tcp-provider-container__aws-ofi-nccl-issue-803.log"),
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["logs", "-", "--format", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&text).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "nccl.provider" && r["value"] == "tcp")
+    );
+    let d = tempfile::tempdir().unwrap();
+    let gz = d.path().join("x.log.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&text).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&run(&["logs", gz.to_str().unwrap(), "--format", "json"]).stdout)
+            .unwrap();
+    assert_eq!(v["facts"]["logs"]["files"][0]["gzip"], true);
+    assert!(
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "nccl.provider" && r["value"] == "tcp")
+    );
+}
+
+#[test]
+fn unreadable_and_binary_input() {
+    let o = run(&["logs", "/nonexistent.log"]);
+    assert_eq!(o.status.code(), Some(2));
+    let d = tempfile::tempdir().unwrap();
+    let bin_file = d.path().join("core");
+    let mut data = vec![0u8; 200_000];
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = (i * 7919 % 251) as u8;
+    }
+    data.extend_from_slice(b"\nNET/OFI Selected provider is efa, fabric is efa (found 4 nics)\n");
+    std::fs::write(&bin_file, &data).unwrap();
+    let o = run(&["logs", bin_file.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "nccl.provider" && r["value"] == "efa")
+    );
+}
+
+#[test]
+fn node_context_turns_nccl_over_ib_into_a_failure() {
+    // On an EFA node (the p5 fixture), `Using network IB` means aws-ofi-nccl was not used.
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("nccl.log");
+    std::fs::write(&log, "ip-10-0-0-1:42:42 [0] NCCL INFO Using network IB\n").unwrap();
+    let root = fixture("p5-healthy");
+    let o = run(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--only",
+        "nccl",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = v["results"].as_array().unwrap().iter().find(|r| r["id"] == "nccl.network").unwrap();
+    assert_eq!(r["status"], "fail");
+    assert!(r["summary"].as_str().unwrap().contains("NET/IB is not EFA"));
+    // Without node context the same line is not judged as EFA.
+    assert_eq!(verdicts_of_text("ip-10-0-0-1:42:42 [0] NCCL INFO Using network IB\n")[0].1, Pass);
+}
+
+fn verdicts_of_text(text: &str) -> Vec<(String, Status, Option<String>)> {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("t.log");
+    std::fs::write(&log, text).unwrap();
+    let o = run(&["logs", log.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] != "skip")
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().into(),
+                serde_json::from_value(r["status"].clone()).unwrap(),
+                r["value"].as_str().map(String::from),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn user_rules_add_results_without_recompiling() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("site.toml"),
+        r#"
+[[rule]]
+id = "site.nccl-timeout"
+literals = ["NCCL timeout"]
+regex = 'NCCL timeout after (?P<secs>\d+) s'
+[rule.result]
+id = "site.nccl-timeout"
+status = "warn"
+summary = "NCCL timed out after {secs} s"
+remediation = "Check the network."
+value = "{secs}"
+"#,
+    )
+    .unwrap();
+    let log = d.path().join("x.log");
+    std::fs::write(&log, "a\nrank 3: NCCL timeout after 1800 s\nNCCL timeout after 1800 s\n")
+        .unwrap();
+    let o = run(&[
+        "logs",
+        log.to_str().unwrap(),
+        "--rules",
+        d.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r: Vec<_> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["id"] == "site.nccl-timeout")
+        .collect();
+    assert_eq!(r.len(), 1, "one result per distinct value");
+    assert_eq!(r[0]["status"], "warn");
+    assert_eq!(r[0]["summary"], "NCCL timed out after 1800 s");
+    assert_eq!(r[0]["evidence"][0]["line"], 2);
+    // A broken rule file is a usage error naming the file.
+    std::fs::write(
+        d.path().join("bad.toml"),
+        "[[rule]]\nid='x'\nliterals=['abc']\nregex='('\nevent='e'\n",
+    )
+    .unwrap();
+    let o = run(&["logs", log.to_str().unwrap(), "--rules", d.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad.toml"));
+}
+
+#[test]
+fn memory_stays_bounded_on_repetitive_logs() {
+    let rules =
+        efa_doctor::logs::rules::RuleSet::new(efa_doctor::logs::rules::RuleSet::builtin().unwrap())
+            .unwrap();
+    let line =
+        "ip-1:7:7 [0] NCCL INFO Channel 00/0 : 0[0] -> 1[1] [send] via NET/Libfabric/0/GDRDMA\n";
+    let text = line.repeat(100_000);
+    let mut a = efa_doctor::logs::Analyser::new(&rules);
+    a.add_bytes("big", text.as_bytes());
+    assert_eq!(a.analysis.counts["nccl.channel"], 100_000);
+    assert!(a.analysis.events.len() <= efa_doctor::logs::MAX_EVENTS_PER_KIND);
+    assert_eq!(a.analysis.files[0].lines, 100_000);
+}
+
+#[test]
+fn snapshot_carries_the_logs() {
+    let d = tempfile::tempdir().unwrap();
+    let snap = d.path().join("s.tar.gz");
+    let log =
+        fixture("logs").join("ofi-selected-tcp-provider-container__aws-ofi-nccl-issue-803.log");
+    let root = fixture("p5-healthy");
+    let o = run(&[
+        "snapshot",
+        "--root",
+        root.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "-o",
+        snap.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(
+        &run(&["--snapshot", snap.to_str().unwrap(), "--format", "json"]).stdout,
+    )
+    .unwrap();
+    assert!(
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "nccl.provider" && r["value"] == "tcp")
+    );
+}
