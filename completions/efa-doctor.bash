@@ -71,7 +71,7 @@ _efa__doctor() {
 
     case "${cmd}" in
         efa__doctor)
-            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --rules --no-mmap --sample --format --output --color --help --version check logs snapshot list explain completions man help"
+            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --sample --format --output --color --help --version check logs snapshot list explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -98,6 +98,18 @@ _efa__doctor() {
                     return 0
                     ;;
                 --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -137,7 +149,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__check)
-            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --rules --no-mmap --sample --format --output --color --help --version"
+            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --sample --format --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -164,6 +176,18 @@ _efa__doctor() {
                     return 0
                     ;;
                 --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -443,7 +467,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__snapshot)
-            opts="-o -h -V --root --sample --log --output --max-size --description --help --version"
+            opts="-o -h -V --root --sample --log --pid --output --max-size --description --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -458,6 +482,10 @@ _efa__doctor() {
                     return 0
                     ;;
                 --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_efa_doctor_global_optspecs
-    string join \n root= snapshot= only= skip= fail-on= log= rules= no-mmap sample= f/format= o/output= color= h/help V/version
+    string join \n root= snapshot= only= skip= fail-on= log= pid= addr= metrics= rules= no-mmap sample= f/format= o/output= color= h/help V/version
 end
 
 function __fish_efa_doctor_needs_command
@@ -31,8 +31,11 @@ complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l skip -d 'Do not r
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l fail-on -d 'Exit 1 on `fail` only (default), or on `warn` too' -r -f -a "fail\t'Exit 1 only when a check fails'
 warn\t'Exit 1 when a check fails or warns'"
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l log -d 'Also analyse these logs (plain or gzip; read as given, not under --root)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l pid -d 'Inspect these workload processes (default: discover vllm, sglang, trtllm, dynamo and processes with libnixl, libnccl or libfabric mapped)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l addr -d 'Classify this registered address against the inspected processes\' memory maps (hex address, optional size: 0x7f9d46000000:67108864)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l metrics -d 'Scrape KV-transfer metrics from this Prometheus endpoint (vLLM\'s /metrics, or NIXL\'s exporter), or read a saved exposition file' -r
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l rules -d 'Add the log rules in DIR/*.toml (same format as checks/rules/)' -r -F
-complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l sample -d 'Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent drops, rising error counters)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l sample -d 'Read the EFA hardware counters (and --metrics) twice, SECS apart, and judge their deltas (silent drops, rising error counters, idle transfers)' -r
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s f -l format -d 'Output format' -r -f -a "human\t'A table for people, with remediation for every fail and warn'
 json\t'The versioned JSON report (`efa-doctor/1`)'
 junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
@@ -60,8 +63,11 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l skip -d 
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l fail-on -d 'Exit 1 on `fail` only (default), or on `warn` too' -r -f -a "fail\t'Exit 1 only when a check fails'
 warn\t'Exit 1 when a check fails or warns'"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l log -d 'Also analyse these logs (plain or gzip; read as given, not under --root)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l pid -d 'Inspect these workload processes (default: discover vllm, sglang, trtllm, dynamo and processes with libnixl, libnccl or libfabric mapped)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l addr -d 'Classify this registered address against the inspected processes\' memory maps (hex address, optional size: 0x7f9d46000000:67108864)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l metrics -d 'Scrape KV-transfer metrics from this Prometheus endpoint (vLLM\'s /metrics, or NIXL\'s exporter), or read a saved exposition file' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l rules -d 'Add the log rules in DIR/*.toml (same format as checks/rules/)' -r -F
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l sample -d 'Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent drops, rising error counters)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l sample -d 'Read the EFA hardware counters (and --metrics) twice, SECS apart, and judge their deltas (silent drops, rising error counters, idle transfers)' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s f -l format -d 'Output format' -r -f -a "human\t'A table for people, with remediation for every fail and warn'
 json\t'The versioned JSON report (`efa-doctor/1`)'
 junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
@@ -92,6 +98,7 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s V -l vers
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l root -d 'Capture the node root at DIR instead of this system' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l sample -d 'Also take a second EFA counter reading SECS later' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l log -d 'Include these logs in the snapshot (judged again on replay)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l pid -d 'Capture these workload processes (default: discover workers)' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -s o -l output -d 'Where to write the snapshot (.tar.gz)' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l max-size -d 'Refuse to write more than this much file content (e.g. 128M, 1G)' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l description -d 'A note stored in the snapshot\'s manifest (ticket, node name)' -r

@@ -107,6 +107,21 @@ pub struct CheckArgs {
     #[arg(long = "log", value_name = "FILE")]
     pub logs: Vec<PathBuf>,
 
+    /// Inspect these workload processes (default: discover vllm, sglang, trtllm, dynamo and
+    /// processes with libnixl, libnccl or libfabric mapped)
+    #[arg(long = "pid", value_name = "PID", value_delimiter = ',')]
+    pub pids: Vec<u32>,
+
+    /// Classify this registered address against the inspected processes' memory maps
+    /// (hex address, optional size: 0x7f9d46000000:67108864)
+    #[arg(long = "addr", value_name = "ADDR[:SIZE]", value_parser = parse_addr)]
+    pub addrs: Vec<(u64, Option<u64>)>,
+
+    /// Scrape KV-transfer metrics from this Prometheus endpoint (vLLM's /metrics, or NIXL's
+    /// exporter), or read a saved exposition file
+    #[arg(long = "metrics", value_name = "URL|FILE")]
+    pub metrics: Vec<String>,
+
     /// Add the log rules in DIR/*.toml (same format as checks/rules/)
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
@@ -116,13 +131,17 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_mmap: bool,
 
-    /// Read the EFA hardware counters twice, SECS apart, and judge their deltas (silent
-    /// drops, rising error counters)
+    /// Read the EFA hardware counters (and --metrics) twice, SECS apart, and judge their
+    /// deltas (silent drops, rising error counters, idle transfers)
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub sample: Option<std::time::Duration>,
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+fn parse_addr(s: &str) -> Result<(u64, Option<u64>), String> {
+    crate::facts::process::parse_addr(s)
 }
 
 fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
@@ -169,6 +188,10 @@ pub struct SnapshotArgs {
     /// Include these logs in the snapshot (judged again on replay)
     #[arg(long = "log", value_name = "FILE")]
     pub logs: Vec<PathBuf>,
+
+    /// Capture these workload processes (default: discover workers)
+    #[arg(long = "pid", value_name = "PID", value_delimiter = ',')]
+    pub pids: Vec<u32>,
 
     /// Where to write the snapshot (.tar.gz)
     #[arg(long, short = 'o', value_name = "FILE")]

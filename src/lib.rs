@@ -83,23 +83,33 @@ fn open_dir_root(dir: Option<&Path>) -> Result<Root> {
 }
 
 /// Gathers every fact from `root`.
-pub fn gather(root: &Root, sample: Option<std::time::Duration>) -> Result<facts::Facts> {
+pub fn gather(
+    root: &Root,
+    sample: Option<std::time::Duration>,
+    pids: &[u32],
+) -> Result<facts::Facts> {
     let manifest = snapshot::load_manifest(root)
         .map_err(|e| UsageError(format!("cannot read the captured manifest: {e}")))?;
-    let opts = facts::GatherOptions { manifest, sample, native: true };
+    let opts = facts::GatherOptions { manifest, sample, native: true, pids: pids.to_vec() };
     Ok(facts::gather(root, &opts))
 }
 
 /// Gathers facts from `root` and runs the selected checks.
 pub fn build_report(root: &Root, args: &CheckArgs) -> Result<Report> {
     let selected = checks::select(&args.only, &args.skip).map_err(|e| UsageError(e.to_string()))?;
-    let mut facts = gather(root, args.sample)?;
+    let mut facts = gather(root, args.sample, &args.pids)?;
     let rules = logs::rules::RuleSet::with_user_dir(args.rules.as_deref()).map_err(UsageError)?;
     let analysis = if args.logs.is_empty() {
         logs::analyse_captured(root, &rules)
     } else {
         Some(logs::analyse_paths(&args.logs, &rules, !args.no_mmap))
     };
+    if let Some(ps) = facts.processes.as_mut() {
+        facts::process::attach_registrations(ps, &registrations(&args.addrs, analysis.as_ref()));
+    }
+    if !args.metrics.is_empty() {
+        facts.metrics = Some(facts::metrics::gather(&args.metrics, args.sample));
+    }
     let verdicts = analysis.as_ref().map(|a| logs::interpret::interpret(a, &facts));
     let cx = checks::Context { facts: &facts, logs: verdicts.as_ref() };
     let mut results = checks::run(&selected, &cx);
@@ -127,6 +137,41 @@ fn check(args: &CheckArgs) -> Result<i32> {
     let report = build_report(&root, args)?;
     emit(&report, &args.output)?;
     Ok(report.summary.exit_code)
+}
+
+/// Registered addresses to classify: `--addr`, then the logs' `Registered memory at ...`
+/// lines (with the pid of the stream that logged them, when known).
+fn registrations(
+    addrs: &[(u64, Option<u64>)],
+    analysis: Option<&logs::Analysis>,
+) -> Vec<facts::process::Registration> {
+    let mut out: Vec<facts::process::Registration> = addrs
+        .iter()
+        .map(|(a, s)| facts::process::Registration {
+            address: *a,
+            size: *s,
+            source: "--addr".into(),
+            pid: None,
+        })
+        .collect();
+    if let Some(a) = analysis {
+        for e in a.of("fabric.mr-registered") {
+            let Some(addr) = e
+                .cap("addr")
+                .and_then(|x| x.strip_prefix("0x"))
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+            else {
+                continue;
+            };
+            out.push(facts::process::Registration {
+                address: addr,
+                size: e.cap("size").and_then(|s| s.parse().ok()),
+                source: format!("{}:{}", a.source_of(e), e.line),
+                pid: e.stream.strip_prefix("pid ").and_then(|p| p.parse().ok()),
+            });
+        }
+    }
+    out
 }
 
 /// Results of user rules (`--rules`), filtered by `--only`/`--skip` on their ids.
@@ -183,7 +228,7 @@ fn logs_cmd(a: &cli::LogsArgs) -> Result<i32> {
 
 fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
     let root = open_dir_root(a.root.as_deref())?.recording();
-    let facts = gather(&root, a.sample)?;
+    let facts = gather(&root, a.sample, &a.pids)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -90,7 +90,7 @@ impl fmt::Display for ReadError {
 }
 
 impl ReadError {
-    fn new(path: &str, kind: ReadErrorKind) -> ReadError {
+    pub(crate) fn new(path: &str, kind: ReadErrorKind) -> ReadError {
         ReadError { path: path.to_string(), kind }
     }
 
@@ -397,6 +397,29 @@ impl Root {
             r.dirs.insert(canon, names.clone());
         });
         Ok(names)
+    }
+
+    /// Lists `dir` as the process `pid` sees it (its own mount namespace, through the kernel's
+    /// `/proc/PID/root` link), e.g. a container's NIXL_PLUGIN_DIR. Live and mounted roots let
+    /// the kernel resolve that link; a snapshot holds the listing recorded at capture.
+    pub fn list_in_process(&self, pid: u32, dir: &str) -> Result<Vec<String>, ReadError> {
+        let rel = format!("proc/{pid}/root/{}", normalise(dir));
+        match &self.backend {
+            Backend::Dir(base) if matches!(self.kind, RootKind::Live | RootKind::HostMount) => {
+                let rd =
+                    std::fs::read_dir(base.join(&rel)).map_err(|e| ReadError::from_io(&rel, &e))?;
+                let mut names: Vec<String> = rd
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect();
+                names.sort();
+                self.record(|r| {
+                    r.dirs.insert(rel.clone(), names.clone());
+                });
+                Ok(names)
+            }
+            _ => self.list(&rel),
+        }
     }
 
     /// The target of a symlink, as stored.

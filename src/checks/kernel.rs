@@ -293,7 +293,7 @@ mod tests {
                 .map(|m| ModuleLine {
                     name: m.to_string(),
                     size: 1,
-                    refcount: 0,
+                    refcount: Some(0),
                     used_by: vec![],
                     state: "Live".into(),
                 })

@@ -12,6 +12,7 @@ pub mod kernel;
 pub mod libfabric;
 pub mod logs;
 pub mod pci;
+pub mod process;
 pub mod stack;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -60,6 +61,12 @@ pub static CHECKS: &[&dyn Check] = &[
     &stack::LibfabricCopies,
     &stack::AwsOfiNccl,
     &stack::Nixl,
+    &process::NixlBackend,
+    &process::RegisteredMemory,
+    &process::LibfabricCopies,
+    &process::Environment,
+    &process::Memlock,
+    &process::Metrics,
     &logs::NIXL_BACKEND,
     &logs::NIXL_BACKEND_INIT,
     &logs::NCCL_NET_PLUGIN,

@@ -9,7 +9,9 @@ pub mod host;
 pub mod instance;
 pub mod kernel;
 pub mod libfabric;
+pub mod metrics;
 pub mod pci;
+pub mod process;
 pub mod rdma;
 pub mod stack;
 pub mod topology;
@@ -36,6 +38,12 @@ pub struct Facts {
     pub gpu: gpu::GpuFacts,
     pub libfabric: libfabric::LibfabricFacts,
     pub efa_stack: stack::EfaStackFacts,
+    /// Workload processes inspected (`--pid`, or discovered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<process::ProcessesFacts>,
+    /// KV-transfer metrics scraped with `--metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Vec<metrics::Scrape>>,
     /// The logs analysed with `--log` or `efa-doctor logs`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<crate::logs::LogSummary>,
@@ -52,6 +60,8 @@ pub struct GatherOptions {
     /// Query the node's native libraries (NVML, libfabric). Only meaningful on the live
     /// root; elsewhere captured results from the manifest are used.
     pub native: bool,
+    /// Processes to inspect; empty means discover workers.
+    pub pids: Vec<u32>,
 }
 
 /// Reads every fact from `root`.
@@ -103,6 +113,8 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
         gpu,
         libfabric,
         efa_stack,
+        processes: Some(process::gather(root, &opts.pids)),
+        metrics: None,
         logs: None,
     }
 }

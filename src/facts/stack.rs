@@ -191,10 +191,24 @@ fn nixl_plugin_dirs(root: &Root, site_packages: &[String]) -> Vec<String> {
     dirs
 }
 
+/// Entries of /opt looked at for virtual environments.
+const MAX_OPT_ENTRIES: usize = 32;
+
 /// Python package directories under the usual prefixes.
 fn site_packages(root: &Root) -> Vec<String> {
     let mut out = Vec::new();
-    for prefix in ["/usr/local/lib", "/usr/lib", "/opt/conda/lib", "/opt/venv/lib", "/venv/lib"] {
+    let mut prefixes: Vec<String> =
+        ["/usr/local/lib", "/usr/lib", "/opt/conda/lib", "/opt/venv/lib", "/venv/lib"]
+            .map(String::from)
+            .to_vec();
+    // Images install frameworks into virtual environments under /opt (/opt/<name>/.venv,
+    // /opt/<name>/venv, /opt/<name> itself).
+    for name in root.list("opt").unwrap_or_default().into_iter().take(MAX_OPT_ENTRIES) {
+        for venv in ["", "/.venv", "/venv"] {
+            prefixes.push(format!("/opt/{name}{venv}/lib"));
+        }
+    }
+    for prefix in &prefixes {
         for py in
             root.list(prefix).unwrap_or_default().into_iter().filter(|p| p.starts_with("python3"))
         {
@@ -209,6 +223,7 @@ fn site_packages(root: &Root) -> Vec<String> {
     if root.is_dir("usr/lib/python3/dist-packages") {
         out.push("/usr/lib/python3/dist-packages".into());
     }
+    out.sort();
     out.dedup();
     out
 }

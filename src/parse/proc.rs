@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 pub struct ModuleLine {
     pub name: String,
     pub size: u64,
-    pub refcount: i64,
+    /// `None` where the kernel cannot unload modules (CONFIG_MODULE_UNLOAD=n prints `-`).
+    pub refcount: Option<i64>,
     pub used_by: Vec<String>,
     pub state: String,
 }
@@ -22,7 +23,10 @@ pub fn modules(text: &str) -> Vec<ModuleLine> {
             let mut f = line.split_whitespace();
             let name = f.next()?.to_string();
             let size = f.next()?.parse().ok()?;
-            let refcount = f.next()?.parse().ok()?;
+            let refcount = match f.next()? {
+                "-" => None,
+                n => Some(n.parse().ok()?),
+            };
             let deps = f.next()?;
             let state = f.next()?.to_string();
             let used_by =
@@ -345,6 +349,16 @@ mod tests {
         assert_eq!(m.len(), 3);
         assert_eq!(m[2].used_by, vec!["efa", "ib_uverbs", "rdma_ucm"]);
         assert_eq!(m[1].state, "Live");
+    }
+
+    #[test]
+    fn modules_without_unload_support() {
+        // Captured on a Firecracker GPU VM (kernel 6.18, CONFIG_MODULE_UNLOAD=n).
+        let m = modules(
+            "nvidia_uvm 1830912 - - Live 0xffffffffc080c000 (O)\nnvidia 14299136 - - Live 0xffffffffc0400000 (O)\n",
+        );
+        assert_eq!(m.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["nvidia_uvm", "nvidia"]);
+        assert_eq!(m[1].refcount, None);
     }
 
     #[test]

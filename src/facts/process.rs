@@ -1,0 +1,409 @@
+//! Workload processes: which NIXL backend and which libfabric a running inference or
+//! training worker really has mapped, its EFA-relevant environment, limits and capabilities,
+//! read from `/proc/PID/{cmdline,environ,maps,limits,status,mounts}` through the root.
+//!
+//! Only allow-listed environment variables are kept (see `snapshot::env_allowed`); command
+//! lines lose the values of secret-looking options.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::host::Shm;
+use crate::parse::proc::{self, Limit, Vma};
+use crate::root::{ReadError, ReadErrorKind, Root};
+
+/// Command-line words that mark an inference or training worker.
+const WORKER_MARKERS: [(&str, &str); 7] = [
+    ("vllm", "vllm"),
+    ("sglang", "sglang"),
+    ("tensorrt_llm", "trtllm"),
+    ("trtllm", "trtllm"),
+    ("dynamo", "dynamo"),
+    ("torchrun", "torch"),
+    ("nixl", "nixl"),
+];
+
+/// Libraries whose mapping says something about the data path.
+const LIB_MARKERS: [&str; 10] = [
+    "libnixl",
+    "libplugin_",
+    // `libfabric.so.1`, and wheels' hashed copies such as `libfabric-5a1f3c2e.so.1.20.0`.
+    "libfabric",
+    "libnccl.so",
+    "libnccl-net",
+    "libucp.so",
+    "libucp-",
+    "libuct",
+    "libcuda.so",
+    "libefa",
+];
+
+/// Most processes inspected in one run.
+pub const MAX_PROCESSES: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappedLib {
+    pub path: String,
+    /// Has an executable (`r-xp`) mapping: the code ran, not just opened.
+    pub executable: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProcessFacts {
+    pub pid: u32,
+    pub comm: Option<String>,
+    /// Redacted command line.
+    pub cmdline: Vec<String>,
+    /// vllm, sglang, trtllm, dynamo, torch, nixl, or none.
+    pub framework: Option<String>,
+    /// Allow-listed environment only.
+    pub env: BTreeMap<String, String>,
+    /// How many other variables were present and left out.
+    pub env_withheld: usize,
+    pub memlock: Option<Limit>,
+    /// CapEff as hex.
+    pub cap_eff: Option<String>,
+    pub ipc_lock: Option<bool>,
+    /// Libraries of interest mapped into the process.
+    pub libraries: Vec<MappedLib>,
+    /// Size of `/dev/shm` in the process's own mount namespace.
+    pub shm: Option<Shm>,
+    /// Files that could not be read, with why (e.g. permission denied).
+    pub unreadable: BTreeMap<String, String>,
+    /// Registered addresses (from `--addr` and the logs) classified against the maps.
+    pub regions: Vec<Region>,
+    /// `NIXL_PLUGIN_DIR` as the process sees it: the plugin files there, or `None` when the
+    /// directory does not exist.
+    pub nixl_plugin_dir: Option<Vec<String>>,
+    /// The process's memory map, kept for classifying registered addresses.
+    #[serde(skip)]
+    pub vmas: Vec<Vma>,
+}
+
+impl ProcessFacts {
+    pub fn lib(&self, needle: &str) -> impl Iterator<Item = &MappedLib> {
+        self.libraries
+            .iter()
+            .filter(move |l| l.path.rsplit('/').next().is_some_and(|n| n.contains(needle)))
+    }
+
+    pub fn has_lib(&self, needle: &str) -> bool {
+        self.lib(needle).next().is_some()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProcessesFacts {
+    /// How the processes were chosen: `--pid` or discovery.
+    pub selection: String,
+    pub processes: Vec<ProcessFacts>,
+    pub notes: super::Notes,
+}
+
+/// The framework a command line runs: a word's last path component names a worker module,
+/// script or entry point (`vllm.entrypoints...`, `/usr/local/bin/vllm`, `trtllm-serve`,
+/// `dynamo.vllm`), not merely a directory such as `/opt/dynamo/venv/bin/python3`.
+fn framework_of(cmdline: &[String]) -> Option<String> {
+    cmdline.iter().find_map(|arg| {
+        let word = arg.rsplit('/').next().unwrap_or(arg).to_ascii_lowercase();
+        WORKER_MARKERS.iter().find_map(|(marker, framework)| {
+            let rest = word.strip_prefix(marker)?;
+            (rest.is_empty() || rest.starts_with(['.', '-', '_', ' ']))
+                .then(|| framework.to_string())
+        })
+    })
+}
+
+pub(crate) fn why(e: &ReadError) -> String {
+    match e.kind {
+        ReadErrorKind::PermissionDenied => {
+            "permission denied: run efa-doctor as root (or with CAP_SYS_PTRACE) to read another user's process".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// Reads one process. `None` when it does not exist (or exited).
+pub fn inspect(root: &Root, pid: u32) -> Option<ProcessFacts> {
+    let base = format!("proc/{pid}");
+    if !root.is_dir(&base) {
+        return None;
+    }
+    let mut p = ProcessFacts { pid, ..ProcessFacts::default() };
+    p.comm = root.read_value(&format!("{base}/comm")).ok();
+    match root.read(&format!("{base}/cmdline")) {
+        Ok(d) => p.cmdline = crate::snapshot::redact_args(&proc::cmdline(&d)),
+        Err(e) => {
+            p.unreadable.insert("cmdline".into(), why(&e));
+        }
+    }
+    p.framework = framework_of(&p.cmdline);
+    match root.read(&format!("{base}/environ")) {
+        Ok(d) => {
+            for (k, v) in proc::environ(&d) {
+                if crate::snapshot::env_allowed(&k) {
+                    p.env.insert(k, v);
+                } else {
+                    p.env_withheld += 1;
+                }
+            }
+        }
+        Err(e) => {
+            p.unreadable.insert("environ".into(), why(&e));
+        }
+    }
+    if let Some(dir) = p.env.get("NIXL_PLUGIN_DIR").cloned() {
+        p.nixl_plugin_dir = root
+            .list_in_process(pid, &dir)
+            .ok()
+            .map(|names| names.into_iter().filter(|n| n.starts_with("lib")).collect());
+    }
+    match root.read_string(&format!("{base}/limits")) {
+        Ok(t) => p.memlock = proc::limits_memlock(&t),
+        Err(e) => {
+            p.unreadable.insert("limits".into(), why(&e));
+        }
+    }
+    if let Ok(t) = root.read_string(&format!("{base}/status")) {
+        let s = proc::status(&t);
+        p.cap_eff = s.cap_eff.map(|c| format!("{c:016x}"));
+        p.ipc_lock = s.cap_eff.map(|c| c & (1 << proc::CAP_IPC_LOCK) != 0);
+    }
+    match root.read_string(&format!("{base}/maps")) {
+        Ok(t) => {
+            p.vmas = proc::maps(&t);
+            let mut libs: BTreeMap<String, bool> = BTreeMap::new();
+            for v in &p.vmas {
+                let name = v.path.rsplit('/').next().unwrap_or("");
+                if v.path.starts_with('/') && LIB_MARKERS.iter().any(|m| name.contains(m)) {
+                    *libs.entry(v.path.clone()).or_default() |= v.is_exec();
+                }
+            }
+            p.libraries =
+                libs.into_iter().map(|(path, executable)| MappedLib { path, executable }).collect();
+        }
+        Err(e) => {
+            p.unreadable.insert("maps".into(), why(&e));
+        }
+    }
+    if let Ok(t) = root.read_string(&format!("{base}/mounts")) {
+        let mounts = proc::mounts(&t);
+        if let Some(m) = mounts.iter().rev().find(|m| m.target == "/dev/shm" && m.fstype == "tmpfs")
+        {
+            if let Some(Ok(b)) = proc::tmpfs_size(&m.options) {
+                p.shm =
+                    Some(Shm { size_bytes: b, source: format!("proc/{pid}/mounts (tmpfs size=)") });
+            }
+        }
+    }
+    Some(p)
+}
+
+/// Processes to inspect: the given pids, or every worker found.
+pub fn gather(root: &Root, pids: &[u32]) -> ProcessesFacts {
+    let mut f = ProcessesFacts::default();
+    if !pids.is_empty() {
+        f.selection = "--pid".into();
+        for &pid in pids {
+            match inspect(root, pid) {
+                Some(p) => f.processes.push(p),
+                None => {
+                    f.notes.insert(pid.to_string(), format!("no process {pid} in this root"));
+                }
+            }
+        }
+        return f;
+    }
+    f.selection = "discovery".into();
+    let Ok(names) = root.list("proc") else {
+        f.notes.insert("proc".into(), "proc is not readable in this root".into());
+        return f;
+    };
+    let self_pid = root.read_link("proc/self").ok().and_then(|t| t.parse::<u32>().ok());
+    for pid in names.iter().filter_map(|n| n.parse::<u32>().ok()) {
+        if Some(pid) == self_pid || f.processes.len() >= MAX_PROCESSES {
+            continue;
+        }
+        // A cheap look first (unrecorded), so snapshots keep only the workers' files.
+        let cmdline = root
+            .read_blob(&format!("proc/{pid}/cmdline"))
+            .map(|d| proc::cmdline(&d))
+            .unwrap_or_default();
+        let by_name = framework_of(&cmdline).is_some();
+        let by_maps = !by_name
+            && root
+                .read_blob(&format!("proc/{pid}/maps"))
+                .map(|d| {
+                    let t = String::from_utf8_lossy(&d);
+                    ["libnixl", "libnccl.so", "/libfabric"].iter().any(|m| t.contains(m))
+                })
+                .unwrap_or(false);
+        if by_name || by_maps {
+            if let Some(p) = inspect(root, pid) {
+                f.processes.push(p);
+            }
+        }
+    }
+    f
+}
+
+/// Where a registered address lies in a process's memory (REFERENCE §5.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegionClass {
+    /// Inside an anonymous PROT_NONE reservation: CUDA's VA range for device memory. A host
+    /// page there could not have been pinned, so a successful registration is GPU memory.
+    Device,
+    /// Host memory: pinned (`/dev/zero (deleted)`, driver mappings) or pageable (heap,
+    /// anonymous read-write): the NIC reads it through the CPU's memory, a bounce.
+    Host,
+    /// No mapping contains it (another process, or freed since).
+    Unmapped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    pub address: String,
+    pub size: Option<u64>,
+    pub class: RegionClass,
+    /// The maps line of the containing VMA.
+    pub vma: Option<String>,
+    /// Where the address came from (`--addr`, or a log file and line).
+    pub source: String,
+}
+
+/// Classifies `addr` against a process's maps.
+pub fn classify(vmas: &[Vma], addr: u64) -> (RegionClass, Option<&Vma>) {
+    let Some(v) = vmas.iter().find(|v| v.start <= addr && addr < v.end) else {
+        return (RegionClass::Unmapped, None);
+    };
+    let class = if v.is_prot_none() && v.inode == 0 && v.path.is_empty() {
+        RegionClass::Device
+    } else {
+        RegionClass::Host
+    };
+    (class, Some(v))
+}
+
+/// A registered address to classify: where it came from, and the process that logged it
+/// when the log line says (`pid N`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub address: u64,
+    pub size: Option<u64>,
+    pub source: String,
+    pub pid: Option<u32>,
+}
+
+/// Parses `--addr ADDR[:SIZE]` (hex address, decimal or hex size).
+pub fn parse_addr(s: &str) -> Result<(u64, Option<u64>), String> {
+    let (a, size) = match s.split_once(':') {
+        Some((a, z)) => (a, Some(z)),
+        None => (s, None),
+    };
+    let num = |t: &str| -> Option<u64> {
+        let t = t.trim();
+        match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            Some(h) => u64::from_str_radix(h, 16).ok(),
+            None => t.parse().ok(),
+        }
+    };
+    let addr = a
+        .trim()
+        .strip_prefix("0x")
+        .or_else(|| a.trim().strip_prefix("0X"))
+        .and_then(|h| u64::from_str_radix(h, 16).ok());
+    let addr = addr.ok_or_else(|| format!("'{a}' is not a hex address like 0x7f9d46000000"))?;
+    let size = match size {
+        Some(z) => Some(num(z).ok_or_else(|| format!("'{z}' is not a size"))?),
+        None => None,
+    };
+    Ok((addr, size))
+}
+
+/// Classifies each registration against the process that made it: the one its log line
+/// names, the only one inspected, or else every process that has the address mapped. An
+/// address mapped nowhere is reported as `unmapped` in every inspected process.
+pub fn attach_registrations(f: &mut ProcessesFacts, regs: &[Registration]) {
+    let single = f.processes.len() == 1;
+    let mapped_somewhere = |addr: u64, procs: &[ProcessFacts]| {
+        procs.iter().any(|p| classify(&p.vmas, addr).0 != RegionClass::Unmapped)
+    };
+    let placed: Vec<bool> =
+        regs.iter().map(|r| mapped_somewhere(r.address, &f.processes)).collect();
+    for p in &mut f.processes {
+        if p.vmas.is_empty() {
+            continue;
+        }
+        let mine = |(r, placed): &(&Registration, &bool)| match r.pid {
+            Some(pid) => pid == p.pid,
+            None => single || !**placed || classify(&p.vmas, r.address).0 != RegionClass::Unmapped,
+        };
+        let regs_here: Vec<&Registration> =
+            regs.iter().zip(&placed).filter(mine).map(|(r, _)| r).collect();
+        for r in regs_here {
+            // The same buffer given by --addr and found in the log is one registration.
+            let address = format!("0x{:x}", r.address);
+            if let Some(seen) = p.regions.iter_mut().find(|x| x.address == address) {
+                seen.size = seen.size.or(r.size);
+                continue;
+            }
+            let (class, vma) = classify(&p.vmas, r.address);
+            p.regions.push(Region {
+                address,
+                size: r.size,
+                class,
+                vma: vma.map(vma_line),
+                source: r.source.clone(),
+            });
+        }
+    }
+}
+
+pub fn vma_line(v: &Vma) -> String {
+    format!("{:x}-{:x} {} {:08x} {} {}", v.start, v.end, v.perms, v.offset, v.inode, v.path)
+        .trim_end()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_follows_the_corrected_method() {
+        let maps = proc::maps(
+            "7f9d46000000-7f9daa600000 ---p 00000000 00:00 0 \n\
+             7f0e1c000000-7f0e1c200000 rw-s 00000000 00:01 1234                       /dev/zero (deleted)\n\
+             55d0c0000000-55d0c0100000 rw-p 00000000 00:00 0                          [heap]\n\
+             7f0000000000-7f0000001000 ---p 00000000 00:00 0 \n",
+        );
+        assert_eq!(classify(&maps, 0x7f9d4a000000).0, RegionClass::Device);
+        assert_eq!(classify(&maps, 0x7f0e1c000100).0, RegionClass::Host);
+        assert_eq!(classify(&maps, 0x55d0c0000010).0, RegionClass::Host);
+        assert_eq!(classify(&maps, 0x1000).0, RegionClass::Unmapped);
+    }
+
+    #[test]
+    fn frameworks() {
+        let c = |s: &str| framework_of(&s.split(' ').map(String::from).collect::<Vec<_>>());
+        assert_eq!(
+            c("python3 -m vllm.entrypoints.openai.api_server --port 8000").as_deref(),
+            Some("vllm")
+        );
+        assert_eq!(c("python3 -m sglang.launch_server").as_deref(), Some("sglang"));
+        assert_eq!(c("/usr/bin/bash").as_deref(), None);
+        assert_eq!(
+            c("/opt/dynamo/venv/bin/python3 /opt/dynamo/venv/bin/torchrun train.py").as_deref(),
+            Some("torch")
+        );
+        assert_eq!(
+            c("/opt/dynamo/venv/bin/python3 -m dynamo.vllm --model Qwen/Qwen3-8B").as_deref(),
+            Some("dynamo")
+        );
+        assert_eq!(c("/usr/local/bin/trtllm-serve Qwen/Qwen3-8B").as_deref(), Some("trtllm"));
+        assert_eq!(c("/usr/local/bin/vllm serve meta-llama/Llama-3.1-8B").as_deref(), Some("vllm"));
+        assert_eq!(c("python3 my_vllm_notes.py").as_deref(), None);
+    }
+}

@@ -1,0 +1,317 @@
+//! Workload inspection on the p5-workers fixture: one process per failure mode (see its
+//! README.md), judged through the command line as a user runs it.
+
+mod common;
+
+use common::{fixture, run, stdout};
+use serde_json::Value;
+
+const SECRETS: [&str; 3] = [
+    "hf_workerSECRETshouldNeverLeak42",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "sk-vllmSECRETapikey",
+];
+
+fn root() -> String {
+    fixture("p5-workers").display().to_string()
+}
+
+fn registration(pid: &str, name: &str) -> String {
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("p5-workers/registrations.json")).unwrap(),
+    )
+    .unwrap();
+    v[pid][name].as_str().unwrap().to_string()
+}
+
+fn check(extra: &[&str]) -> Value {
+    let root = root();
+    let mut args = vec!["check", "--root", root.as_str(), "--format", "json"];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(matches!(o.status.code(), Some(0..=2)), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// The one result of `id` for process `pid`.
+fn for_pid<'a>(r: &'a Value, id: &str, pid: u32) -> &'a Value {
+    let needle = format!("(pid {pid})");
+    let all: Vec<&Value> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["id"] == id && x["summary"].as_str().unwrap().contains(&needle))
+        .collect();
+    assert_eq!(all.len(), 1, "{id} for pid {pid}: {all:#?}");
+    all[0]
+}
+
+fn assert_result(r: &Value, status: &str, summary: &str, evidence: &str, remediation: &str) {
+    assert_eq!(r["status"], status, "{r:#}");
+    assert!(r["summary"].as_str().unwrap().contains(summary), "summary lacks {summary:?}: {r:#}");
+    assert!(r["evidence"].to_string().contains(evidence), "evidence lacks {evidence:?}: {r:#}");
+    if status == "fail" || status == "warn" {
+        assert!(
+            r["remediation"].as_str().unwrap_or("").contains(remediation),
+            "remediation lacks {remediation:?}: {r:#}"
+        );
+    }
+}
+
+#[test]
+fn discovery_finds_the_workers_and_not_the_shell() {
+    let r = check(&["--only", "process.memlock"]);
+    let ps = &r["facts"]["processes"];
+    assert_eq!(ps["selection"], "discovery");
+    let pids: Vec<u64> =
+        ps["processes"].as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).collect();
+    assert_eq!(pids, [2001, 2002, 2003, 2004, 2005, 2006]);
+    let frameworks: Vec<&str> = ps["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["framework"].as_str().unwrap())
+        .collect();
+    assert_eq!(frameworks, ["vllm", "vllm", "sglang", "torch", "dynamo", "trtllm"]);
+}
+
+#[test]
+fn nixl_backend_per_framework() {
+    let r = check(&["--only", "process.nixl-backend"]);
+    assert_result(
+        for_pid(&r, "process.nixl-backend", 2001),
+        "pass",
+        "LIBFABRIC plugin (executable mapping)",
+        "libplugin_LIBFABRIC.so r-xp",
+        "",
+    );
+    // vLLM with NixlConnector and no backends list: NIXL's default, UCX, on EFA (FM01, FM02).
+    let ucx = for_pid(&r, "process.nixl-backend", 2002);
+    assert_result(
+        ucx,
+        "fail",
+        "UCX backend on an EFA node",
+        "libplugin_UCX.so r-xp",
+        "\"backends\":[\"LIBFABRIC\"]",
+    );
+    assert_eq!(ucx["value"], "UCX");
+    // SGLang asked for LIBFABRIC, the plugin was opened, UCX ran (FM03).
+    let opened = for_pid(&r, "process.nixl-backend", 2003);
+    assert_result(
+        opened,
+        "fail",
+        "never executed",
+        "libplugin_LIBFABRIC.so mapped without r-xp",
+        "SGLANG_DISAGGREGATION_NIXL_BACKEND=LIBFABRIC",
+    );
+    assert!(opened["evidence"].to_string().contains("SGLANG_DISAGGREGATION_NIXL_BACKEND"));
+    assert_result(
+        for_pid(&r, "process.nixl-backend", 2006),
+        "pass",
+        "LIBFABRIC",
+        "libplugin_LIBFABRIC.so r-xp",
+        "",
+    );
+    // The NCCL trainer has no NIXL: no result for it.
+    assert!(!r["results"].to_string().contains("(pid 2004)"));
+}
+
+#[test]
+fn pid_selects_one_worker() {
+    let r = check(&["--pid", "2002", "--only", "process.nixl-backend"]);
+    assert_eq!(r["facts"]["processes"]["selection"], "--pid");
+    assert_eq!(r["results"].as_array().unwrap().len(), 1);
+    assert_eq!(r["results"][0]["status"], "fail");
+    let missing = check(&["--pid", "99999", "--only", "process.nixl-backend"]);
+    assert_eq!(missing["results"][0]["status"], "skip");
+    assert!(missing["results"][0]["summary"].as_str().unwrap().contains("no process 99999"));
+}
+
+#[test]
+fn registered_memory_contract_and_classes() {
+    let kv = registration("2001", "kv_cache");
+    let bounce = registration("2001", "bounce");
+    let host_kv = registration("2006", "kv_cache");
+    let (a, b, c) =
+        (format!("{kv}:1073741824"), format!("{bounce}:2097152"), format!("{host_kv}:4294967296"));
+    let r =
+        check(&["--only", "process.registered-memory", "--addr", &a, "--addr", &b, "--addr", &c]);
+    // GPU KV cache plus a small pinned bounce buffer: pass.
+    let ok = for_pid(&r, "process.registered-memory", 2001);
+    assert_result(ok, "pass", "1 device, 1 host, 0 unmapped", "---p", "");
+    let regions = ok["details"]["regions"].as_array().unwrap();
+    assert_eq!(
+        regions.len(),
+        2,
+        "each address is judged in the process that maps it: {regions:#?}"
+    );
+    assert_eq!(regions[0]["address"], kv.as_str());
+    assert_eq!(regions[0]["size"], 1073741824u64);
+    assert_eq!(regions[0]["class"], "device");
+    assert_eq!(regions[1]["class"], "host");
+    assert!(regions[1]["vma"].as_str().unwrap().ends_with("/dev/zero (deleted)"));
+    // TensorRT-LLM's 4 GiB KV cache in anonymous host memory (FM04).
+    let bad = for_pid(&r, "process.registered-memory", 2006);
+    assert_result(
+        bad,
+        "fail",
+        "KV-cache-sized registration(s) in host memory",
+        "host in",
+        "GPU memory",
+    );
+    assert_eq!(bad["details"]["regions"][0]["class"], "host");
+    assert_eq!(bad["value"], "host");
+    // Other workers have no address to judge.
+    assert_eq!(for_pid(&r, "process.registered-memory", 2002)["status"], "skip");
+}
+
+#[test]
+fn an_address_no_process_maps_is_unmapped() {
+    let r =
+        check(&["--pid", "2001", "--only", "process.registered-memory", "--addr", "0x10000:4096"]);
+    let res = &r["results"][0];
+    assert_result(res, "warn", "0 device, 0 host, 1 unmapped", "no mapping", "FI_LOG_LEVEL=info");
+    assert_eq!(res["details"]["regions"][0]["class"], "unmapped");
+}
+
+#[test]
+fn bad_addr_is_a_usage_error() {
+    let root = root();
+    let o = run(&["check", "--root", &root, "--addr", "not-an-address"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a hex address"));
+}
+
+#[test]
+fn libfabric_copies_in_one_process() {
+    let r = check(&["--only", "process.libfabric-copies"]);
+    let two = for_pid(&r, "process.libfabric-copies", 2004);
+    assert_result(
+        two,
+        "fail",
+        "2 different libfabric libraries",
+        "libfabric-5a1f3c2e.so.1.20.0",
+        "same libfabric.so.1",
+    );
+    assert_result(
+        for_pid(&r, "process.libfabric-copies", 2001),
+        "pass",
+        "one libfabric",
+        "/opt/amazon/efa/lib/libfabric.so.1.32.0",
+        "",
+    );
+}
+
+#[test]
+fn environment_findings() {
+    let r = check(&["--only", "process.environment"]);
+    let trainer = for_pid(&r, "process.environment", 2004);
+    assert_result(
+        trainer,
+        "fail",
+        "FI_PROVIDER=tcp excludes the efa provider",
+        "FI_PROVIDER=tcp",
+        "FI_PROVIDER=efa",
+    );
+    for fragment in
+        ["FI_EFA_USE_HUGE_PAGE=1 but the node has no free 2 MiB huge pages", "NCCL_NET_PLUGIN=none"]
+    {
+        assert!(trainer["summary"].as_str().unwrap().contains(fragment), "{fragment}: {trainer:#}");
+    }
+    let dynamo = for_pid(&r, "process.environment", 2005);
+    assert_result(
+        dynamo,
+        "fail",
+        "NIXL_PLUGIN_DIR=/opt/nixl/lib/x86_64-linux-gnu/plugins does not exist",
+        "NIXL_PLUGIN_DIR=",
+        "NIXL_PLUGIN_DIR",
+    );
+    assert!(dynamo["summary"].as_str().unwrap().contains("UCX_TLS set but UCX is not loaded"));
+    let ucx = for_pid(&r, "process.environment", 2002);
+    assert_result(
+        ucx,
+        "warn",
+        "asks for InfiniBand transports",
+        "UCX_TLS=rc,cuda_copy,cuda_ipc",
+        "LIBFABRIC",
+    );
+    let clean = for_pid(&r, "process.environment", 2001);
+    assert_result(clean, "pass", "environment consistent", "FI_PROVIDER=efa", "");
+    // Variables outside the allow-list are counted, never shown.
+    let facts = check(&["--pid", "2001", "--only", "process.environment"]);
+    assert_eq!(facts["facts"]["processes"]["processes"][0]["env_withheld"], 2);
+}
+
+#[test]
+fn worker_memlock() {
+    let r = check(&["--only", "process.memlock"]);
+    assert_result(
+        for_pid(&r, "process.memlock", 2004),
+        "fail",
+        "may lock only 64 KiB",
+        "soft 64 KiB",
+        "memlock=-1:-1",
+    );
+    assert_result(for_pid(&r, "process.memlock", 2001), "pass", "unlimited", "unlimited", "");
+}
+
+#[test]
+fn secrets_in_environ_and_cmdline_never_appear_in_any_format() {
+    let root = root();
+    for format in ["human", "json", "junit", "prometheus", "npd"] {
+        let o = run(&["check", "--root", &root, "--format", format]);
+        let out = stdout(&o);
+        assert!(out.len() > 100, "{format}");
+        for s in SECRETS {
+            assert!(!out.contains(s), "{format} output leaks {s}");
+        }
+        assert!(
+            !out.contains("HF_TOKEN") && !out.contains("AWS_SECRET_ACCESS_KEY"),
+            "{format} names a withheld variable"
+        );
+    }
+    // The API key given on vLLM's command line is masked, the rest of the line kept.
+    let r = check(&["--pid", "2001", "--only", "process.memlock"]);
+    let cmd = r["facts"]["processes"]["processes"][0]["cmdline"].to_string();
+    assert!(cmd.contains("--api-key") && cmd.contains("--kv-transfer-config"), "{cmd}");
+}
+
+#[test]
+fn snapshot_of_workers_keeps_their_files_and_drops_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("workers.tar.gz");
+    let root = root();
+    let o = run(&["snapshot", "--root", &root, "-o", snap.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let raw = std::fs::read(&snap).unwrap();
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut text).unwrap();
+    let text = String::from_utf8_lossy(&text);
+    for s in SECRETS {
+        assert!(!text.contains(s), "snapshot holds {s}");
+    }
+    // Replaying the snapshot judges the same processes the same way.
+    let live = check(&[
+        "--only",
+        "process.nixl-backend,process.environment,process.memlock,process.libfabric-copies",
+    ]);
+    let o = run(&[
+        "check",
+        "--snapshot",
+        snap.to_str().unwrap(),
+        "--only",
+        "process.nixl-backend,process.environment,process.memlock,process.libfabric-copies",
+        "--format",
+        "json",
+    ]);
+    let replay: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let verdicts = |r: &Value| -> Vec<(String, String)> {
+        r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["status"].to_string(), x["summary"].to_string()))
+            .collect()
+    };
+    assert_eq!(verdicts(&live), verdicts(&replay));
+}

@@ -1,0 +1,256 @@
+//! Verdicts on captures taken on a real GPU machine with `efa-doctor snapshot` (see
+//! tests/fixtures/real/README.md for exactly what was run there).
+
+mod common;
+
+use common::{fixture, run, stdout};
+use serde_json::Value;
+
+fn real(name: &str) -> String {
+    fixture("real").join(name).display().to_string()
+}
+
+fn json_report(args: &[&str]) -> Value {
+    let o = run(args);
+    assert!(
+        matches!(o.status.code(), Some(0..=2)),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", stdout(&o)))
+}
+
+fn result<'a>(r: &'a Value, id: &str) -> &'a Value {
+    let all: Vec<&Value> =
+        r["results"].as_array().unwrap().iter().filter(|x| x["id"] == id).collect();
+    assert_eq!(all.len(), 1, "expected one {id} result: {all:#?}");
+    all[0]
+}
+
+fn status(r: &Value, id: &str) -> String {
+    result(r, id)["status"].as_str().unwrap().to_string()
+}
+
+/// The buffers the NIXL script registered, as it printed them: (address, size, kind).
+fn buffers(ready: &str) -> Vec<(String, u64, String)> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(real(ready)).unwrap()).unwrap();
+    v["buffers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["address"].as_str().unwrap().to_string(),
+                b["size"].as_u64().unwrap(),
+                b["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn ucx_pid() -> String {
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(real("h200-nixl-ucx.ready.json")).unwrap())
+            .unwrap();
+    v["pid"].to_string()
+}
+
+#[test]
+fn registered_cuda_buffers_are_device_and_pinned_host_buffers_are_host() {
+    let snap = real("h200-nixl-ucx.tar.gz");
+    let pid = ucx_pid();
+    let bufs = buffers("h200-nixl-ucx.ready.json");
+    assert_eq!(bufs.len(), 4);
+    let addrs: Vec<String> = bufs.iter().map(|(a, s, _)| format!("{a}:{s}")).collect();
+    let mut args = vec![
+        "check",
+        "--snapshot",
+        &snap,
+        "--pid",
+        &pid,
+        "--only",
+        "process.registered-memory",
+        "--format",
+        "json",
+    ];
+    for a in &addrs {
+        args.extend(["--addr", a]);
+    }
+    let r = json_report(&args);
+    let res = result(&r, "process.registered-memory");
+    // The JSON contract: details.regions = [{address, size, class}].
+    let regions = res["details"]["regions"].as_array().expect("details.regions");
+    assert_eq!(
+        regions.len(),
+        4,
+        "the log's registrations and --addr name the same buffers once: {regions:#?}"
+    );
+    for (addr, size, kind) in &bufs {
+        let region = regions
+            .iter()
+            .find(|x| x["address"] == addr.as_str())
+            .unwrap_or_else(|| panic!("{addr} missing"));
+        assert_eq!(region["size"], *size);
+        let want = if kind == "cuda" { "device" } else { "host" };
+        assert_eq!(region["class"], want, "{addr} ({kind}): {region}");
+    }
+    // The pinned host buffers are the CPU's `/dev/zero (deleted)` shared mappings.
+    assert!(
+        regions
+            .iter()
+            .filter(|x| x["class"] == "host")
+            .all(|x| x["vma"].as_str().unwrap().ends_with("/dev/zero (deleted)"))
+    );
+    assert!(
+        regions
+            .iter()
+            .filter(|x| x["class"] == "device")
+            .all(|x| x["vma"].as_str().unwrap().contains(" ---p "))
+    );
+    // 64 MiB registered in host memory is a KV cache bounced through the CPU.
+    assert_eq!(res["status"], "fail");
+    assert!(res["remediation"].as_str().unwrap().contains("kv_buffer_device"));
+}
+
+#[test]
+fn the_captured_nixl_log_alone_gives_the_registered_addresses() {
+    // NIXL's UCX backend logs `registered N bytes at 0x...` at NIXL_LOG_LEVEL=DEBUG; the
+    // snapshot carries that log, so no --addr is needed.
+    let snap = real("h200-nixl-ucx.tar.gz");
+    let r = json_report(&[
+        "check",
+        "--snapshot",
+        &snap,
+        "--only",
+        "process.registered-memory",
+        "--format",
+        "json",
+    ]);
+    let regions =
+        result(&r, "process.registered-memory")["details"]["regions"].as_array().unwrap().clone();
+    let classes: Vec<&str> = regions.iter().map(|x| x["class"].as_str().unwrap()).collect();
+    assert_eq!(classes.iter().filter(|c| **c == "device").count(), 2, "{regions:#?}");
+    assert_eq!(classes.iter().filter(|c| **c == "host").count(), 2, "{regions:#?}");
+    assert!(regions.iter().all(|x| x["source"].as_str().unwrap().contains("nixl-UCX.log:")));
+}
+
+#[test]
+fn the_backend_is_reported_as_ucx() {
+    let snap = real("h200-nixl-ucx.tar.gz");
+    let r = json_report(&["check", "--snapshot", &snap, "--format", "json"]);
+    let backend = result(&r, "process.nixl-backend");
+    assert_eq!(backend["value"], "UCX", "{backend:#}");
+    // No EFA device on that machine: UCX is the right choice there.
+    assert_eq!(backend["status"], "pass");
+    assert!(backend["evidence"].to_string().contains("libplugin_UCX.so r-xp"));
+    let from_log = result(&r, "nixl.backend");
+    assert_eq!(from_log["value"], "UCX");
+    // Discovery found the worker without --pid.
+    assert_eq!(r["facts"]["processes"]["selection"], "discovery");
+    assert_eq!(r["facts"]["processes"]["processes"][0]["pid"].to_string(), ucx_pid());
+}
+
+#[test]
+fn nixl_telemetry_scrape_shows_the_bytes_moved() {
+    let snap = real("h200-nixl-ucx.tar.gz");
+    let prom = real("h200-nixl-ucx.prom");
+    let r = json_report(&[
+        "check",
+        "--snapshot",
+        &snap,
+        "--metrics",
+        &prom,
+        "--only",
+        "kv.metrics",
+        "--format",
+        "json",
+    ]);
+    let m = result(&r, "kv.metrics");
+    assert_eq!(m["status"], "pass", "{m:#}");
+    // Two 64 MiB transfers by the prefill agent.
+    assert_eq!(m["value"], "134217728");
+    assert_eq!(m["details"]["first"]["sources"], serde_json::json!(["nixl"]));
+}
+
+#[test]
+fn libfabric_plugin_needing_a_newer_libfabric_is_caught_on_disk_and_in_the_log() {
+    // On the machine, NIXL printed `version 'FABRIC_1.10' not found`: stack.nixl predicts it
+    // from the ELF version needs alone, nixl.backend-init reads it from the log.
+    let snap = real("h200-nixl-libfabric.tar.gz");
+    let r = json_report(&["check", "--snapshot", &snap, "--format", "json"]);
+    let stack = result(&r, "stack.nixl");
+    assert_eq!(stack["status"], "fail");
+    assert!(stack["summary"].as_str().unwrap().contains("FABRIC_1.10"), "{stack:#}");
+    let init = result(&r, "nixl.backend-init");
+    assert_eq!(init["status"], "fail");
+    assert!(
+        init["summary"].as_str().unwrap().contains("version `FABRIC_1.10' not found"),
+        "{init:#}"
+    );
+    // The plugin failed to load, so nothing but libnixl is mapped.
+    let backend = result(&r, "process.nixl-backend");
+    assert_eq!(backend["status"], "warn", "{backend:#}");
+    assert!(backend["evidence"].to_string().contains("no libplugin_*.so mapped"));
+}
+
+#[test]
+fn node_capture_replays_the_gpu_and_kernel_facts() {
+    let snap = real("h200-node.tar.gz");
+    let r = json_report(&["check", "--snapshot", &snap, "--format", "json"]);
+    assert_eq!(status(&r, "gpu.inventory"), "pass");
+    assert_eq!(status(&r, "kernel.gpudirect-path"), "pass");
+    assert_eq!(status(&r, "efa.devices"), "fail");
+    // The VM's kernel prints `-` for module use counts; nvidia is still seen as loaded.
+    let modules = result(&r, "kernel.modules");
+    assert!(!modules["summary"].as_str().unwrap().contains("nvidia is not loaded"), "{modules:#}");
+    assert_eq!(r["facts"]["kernel"]["release"], "6.18.44-fc-v657-gpu");
+}
+
+/// Text of one XML element (first occurrence), for the fields compared below.
+fn xml_field<'a>(xml: &'a str, tag: &str) -> &'a str {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open).unwrap_or_else(|| panic!("<{tag}> missing")) + open.len();
+    let end = xml[start..].find("</").unwrap() + start;
+    xml[start..end].trim()
+}
+
+#[test]
+fn nvml_facts_agree_with_nvidia_smi_on_the_same_machine() {
+    // nvidia-smi -q -x was taken in the same run as the node capture.
+    let xml = std::fs::read_to_string(real("h200-nvidia-smi-q.xml")).unwrap();
+    let snap = real("h200-node.tar.gz");
+    let r = json_report(&["check", "--snapshot", &snap, "--format", "json"]);
+    let gpu = &r["facts"]["gpu"];
+    assert_eq!(gpu["driver_version"], xml_field(&xml, "driver_version"));
+    assert_eq!(gpu["cuda_driver_version"], xml_field(&xml, "cuda_version"));
+    let g = &gpu["gpus"][0];
+    assert_eq!(g["name"], xml_field(&xml, "product_name"));
+    assert_eq!(g["uuid"], xml_field(&xml, "uuid"));
+    // nvidia-smi prints an 8-digit PCI domain, NVML's short form 4.
+    let smi_bus = xml_field(&xml, "pci_bus_id").to_ascii_lowercase();
+    assert_eq!(
+        smi_bus.strip_prefix("0000").unwrap(),
+        g["pci_bus_id"].as_str().unwrap().to_ascii_lowercase()
+    );
+    assert_eq!(g["persistence_mode"], xml_field(&xml, "persistence_mode") == "Enabled");
+    assert_eq!(gpu["gpus"].as_array().unwrap().len().to_string(), xml_field(&xml, "attached_gpus"));
+}
+
+#[test]
+fn the_planted_secret_never_leaves_the_worker() {
+    // The NIXL process ran with HF_TOKEN=hf_plantedSECRETvalue0123 in its environment.
+    const SECRET: &str = "hf_plantedSECRETvalue0123";
+    let snap = real("h200-nixl-ucx.tar.gz");
+    let raw = std::fs::read(&snap).unwrap();
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut text).unwrap();
+    assert!(!String::from_utf8_lossy(&text).contains(SECRET));
+    assert!(!String::from_utf8_lossy(&text).contains("HF_TOKEN"));
+    for format in ["human", "json", "junit", "prometheus", "npd"] {
+        let o = run(&["check", "--snapshot", &snap, "--format", format]);
+        let out = stdout(&o);
+        assert!(!out.is_empty(), "{format}");
+        assert!(!out.contains(SECRET) && !out.contains("HF_TOKEN"), "{format} leaks the secret");
+    }
+}
