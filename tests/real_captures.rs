@@ -254,3 +254,38 @@ fn the_planted_secret_never_leaves_the_worker() {
         assert!(!out.contains(SECRET) && !out.contains("HF_TOKEN"), "{format} leaks the secret");
     }
 }
+
+#[test]
+fn json_contract_with_root_pid_and_log() {
+    // The contract, verbatim: check --root DIR --pid PID --log FILE --only
+    // process.registered-memory --format json, on the capture unpacked as a plain tree.
+    let dir = tempfile::tempdir().unwrap();
+    let raw = std::fs::read(real("h200-nixl-ucx.tar.gz")).unwrap();
+    tar::Archive::new(flate2::read::GzDecoder::new(&raw[..])).unpack(dir.path()).unwrap();
+    let log = dir.path().join(".efa-doctor/logs/00-nixl-UCX.log");
+    let (root, log, pid) = (dir.path().display().to_string(), log.display().to_string(), ucx_pid());
+    let r = json_report(&[
+        "check",
+        "--root",
+        &root,
+        "--pid",
+        &pid,
+        "--log",
+        &log,
+        "--only",
+        "process.registered-memory",
+        "--format",
+        "json",
+    ]);
+    let regions =
+        result(&r, "process.registered-memory")["details"]["regions"].as_array().unwrap().clone();
+    let bufs = buffers("h200-nixl-ucx.ready.json");
+    assert_eq!(regions.len(), bufs.len());
+    for region in &regions {
+        let address = region["address"].as_str().unwrap();
+        assert!(address.starts_with("0x"));
+        let (_, size, kind) = bufs.iter().find(|(a, _, _)| a == address).unwrap();
+        assert_eq!(region["size"], *size);
+        assert_eq!(region["class"], if kind == "cuda" { "device" } else { "host" });
+    }
+}
