@@ -37,6 +37,9 @@ _efa__doctor() {
             efa__doctor,man)
                 cmd="efa__doctor__subcmd__man"
                 ;;
+            efa__doctor,probe)
+                cmd="efa__doctor__subcmd__probe"
+                ;;
             efa__doctor,snapshot)
                 cmd="efa__doctor__subcmd__snapshot"
                 ;;
@@ -61,8 +64,26 @@ _efa__doctor() {
             efa__doctor__subcmd__help,man)
                 cmd="efa__doctor__subcmd__help__subcmd__man"
                 ;;
+            efa__doctor__subcmd__help,probe)
+                cmd="efa__doctor__subcmd__help__subcmd__probe"
+                ;;
             efa__doctor__subcmd__help,snapshot)
                 cmd="efa__doctor__subcmd__help__subcmd__snapshot"
+                ;;
+            efa__doctor__subcmd__help__subcmd__probe,mr)
+                cmd="efa__doctor__subcmd__help__subcmd__probe__subcmd__mr"
+                ;;
+            efa__doctor__subcmd__probe,help)
+                cmd="efa__doctor__subcmd__probe__subcmd__help"
+                ;;
+            efa__doctor__subcmd__probe,mr)
+                cmd="efa__doctor__subcmd__probe__subcmd__mr"
+                ;;
+            efa__doctor__subcmd__probe__subcmd__help,help)
+                cmd="efa__doctor__subcmd__probe__subcmd__help__subcmd__help"
+                ;;
+            efa__doctor__subcmd__probe__subcmd__help,mr)
+                cmd="efa__doctor__subcmd__probe__subcmd__help__subcmd__mr"
                 ;;
             *)
                 ;;
@@ -71,7 +92,7 @@ _efa__doctor() {
 
     case "${cmd}" in
         efa__doctor)
-            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --sample --format --output --color --help --version check logs snapshot list explain completions man help"
+            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --format --output --color --help --version check logs snapshot probe list explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -149,7 +170,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__check)
-            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --sample --format --output --color --help --version"
+            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --format --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -263,7 +284,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__help)
-            opts="check logs snapshot list explain completions man help"
+            opts="check logs snapshot probe list explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -374,6 +395,34 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        efa__subcmd__doctor__subcmd__help__subcmd__probe)
+            opts="mr"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__help__subcmd__probe__subcmd__mr)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         efa__subcmd__doctor__subcmd__help__subcmd__snapshot)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -466,8 +515,114 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        efa__subcmd__doctor__subcmd__probe)
+            opts="-h -V --help --version mr help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__probe__subcmd__help)
+            opts="mr help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__probe__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__probe__subcmd__help__subcmd__mr)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__probe__subcmd__mr)
+            opts="-f -o -h -V --gpu --provider --timeout --fail-on --format --output --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --gpu)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --provider)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fail-on)
+                    COMPREPLY=($(compgen -W "fail warn" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json junit prometheus npd" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "human json junit prometheus npd" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         efa__subcmd__doctor__subcmd__snapshot)
-            opts="-o -h -V --root --sample --log --pid --output --max-size --description --help --version"
+            opts="-o -h -V --root --sample --log --pid --output --max-size --description --no-probe --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

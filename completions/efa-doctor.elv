@@ -35,6 +35,7 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand --output 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
             cand --color 'When to use colour in the human format'
             cand --no-mmap 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
+            cand --no-probe 'Do not run the live memory-registration probe (it runs by itself on live nodes with an efa provider and GPUs; see `efa-doctor probe mr`)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -42,6 +43,7 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand check 'Run all applicable checks on this node (the default command)'
             cand logs 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
             cand snapshot 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
+            cand probe 'Live probes of the node''s data path'
             cand list 'List every check with its id, title and the failure modes it covers'
             cand explain 'Print a check''s documentation: what it checks, why, evidence and remediation'
             cand completions 'Print shell completions for SHELL'
@@ -66,6 +68,7 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand --output 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
             cand --color 'When to use colour in the human format'
             cand --no-mmap 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
+            cand --no-probe 'Do not run the live memory-registration probe (it runs by itself on live nodes with an efa provider and GPUs; see `efa-doctor probe mr`)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -94,10 +97,42 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand --output 'Where to write the snapshot (.tar.gz)'
             cand --max-size 'Refuse to write more than this much file content (e.g. 128M, 1G)'
             cand --description 'A note stored in the snapshot''s manifest (ticket, node name)'
+            cand --no-probe 'Do not run the live memory-registration probe while capturing'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
+        }
+        &'efa-doctor;probe'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand mr 'Register real CUDA memory through the node''s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'efa-doctor;probe;mr'= {
+            cand --gpu 'GPUs to probe (NVML / PCI order); repeatable or comma-separated; default all'
+            cand --provider 'libfabric provider to register through (`tcp` exercises the path without EFA)'
+            cand --timeout 'Give up after SECS (default 30 s plus 10 s per GPU)'
+            cand --fail-on 'Exit 1 on `fail` only (default), or on `warn` too'
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand -o 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
+            cand --output 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
+            cand --color 'When to use colour in the human format'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'efa-doctor;probe;help'= {
+            cand mr 'Register real CUDA memory through the node''s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'efa-doctor;probe;help;mr'= {
+        }
+        &'efa-doctor;probe;help;help'= {
         }
         &'efa-doctor;list'= {
             cand -f 'Output format'
@@ -131,6 +166,7 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand check 'Run all applicable checks on this node (the default command)'
             cand logs 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
             cand snapshot 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
+            cand probe 'Live probes of the node''s data path'
             cand list 'List every check with its id, title and the failure modes it covers'
             cand explain 'Print a check''s documentation: what it checks, why, evidence and remediation'
             cand completions 'Print shell completions for SHELL'
@@ -142,6 +178,11 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
         &'efa-doctor;help;logs'= {
         }
         &'efa-doctor;help;snapshot'= {
+        }
+        &'efa-doctor;help;probe'= {
+            cand mr 'Register real CUDA memory through the node''s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
+        }
+        &'efa-doctor;help;probe;mr'= {
         }
         &'efa-doctor;help;list'= {
         }

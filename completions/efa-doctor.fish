@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_efa_doctor_global_optspecs
-    string join \n root= snapshot= only= skip= fail-on= log= pid= addr= metrics= rules= no-mmap sample= f/format= o/output= color= h/help V/version
+    string join \n root= snapshot= only= skip= fail-on= log= pid= addr= metrics= rules= no-mmap no-probe sample= f/format= o/output= color= h/help V/version
 end
 
 function __fish_efa_doctor_needs_command
@@ -46,11 +46,13 @@ complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l color -d 'When to
 always\t''
 never\t''"
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l no-mmap -d 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l no-probe -d 'Do not run the live memory-registration probe (it runs by itself on live nodes with an efa provider and GPUs; see `efa-doctor probe mr`)'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s V -l version -d 'Print version'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "check" -d 'Run all applicable checks on this node (the default command)'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "logs" -d 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "snapshot" -d 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "probe" -d 'Live probes of the node\'s data path'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "list" -d 'List every check with its id, title and the failure modes it covers'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "explain" -d 'Print a check\'s documentation: what it checks, why, evidence and remediation'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "completions" -d 'Print shell completions for SHELL'
@@ -78,6 +80,7 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l color -d
 always\t''
 never\t''"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l no-mmap -d 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l no-probe -d 'Do not run the live memory-registration probe (it runs by itself on live nodes with an efa provider and GPUs; see `efa-doctor probe mr`)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s V -l version -d 'Print version'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l rules -d 'Add the log rules in DIR/*.toml (same format as checks/rules/)' -r -F
@@ -102,8 +105,31 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l pid -
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -s o -l output -d 'Where to write the snapshot (.tar.gz)' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l max-size -d 'Refuse to write more than this much file content (e.g. 128M, 1G)' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l description -d 'A note stored in the snapshot\'s manifest (ticket, node name)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l no-probe -d 'Do not run the live memory-registration probe while capturing'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -s h -l help -d 'Print help'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr help" -s h -l help -d 'Print help'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr help" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr help" -f -a "mr" -d 'Register real CUDA memory through the node\'s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l gpu -d 'GPUs to probe (NVML / PCI order); repeatable or comma-separated; default all' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l provider -d 'libfabric provider to register through (`tcp` exercises the path without EFA)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l timeout -d 'Give up after SECS (default 30 s plus 10 s per GPU)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l fail-on -d 'Exit 1 on `fail` only (default), or on `warn` too' -r -f -a "fail\t'Exit 1 only when a check fails'
+warn\t'Exit 1 when a check fails or warns'"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -s f -l format -d 'Output format' -r -f -a "human\t'A table for people, with remediation for every fail and warn'
+json\t'The versioned JSON report (`efa-doctor/1`)'
+junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
+prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
+npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -s o -l output -d 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
+always\t''
+never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from help" -f -a "mr" -d 'Register real CUDA memory through the node\'s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand list" -s f -l format -d 'Output format' -r -f -a "human\t''
 json\t''"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand list" -s h -l help -d 'Print help'
@@ -116,11 +142,13 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand completions" -s h 
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand man" -s h -l help -d 'Print help'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand man" -s V -l version -d 'Print version'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "check" -d 'Run all applicable checks on this node (the default command)'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "logs" -d 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "snapshot" -d 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "list" -d 'List every check with its id, title and the failure modes it covers'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "explain" -d 'Print a check\'s documentation: what it checks, why, evidence and remediation'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "completions" -d 'Print shell completions for SHELL'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot list explain completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "check" -d 'Run all applicable checks on this node (the default command)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "logs" -d 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "snapshot" -d 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "probe" -d 'Live probes of the node\'s data path'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "list" -d 'List every check with its id, title and the failure modes it covers'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "explain" -d 'Print a check\'s documentation: what it checks, why, evidence and remediation'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "completions" -d 'Print shell completions for SHELL'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and __fish_seen_subcommand_from probe" -f -a "mr" -d 'Register real CUDA memory through the node\'s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'

@@ -39,6 +39,9 @@ pub enum Command {
     Logs(LogsArgs),
     /// Capture what the checks read into a support bundle (.tar.gz), secrets redacted
     Snapshot(SnapshotArgs),
+    /// Live probes of the node's data path
+    #[command(subcommand)]
+    Probe(ProbeCommand),
     /// List every check with its id, title and the failure modes it covers
     List(ListArgs),
     /// Print a check's documentation: what it checks, why, evidence and remediation
@@ -131,6 +134,11 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_mmap: bool,
 
+    /// Do not run the live memory-registration probe (it runs by itself on live nodes with
+    /// an efa provider and GPUs; see `efa-doctor probe mr`)
+    #[arg(long)]
+    pub no_probe: bool,
+
     /// Read the EFA hardware counters (and --metrics) twice, SECS apart, and judge their
     /// deltas (silent drops, rising error counters, idle transfers)
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
@@ -204,6 +212,39 @@ pub struct SnapshotArgs {
     /// A note stored in the snapshot's manifest (ticket, node name)
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
+
+    /// Do not run the live memory-registration probe while capturing
+    #[arg(long)]
+    pub no_probe: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProbeCommand {
+    /// Register real CUDA memory through the node's libfabric, as NIXL does, and say why it
+    /// fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)
+    Mr(ProbeMrArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeMrArgs {
+    /// GPUs to probe (NVML / PCI order); repeatable or comma-separated; default all
+    #[arg(long = "gpu", value_name = "N", value_delimiter = ',')]
+    pub gpus: Vec<u32>,
+
+    /// libfabric provider to register through (`tcp` exercises the path without EFA)
+    #[arg(long, value_name = "NAME", default_value = "efa")]
+    pub provider: String,
+
+    /// Give up after SECS (default 30 s plus 10 s per GPU)
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// Exit 1 on `fail` only (default), or on `warn` too
+    #[arg(long, value_enum, default_value_t = FailOn::Fail)]
+    pub fail_on: FailOn,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {

@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Check(a)) => check(&a),
         Some(Command::Logs(a)) => logs_cmd(&a),
         Some(Command::Snapshot(a)) => snapshot_cmd(&a),
+        Some(Command::Probe(cli::ProbeCommand::Mr(a))) => probe_mr_cmd(&a),
         Some(Command::List(a)) => list(a.format),
         Some(Command::Explain(a)) => explain(&a.id, a.format),
         Some(Command::Completions { shell }) => {
@@ -87,17 +88,40 @@ pub fn gather(
     root: &Root,
     sample: Option<std::time::Duration>,
     pids: &[u32],
+    probe: facts::probe::ProbeRequest,
 ) -> Result<facts::Facts> {
     let manifest = snapshot::load_manifest(root)
         .map_err(|e| UsageError(format!("cannot read the captured manifest: {e}")))?;
-    let opts = facts::GatherOptions { manifest, sample, native: true, pids: pids.to_vec() };
+    let opts = facts::GatherOptions { manifest, sample, native: true, pids: pids.to_vec(), probe };
     Ok(facts::gather(root, &opts))
+}
+
+fn probe_request(no_probe: bool) -> facts::probe::ProbeRequest {
+    if no_probe {
+        facts::probe::ProbeRequest::Off("disabled with --no-probe".into())
+    } else {
+        facts::probe::ProbeRequest::Auto
+    }
 }
 
 /// Gathers facts from `root` and runs the selected checks.
 pub fn build_report(root: &Root, args: &CheckArgs) -> Result<Report> {
+    build_report_probing(root, args, probe_request(args.no_probe))
+}
+
+fn build_report_probing(
+    root: &Root,
+    args: &CheckArgs,
+    probe: facts::probe::ProbeRequest,
+) -> Result<Report> {
     let selected = checks::select(&args.only, &args.skip).map_err(|e| UsageError(e.to_string()))?;
-    let mut facts = gather(root, args.sample, &args.pids)?;
+    // The probe allocates GPU memory: only when its check will judge it.
+    let probe = if selected.iter().any(|c| c.id() == "probe.mr") {
+        probe
+    } else {
+        facts::probe::ProbeRequest::Off("probe.mr not selected".into())
+    };
+    let mut facts = gather(root, args.sample, &args.pids, probe)?;
     let rules = logs::rules::RuleSet::with_user_dir(args.rules.as_deref()).map_err(UsageError)?;
     let analysis = if args.logs.is_empty() {
         logs::analyse_captured(root, &rules)
@@ -228,7 +252,7 @@ fn logs_cmd(a: &cli::LogsArgs) -> Result<i32> {
 
 fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
     let root = open_dir_root(a.root.as_deref())?.recording();
-    let facts = gather(&root, a.sample, &a.pids)?;
+    let facts = gather(&root, a.sample, &a.pids, probe_request(a.no_probe))?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -255,6 +279,25 @@ fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
         root.display()
     );
     Ok(exit::OK)
+}
+
+/// `probe mr`: the registration probe on this node, reported as the `probe.mr` check.
+fn probe_mr_cmd(a: &cli::ProbeMrArgs) -> Result<i32> {
+    let root = root::auto_root();
+    let args = CheckArgs {
+        only: vec!["probe.mr".into()],
+        fail_on: a.fail_on,
+        output: a.output.clone(),
+        ..CheckArgs::default()
+    };
+    let request = facts::probe::ProbeRequest::Explicit {
+        provider: a.provider.clone(),
+        gpus: a.gpus.clone(),
+        deadline: a.timeout,
+    };
+    let report = build_report_probing(&root, &args, request)?;
+    emit(&report, &args.output)?;
+    Ok(report.summary.exit_code)
 }
 
 fn use_color(choice: ColorChoice, to_file: bool) -> bool {

@@ -88,6 +88,9 @@ pub struct CapturedNative {
     /// Derived from libraries on disk, which snapshots do not copy.
     #[serde(default)]
     pub efa_stack: Option<crate::facts::stack::EfaStackFacts>,
+    /// The registration probe at capture time (or why it did not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<crate::facts::probe::ProbeFacts>,
 }
 
 /// Reads the manifest of a captured tree, if the root has one. A malformed manifest is an
@@ -252,6 +255,8 @@ pub fn manifest_for(facts: &Facts, unix_now: u64, description: Option<String>) -
             gpu: Some(facts.gpu.clone()),
             libfabric: Some(facts.libfabric.clone()),
             efa_stack: Some(facts.efa_stack.clone()),
+            // Kept even when not run, so a replay gives the same reason.
+            probe: Some(facts.probe.clone()),
         }),
         description,
         content_bytes: None,

@@ -289,3 +289,33 @@ fn json_contract_with_root_pid_and_log() {
         assert_eq!(region["class"], if kind == "cuda" { "device" } else { "host" });
     }
 }
+
+#[test]
+fn probe_on_real_cuda_memory_through_the_system_libfabric() {
+    // `efa-doctor probe mr --provider tcp -f json` on the H200: Ubuntu's libfabric 1.17 has no
+    // CUDA support, so the tcp provider answers NIXL's hints only without FI_HMEM.
+    let probe: Value =
+        serde_json::from_str(&std::fs::read_to_string(real("h200-probe-mr-tcp.json")).unwrap())
+            .unwrap();
+    let r = result(&probe, "probe.mr");
+    assert_eq!(r["status"], "fail");
+    assert_eq!(r["value"], "no-hmem");
+    let g = &probe["facts"]["probe"]["result"]["gpus"][0];
+    assert_eq!(g["memory_type"], "device", "cuMemAlloc_v2 gave real device memory");
+    assert_eq!(g["dmabuf_export"], "flags=0", "the PCIe mapping flag is refused, flags=0 exports");
+    assert_eq!(g["host"]["ret"], 0);
+    assert_eq!(g["pci_bus_id"], probe["facts"]["gpu"]["gpus"][0]["pci_bus_id"]);
+
+    // Replayed from a capture that carries the measurement, the verdict is the same.
+    let dir = tempfile::tempdir().unwrap();
+    let raw = std::fs::read(real("h200-node.tar.gz")).unwrap();
+    tar::Archive::new(flate2::read::GzDecoder::new(&raw[..])).unpack(dir.path()).unwrap();
+    let manifest_path = dir.path().join(".efa-doctor/manifest.json");
+    let mut manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["native"]["probe"] = probe["facts"]["probe"].clone();
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let root = dir.path().display().to_string();
+    let replay = json_report(&["check", "--root", &root, "--only", "probe.mr", "--format", "json"]);
+    assert_eq!(result(&replay, "probe.mr")["summary"], r["summary"]);
+}

@@ -12,6 +12,7 @@ pub mod kernel;
 pub mod libfabric;
 pub mod logs;
 pub mod pci;
+pub mod probe;
 pub mod process;
 pub mod stack;
 
@@ -58,6 +59,7 @@ pub static CHECKS: &[&dyn Check] = &[
     &gpu::Fabric,
     &libfabric::EfaProvider,
     &libfabric::Gb200Registration,
+    &probe::MrProbeCheck,
     &stack::LibfabricCopies,
     &stack::AwsOfiNccl,
     &stack::Nixl,

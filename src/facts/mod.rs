@@ -11,6 +11,7 @@ pub mod kernel;
 pub mod libfabric;
 pub mod metrics;
 pub mod pci;
+pub mod probe;
 pub mod process;
 pub mod rdma;
 pub mod stack;
@@ -38,6 +39,9 @@ pub struct Facts {
     pub gpu: gpu::GpuFacts,
     pub libfabric: libfabric::LibfabricFacts,
     pub efa_stack: stack::EfaStackFacts,
+    /// The live memory-registration probe.
+    #[serde(default)]
+    pub probe: probe::ProbeFacts,
     /// Workload processes inspected (`--pid`, or discovered).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processes: Option<process::ProcessesFacts>,
@@ -62,6 +66,8 @@ pub struct GatherOptions {
     pub native: bool,
     /// Processes to inspect; empty means discover workers.
     pub pids: Vec<u32>,
+    /// Whether to run the live registration probe.
+    pub probe: probe::ProbeRequest,
 }
 
 /// Reads every fact from `root`.
@@ -102,6 +108,15 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
         Some(s) => s,
         None => stack::gather(root, &libfabric.search),
     };
+    let no_native = probe::ProbeRequest::Off("native queries disabled".into());
+    let probe = match captured.probe {
+        Some(p) => p,
+        None => probe::gather(
+            root,
+            if opts.native { &opts.probe } else { &no_native },
+            &probe::ProbeInputs { libfabric: &libfabric, gpu: &gpu, pci: &pci, rdma: &rdma },
+        ),
+    };
     Facts {
         kernel,
         modules,
@@ -113,6 +128,7 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
         gpu,
         libfabric,
         efa_stack,
+        probe,
         processes: Some(process::gather(root, &opts.pids)),
         metrics: None,
         logs: None,

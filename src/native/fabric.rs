@@ -340,7 +340,7 @@ impl Fabric {
     pub fn load(path: &str) -> Result<Fabric, String> {
         // SAFETY: loading a shared library runs its constructors; libfabric's are benign,
         // and this runs in a disposable child process.
-        let lib = unsafe { Library::new(path) }.map_err(|e| e.to_string())?;
+        let lib = unsafe { Library::new(path) }.map_err(|e| super::dl_error(&e))?;
         macro_rules! sym {
             ($name:literal, $t:ty) => {{
                 // SAFETY: the symbol has this C signature in every libfabric release.

@@ -8,8 +8,10 @@
 //! captured as evidence. The child prints one JSON document on stdout. Before each native
 //! call it writes `step: <what>` to stderr, so a timeout names the call that hung.
 
+pub mod cuda;
 pub mod fabric;
 pub mod nvml;
+pub mod probe;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -35,6 +37,19 @@ pub enum NativeState {
     /// Not attempted: the root is not the live system and holds no captured result.
     #[default]
     NotRun,
+}
+
+/// A library-loading error with its cause (`dlopen failed: libcuda.so.1: cannot open shared
+/// object file ...`): libloading's own text stops at "dlopen failed".
+pub fn dl_error(e: &libloading::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// Marker line a native task writes before each call.
@@ -165,6 +180,7 @@ pub fn serve(args: &[String]) -> i32 {
     let json = match task {
         "libfabric" => fabric::serve_enumerate(rest),
         "nvml" => nvml::serve(),
+        "probe-mr" => probe::serve(rest),
         other => {
             eprintln!("unknown native task {other:?}");
             return 2;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod clib;
+pub mod fakecuda;
 pub mod fakeprov;
 
 use std::path::{Path, PathBuf};

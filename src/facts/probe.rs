@@ -1,0 +1,178 @@
+//! The live memory-registration probe (`efa-doctor probe mr`, and part of `check` on nodes
+//! with an efa provider and GPUs): run in the native helper under a deadline, with
+//! libfabric's own warnings captured as evidence.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::gpu::GpuFacts;
+use super::libfabric::LibfabricFacts;
+use super::pci::PciFacts;
+use super::rdma::RdmaFacts;
+use super::topology;
+use crate::native::probe::MrProbe;
+use crate::native::{self, NativeState};
+use crate::root::{Root, RootKind};
+
+/// Loading libfabric and libcuda, opening a domain and three registrations.
+pub const PROBE_DEADLINE: Duration = Duration::from_secs(30);
+/// Added per GPU: a context, an allocation and its registrations.
+pub const PROBE_DEADLINE_PER_GPU: Duration = Duration::from_secs(10);
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeRequest {
+    /// `check`: probe when the node has an efa provider and GPUs.
+    Auto,
+    /// `probe mr`: this provider, these GPUs (all when empty).
+    Explicit { provider: String, gpus: Vec<u32>, deadline: Option<Duration> },
+    /// `--no-probe`, or a caller that never probes.
+    Off(String),
+}
+
+impl Default for ProbeRequest {
+    fn default() -> Self {
+        ProbeRequest::Off("not requested".into())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProbeFacts {
+    pub state: NativeState,
+    /// Why the probe was not run, or how it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<MrProbe>,
+    /// libfabric's and the CUDA driver's own lines during the probe (FI_LOG_LEVEL=warn
+    /// unless the caller set another level).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+}
+
+impl ProbeFacts {
+    fn not_run(why: impl Into<String>) -> ProbeFacts {
+        ProbeFacts { state: NativeState::NotRun, error: Some(why.into()), ..ProbeFacts::default() }
+    }
+}
+
+/// `<ibdev>-rdm` of the EFA device NIXL would give each GPU, keyed by GPU PCI address.
+fn nearest_domains(pci: &PciFacts, rdma: &RdmaFacts) -> BTreeMap<String, String> {
+    let by_bdf: BTreeMap<&str, &str> =
+        rdma.efa().filter_map(|d| d.bdf.as_deref().map(|b| (b, d.name.as_str()))).collect();
+    topology::build(pci)
+        .affinity
+        .iter()
+        .filter_map(|a| {
+            let efa = a.efa.first()?;
+            Some((a.gpu.clone(), format!("{}-rdm", by_bdf.get(efa.as_str())?)))
+        })
+        .collect()
+}
+
+/// The facts the probe needs, gathered already.
+pub struct ProbeInputs<'a> {
+    pub libfabric: &'a LibfabricFacts,
+    pub gpu: &'a GpuFacts,
+    pub pci: &'a PciFacts,
+    pub rdma: &'a RdmaFacts,
+}
+
+/// Runs the probe when the request and the node allow it.
+pub fn gather(root: &Root, request: &ProbeRequest, inputs: &ProbeInputs<'_>) -> ProbeFacts {
+    if let ProbeRequest::Off(why) = request {
+        return ProbeFacts::not_run(why.clone());
+    }
+    if !root.kind().is_live() {
+        return ProbeFacts::not_run(
+            "the probe registers memory on the live node only; this root is not live",
+        );
+    }
+    let lf = inputs.libfabric;
+    let Some(path) = lf.path.as_deref().filter(|_| lf.state == NativeState::Ok) else {
+        return ProbeFacts::not_run(format!(
+            "no loadable libfabric ({})",
+            lf.error.as_deref().unwrap_or("see libfabric.efa-provider")
+        ));
+    };
+    let (provider, mut gpus, deadline) = match request {
+        ProbeRequest::Explicit { provider, gpus, deadline } => {
+            (provider.clone(), gpus.clone(), *deadline)
+        }
+        _ => {
+            if lf.efa_entries().next().is_none() {
+                return ProbeFacts::not_run(
+                    "this libfabric lists no efa provider: nothing to register through (see libfabric.efa-provider)",
+                );
+            }
+            if inputs.gpu.gpus.is_empty() {
+                return ProbeFacts::not_run(format!(
+                    "no GPU found through NVML ({})",
+                    inputs.gpu.error.as_deref().unwrap_or("see gpu.inventory")
+                ));
+            }
+            ("efa".to_string(), Vec::new(), None)
+        }
+    };
+    if gpus.is_empty() {
+        gpus = inputs.gpu.gpus.iter().map(|g| g.index).collect();
+    }
+    let domains = nearest_domains(inputs.pci, inputs.rdma);
+    let Some(host_path) = root.host_path(path) else {
+        return ProbeFacts::not_run("this root has no files to load");
+    };
+    let lib = host_path.display().to_string();
+    let efa = provider == "efa";
+    let mut args: Vec<String> =
+        vec!["probe-mr".into(), "--lib".into(), lib, "--provider".into(), provider];
+    for n in &gpus {
+        let bdf =
+            inputs.gpu.gpus.iter().find(|g| g.index == *n).and_then(|g| g.pci_bus_id.as_deref());
+        let arg = match bdf.and_then(|b| domains.get(b)) {
+            Some(d) if efa => format!("{n}:{d}"),
+            _ => n.to_string(),
+        };
+        args.extend(["--gpu".into(), arg]);
+    }
+    let mut env: Vec<(String, String)> = vec![("CUDA_DEVICE_ORDER".into(), "PCI_BUS_ID".into())];
+    if std::env::var_os("FI_LOG_LEVEL").is_none() {
+        env.push(("FI_LOG_LEVEL".into(), "warn".into()));
+    }
+    if root.kind() == RootKind::HostMount {
+        let dirs: Vec<String> = lf
+            .search
+            .iter()
+            .filter_map(|d| root.host_path(&d.dir).map(|p| p.display().to_string()))
+            .collect();
+        env.push(("LD_LIBRARY_PATH".into(), dirs.join(":")));
+    }
+    let deadline =
+        deadline.unwrap_or(PROBE_DEADLINE + PROBE_DEADLINE_PER_GPU * gpus.len().max(1) as u32);
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let arg_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+    match native::run_child(&arg_ref, &env_ref, deadline) {
+        Ok(out) => match serde_json::from_slice::<MrProbe>(&out.stdout) {
+            Ok(r) => {
+                ProbeFacts { state: NativeState::Ok, error: None, result: Some(r), log: out.log }
+            }
+            Err(e) => ProbeFacts {
+                state: NativeState::Failed,
+                error: Some(format!("unreadable helper output: {e}")),
+                log: out.log,
+                ..ProbeFacts::default()
+            },
+        },
+        Err(native::ChildError::Timeout { secs, last_step }) => ProbeFacts {
+            state: NativeState::Timeout,
+            error: Some(format!("the probe did not finish within {secs} s (hung in {last_step})")),
+            ..ProbeFacts::default()
+        },
+        Err(e) => ProbeFacts {
+            state: NativeState::Failed,
+            error: Some(e.to_string()),
+            ..ProbeFacts::default()
+        },
+    }
+}
