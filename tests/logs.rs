@@ -38,6 +38,18 @@ const EXPECTED: &[(&str, &[Verdict])] = &[
     ("efa-mr-enomem__libfabric-issue-9739.log", &[("mr.registration", Fail, Some("enomem"))]),
     ("fi-getinfo-efa-output-empty-list-cloudwatch__aws-ofi-nccl-issue-889.log", &[]),
     ("fi-getinfo-returned-61__aws-libfabric-issue-3.log", &[]),
+    (
+        "nixl-libfabric-needs-fabric-1-10-h200__efa-doctor-device-run.log",
+        &[("nixl.backend-init", Fail, Some("LIBFABRIC"))],
+    ),
+    (
+        "nixl-ucx-two-agents-h200__efa-doctor-device-run.log",
+        &[
+            ("nixl.backend", Warn, Some("UCX")),
+            ("nixl.backend-init", Pass, None),
+            ("mr.registration", Pass, None),
+        ],
+    ),
     ("libfabric-cuda-dmabuf-status-cloudwatch__aws-ofi-nccl-issue-889.log", &[]),
     (
         "nccl-aws-libfabric-no-nic-info__nccl-issue-229.log",

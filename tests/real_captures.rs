@@ -234,6 +234,17 @@ fn nvml_facts_agree_with_nvidia_smi_on_the_same_machine() {
         g["pci_bus_id"].as_str().unwrap().to_ascii_lowercase()
     );
     assert_eq!(g["persistence_mode"], xml_field(&xml, "persistence_mode") == "Enabled");
+    assert_eq!(g["pcie_gen_current"].to_string(), xml_field(&xml, "current_link_gen"));
+    assert_eq!(g["pcie_gen_max"].to_string(), xml_field(&xml, "max_link_gen"));
+    assert_eq!(format!("{}x", g["pcie_width_current"]), xml_field(&xml, "current_link_width"));
+    assert_eq!(format!("{}x", g["pcie_width_max"]), xml_field(&xml, "max_link_width"));
+    assert_eq!(g["ecc_enabled"], xml_field(&xml, "current_ecc") == "Enabled");
+    assert_eq!(g["ecc_pending"], xml_field(&xml, "pending_ecc") == "Enabled");
+    let rows = &g["remapped_rows"];
+    assert_eq!(rows["correctable"].to_string(), xml_field(&xml, "remapped_row_corr"));
+    assert_eq!(rows["uncorrectable"].to_string(), xml_field(&xml, "remapped_row_unc"));
+    assert_eq!(rows["pending"], xml_field(&xml, "remapped_row_pending") == "Yes");
+    assert_eq!(rows["failure"], xml_field(&xml, "remapped_row_failure") == "Yes");
     assert_eq!(gpu["gpus"].as_array().unwrap().len().to_string(), xml_field(&xml, "attached_gpus"));
 }
 
