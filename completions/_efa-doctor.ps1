@@ -116,6 +116,7 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('mr', 'mr', [CompletionResultType]::ParameterValue, 'Register real CUDA memory through the node''s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)')
+            [CompletionResult]::new('pair', 'pair', [CompletionResultType]::ParameterValue, 'Prove the EFA path between two nodes: run `--listen` on one and `--connect HOST` on the other; ping-pong latency and bandwidth, and why packets do not arrive')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -135,12 +136,39 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'efa-doctor;probe;pair' {
+            [CompletionResult]::new('--connect', '--connect', [CompletionResultType]::ParameterName, 'Connect to the node running `--listen` (HOST, HOST:PORT or [IPv6]:PORT)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Side-channel TCP port (it carries only addresses, counters and results)')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on')
+            [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'libfabric provider to move messages over (`tcp` exercises the probe without EFA)')
+            [CompletionResult]::new('--domain', '--domain', [CompletionResultType]::ParameterName, 'Domain to use (an EFA device `rdmap79s0-rdm`, or an interface for tcp); default: the first that can reach the peer')
+            [CompletionResult]::new('--sizes', '--sizes', [CompletionResultType]::ParameterName, 'Message sizes (the connecting node''s list is used); K/M/G suffixes')
+            [CompletionResult]::new('--iters', '--iters', [CompletionResultType]::ParameterName, 'Ping-pong round trips per size (fewer for large sizes)')
+            [CompletionResult]::new('--stall', '--stall', [CompletionResultType]::ParameterName, 'Longest wait for one completion before the path is declared blocked')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Longest wait for the other node''s side channel')
+            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit 1 on `fail` only (default), or on `warn` too')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour in the human format')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Wait for the other node on --bind and --port')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'efa-doctor;probe;help' {
             [CompletionResult]::new('mr', 'mr', [CompletionResultType]::ParameterValue, 'Register real CUDA memory through the node''s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)')
+            [CompletionResult]::new('pair', 'pair', [CompletionResultType]::ParameterValue, 'Prove the EFA path between two nodes: run `--listen` on one and `--connect HOST` on the other; ping-pong latency and bandwidth, and why packets do not arrive')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'efa-doctor;probe;help;mr' {
+            break
+        }
+        'efa-doctor;probe;help;pair' {
             break
         }
         'efa-doctor;probe;help;help' {
@@ -201,9 +229,13 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
         }
         'efa-doctor;help;probe' {
             [CompletionResult]::new('mr', 'mr', [CompletionResultType]::ParameterValue, 'Register real CUDA memory through the node''s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)')
+            [CompletionResult]::new('pair', 'pair', [CompletionResultType]::ParameterValue, 'Prove the EFA path between two nodes: run `--listen` on one and `--connect HOST` on the other; ping-pong latency and bandwidth, and why packets do not arrive')
             break
         }
         'efa-doctor;help;probe;mr' {
+            break
+        }
+        'efa-doctor;help;probe;pair' {
             break
         }
         'efa-doctor;help;list' {

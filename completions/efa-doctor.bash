@@ -73,17 +73,26 @@ _efa__doctor() {
             efa__doctor__subcmd__help__subcmd__probe,mr)
                 cmd="efa__doctor__subcmd__help__subcmd__probe__subcmd__mr"
                 ;;
+            efa__doctor__subcmd__help__subcmd__probe,pair)
+                cmd="efa__doctor__subcmd__help__subcmd__probe__subcmd__pair"
+                ;;
             efa__doctor__subcmd__probe,help)
                 cmd="efa__doctor__subcmd__probe__subcmd__help"
                 ;;
             efa__doctor__subcmd__probe,mr)
                 cmd="efa__doctor__subcmd__probe__subcmd__mr"
                 ;;
+            efa__doctor__subcmd__probe,pair)
+                cmd="efa__doctor__subcmd__probe__subcmd__pair"
+                ;;
             efa__doctor__subcmd__probe__subcmd__help,help)
                 cmd="efa__doctor__subcmd__probe__subcmd__help__subcmd__help"
                 ;;
             efa__doctor__subcmd__probe__subcmd__help,mr)
                 cmd="efa__doctor__subcmd__probe__subcmd__help__subcmd__mr"
+                ;;
+            efa__doctor__subcmd__probe__subcmd__help,pair)
+                cmd="efa__doctor__subcmd__probe__subcmd__help__subcmd__pair"
                 ;;
             *)
                 ;;
@@ -396,7 +405,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__help__subcmd__probe)
-            opts="mr"
+            opts="mr pair"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -410,6 +419,20 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__help__subcmd__probe__subcmd__mr)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__help__subcmd__probe__subcmd__pair)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -516,7 +539,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__probe)
-            opts="-h -V --help --version mr help"
+            opts="-h -V --help --version mr pair help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -530,7 +553,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__probe__subcmd__help)
-            opts="mr help"
+            opts="mr pair help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -571,6 +594,20 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        efa__subcmd__doctor__subcmd__probe__subcmd__help__subcmd__pair)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         efa__subcmd__doctor__subcmd__probe__subcmd__mr)
             opts="-f -o -h -V --gpu --provider --timeout --fail-on --format --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -587,6 +624,80 @@ _efa__doctor() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fail-on)
+                    COMPREPLY=($(compgen -W "fail warn" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json junit prometheus npd" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "human json junit prometheus npd" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__probe__subcmd__pair)
+            opts="-f -o -h -V --listen --connect --port --bind --provider --domain --sizes --iters --stall --wait --fail-on --format --output --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --connect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --provider)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sizes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --iters)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stall)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -109,6 +109,7 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand mr 'Register real CUDA memory through the node''s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
+            cand pair 'Prove the EFA path between two nodes: run `--listen` on one and `--connect HOST` on the other; ping-pong latency and bandwidth, and why packets do not arrive'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'efa-doctor;probe;mr'= {
@@ -126,11 +127,36 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'efa-doctor;probe;pair'= {
+            cand --connect 'Connect to the node running `--listen` (HOST, HOST:PORT or [IPv6]:PORT)'
+            cand --port 'Side-channel TCP port (it carries only addresses, counters and results)'
+            cand --bind 'Address to listen on'
+            cand --provider 'libfabric provider to move messages over (`tcp` exercises the probe without EFA)'
+            cand --domain 'Domain to use (an EFA device `rdmap79s0-rdm`, or an interface for tcp); default: the first that can reach the peer'
+            cand --sizes 'Message sizes (the connecting node''s list is used); K/M/G suffixes'
+            cand --iters 'Ping-pong round trips per size (fewer for large sizes)'
+            cand --stall 'Longest wait for one completion before the path is declared blocked'
+            cand --wait 'Longest wait for the other node''s side channel'
+            cand --fail-on 'Exit 1 on `fail` only (default), or on `warn` too'
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand -o 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
+            cand --output 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output'
+            cand --color 'When to use colour in the human format'
+            cand --listen 'Wait for the other node on --bind and --port'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'efa-doctor;probe;help'= {
             cand mr 'Register real CUDA memory through the node''s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
+            cand pair 'Prove the EFA path between two nodes: run `--listen` on one and `--connect HOST` on the other; ping-pong latency and bandwidth, and why packets do not arrive'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'efa-doctor;probe;help;mr'= {
+        }
+        &'efa-doctor;probe;help;pair'= {
         }
         &'efa-doctor;probe;help;help'= {
         }
@@ -181,8 +207,11 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
         }
         &'efa-doctor;help;probe'= {
             cand mr 'Register real CUDA memory through the node''s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
+            cand pair 'Prove the EFA path between two nodes: run `--listen` on one and `--connect HOST` on the other; ping-pong latency and bandwidth, and why packets do not arrive'
         }
         &'efa-doctor;help;probe;mr'= {
+        }
+        &'efa-doctor;help;probe;pair'= {
         }
         &'efa-doctor;help;list'= {
         }

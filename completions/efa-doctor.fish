@@ -108,10 +108,11 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l descr
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l no-probe -d 'Do not run the live memory-registration probe while capturing'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -s h -l help -d 'Print help'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -s V -l version -d 'Print version'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr help" -s h -l help -d 'Print help'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr help" -s V -l version -d 'Print version'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr help" -f -a "mr" -d 'Register real CUDA memory through the node\'s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr pair help" -s h -l help -d 'Print help'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr pair help" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr pair help" -f -a "mr" -d 'Register real CUDA memory through the node\'s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr pair help" -f -a "pair" -d 'Prove the EFA path between two nodes: run `--listen` on one and `--connect HOST` on the other; ping-pong latency and bandwidth, and why packets do not arrive'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and not __fish_seen_subcommand_from mr pair help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l gpu -d 'GPUs to probe (NVML / PCI order); repeatable or comma-separated; default all' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l provider -d 'libfabric provider to register through (`tcp` exercises the path without EFA)' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l timeout -d 'Give up after SECS (default 30 s plus 10 s per GPU)' -r
@@ -128,7 +129,31 @@ always\t''
 never\t''"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l connect -d 'Connect to the node running `--listen` (HOST, HOST:PORT or [IPv6]:PORT)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l port -d 'Side-channel TCP port (it carries only addresses, counters and results)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l bind -d 'Address to listen on' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l provider -d 'libfabric provider to move messages over (`tcp` exercises the probe without EFA)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l domain -d 'Domain to use (an EFA device `rdmap79s0-rdm`, or an interface for tcp); default: the first that can reach the peer' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l sizes -d 'Message sizes (the connecting node\'s list is used); K/M/G suffixes' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l iters -d 'Ping-pong round trips per size (fewer for large sizes)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l stall -d 'Longest wait for one completion before the path is declared blocked' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l wait -d 'Longest wait for the other node\'s side channel' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l fail-on -d 'Exit 1 on `fail` only (default), or on `warn` too' -r -f -a "fail\t'Exit 1 only when a check fails'
+warn\t'Exit 1 when a check fails or warns'"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -s f -l format -d 'Output format' -r -f -a "human\t'A table for people, with remediation for every fail and warn'
+json\t'The versioned JSON report (`efa-doctor/1`)'
+junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
+prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
+npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -s o -l output -d 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
+always\t''
+never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l listen -d 'Wait for the other node on --bind and --port'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -s V -l version -d 'Print version'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from help" -f -a "mr" -d 'Register real CUDA memory through the node\'s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from help" -f -a "pair" -d 'Prove the EFA path between two nodes: run `--listen` on one and `--connect HOST` on the other; ping-pong latency and bandwidth, and why packets do not arrive'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand list" -s f -l format -d 'Output format' -r -f -a "human\t''
 json\t''"
@@ -152,3 +177,4 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fi
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "man" -d 'Print the man page (roff)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and __fish_seen_subcommand_from probe" -f -a "mr" -d 'Register real CUDA memory through the node\'s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and __fish_seen_subcommand_from probe" -f -a "pair" -d 'Prove the EFA path between two nodes: run `--listen` on one and `--connect HOST` on the other; ping-pong latency and bandwidth, and why packets do not arrive'

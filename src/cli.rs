@@ -223,6 +223,78 @@ pub enum ProbeCommand {
     /// Register real CUDA memory through the node's libfabric, as NIXL does, and say why it
     /// fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)
     Mr(ProbeMrArgs),
+    /// Prove the EFA path between two nodes: run `--listen` on one and `--connect HOST` on
+    /// the other; ping-pong latency and bandwidth, and why packets do not arrive
+    Pair(ProbePairArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbePairArgs {
+    /// Wait for the other node on --bind and --port
+    #[arg(long, conflicts_with = "connect", required_unless_present = "connect")]
+    pub listen: bool,
+
+    /// Connect to the node running `--listen` (HOST, HOST:PORT or [IPv6]:PORT)
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub connect: Option<String>,
+
+    /// Side-channel TCP port (it carries only addresses, counters and results)
+    #[arg(long, value_name = "PORT", default_value_t = crate::native::pair::DEFAULT_PORT)]
+    pub port: u16,
+
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
+    pub bind: String,
+
+    /// libfabric provider to move messages over (`tcp` exercises the probe without EFA)
+    #[arg(long, value_name = "NAME", default_value = "efa")]
+    pub provider: String,
+
+    /// Domain to use (an EFA device `rdmap79s0-rdm`, or an interface for tcp); default: the
+    /// first that can reach the peer
+    #[arg(long, value_name = "NAME")]
+    pub domain: Option<String>,
+
+    /// Message sizes (the connecting node's list is used); K/M/G suffixes
+    #[arg(long, value_name = "SIZES", value_delimiter = ',', value_parser = parse_size,
+          default_value = "1,64,4K,64K,1M")]
+    pub sizes: Vec<u64>,
+
+    /// Ping-pong round trips per size (fewer for large sizes)
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub iters: usize,
+
+    /// Longest wait for one completion before the path is declared blocked
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "5")]
+    pub stall: std::time::Duration,
+
+    /// Longest wait for the other node's side channel
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "60")]
+    pub wait: std::time::Duration,
+
+    /// Exit 1 on `fail` only (default), or on `warn` too
+    #[arg(long, value_enum, default_value_t = FailOn::Fail)]
+    pub fail_on: FailOn,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl ProbePairArgs {
+    /// `--connect` with the port added when it has none.
+    pub fn connect_target(&self) -> Option<String> {
+        let c = self.connect.as_deref()?;
+        if c.parse::<std::net::SocketAddr>().is_ok() {
+            return Some(c.to_string());
+        }
+        if c.parse::<std::net::Ipv6Addr>().is_ok() {
+            return Some(format!("[{c}]:{}", self.port));
+        }
+        match c.rsplit_once(':') {
+            Some((_, p)) if p.parse::<u16>().is_ok() => Some(c.to_string()),
+            _ => Some(format!("{c}:{}", self.port)),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Logs(a)) => logs_cmd(&a),
         Some(Command::Snapshot(a)) => snapshot_cmd(&a),
         Some(Command::Probe(cli::ProbeCommand::Mr(a))) => probe_mr_cmd(&a),
+        Some(Command::Probe(cli::ProbeCommand::Pair(a))) => probe_pair_cmd(&a),
         Some(Command::List(a)) => list(a.format),
         Some(Command::Explain(a)) => explain(&a.id, a.format),
         Some(Command::Completions { shell }) => {
@@ -83,16 +84,12 @@ fn open_dir_root(dir: Option<&Path>) -> Result<Root> {
     }
 }
 
-/// Gathers every fact from `root`.
-pub fn gather(
-    root: &Root,
-    sample: Option<std::time::Duration>,
-    pids: &[u32],
-    probe: facts::probe::ProbeRequest,
-) -> Result<facts::Facts> {
-    let manifest = snapshot::load_manifest(root)
+/// Gathers every fact from `root`; `opts` says what beyond reading files (its manifest is
+/// read here).
+pub fn gather(root: &Root, mut opts: facts::GatherOptions) -> Result<facts::Facts> {
+    opts.manifest = snapshot::load_manifest(root)
         .map_err(|e| UsageError(format!("cannot read the captured manifest: {e}")))?;
-    let opts = facts::GatherOptions { manifest, sample, native: true, pids: pids.to_vec(), probe };
+    opts.native = true;
     Ok(facts::gather(root, &opts))
 }
 
@@ -106,13 +103,14 @@ fn probe_request(no_probe: bool) -> facts::probe::ProbeRequest {
 
 /// Gathers facts from `root` and runs the selected checks.
 pub fn build_report(root: &Root, args: &CheckArgs) -> Result<Report> {
-    build_report_probing(root, args, probe_request(args.no_probe))
+    build_report_with(root, args, probe_request(args.no_probe), None)
 }
 
-fn build_report_probing(
+fn build_report_with(
     root: &Root,
     args: &CheckArgs,
     probe: facts::probe::ProbeRequest,
+    pair: Option<facts::pair::PairRequest>,
 ) -> Result<Report> {
     let selected = checks::select(&args.only, &args.skip).map_err(|e| UsageError(e.to_string()))?;
     // The probe allocates GPU memory: only when its check will judge it.
@@ -121,7 +119,14 @@ fn build_report_probing(
     } else {
         facts::probe::ProbeRequest::Off("probe.mr not selected".into())
     };
-    let mut facts = gather(root, args.sample, &args.pids, probe)?;
+    let opts = facts::GatherOptions {
+        sample: args.sample,
+        pids: args.pids.clone(),
+        probe,
+        pair,
+        ..facts::GatherOptions::default()
+    };
+    let mut facts = gather(root, opts)?;
     let rules = logs::rules::RuleSet::with_user_dir(args.rules.as_deref()).map_err(UsageError)?;
     let analysis = if args.logs.is_empty() {
         logs::analyse_captured(root, &rules)
@@ -252,7 +257,13 @@ fn logs_cmd(a: &cli::LogsArgs) -> Result<i32> {
 
 fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
     let root = open_dir_root(a.root.as_deref())?.recording();
-    let facts = gather(&root, a.sample, &a.pids, probe_request(a.no_probe))?;
+    let opts = facts::GatherOptions {
+        sample: a.sample,
+        pids: a.pids.clone(),
+        probe: probe_request(a.no_probe),
+        ..facts::GatherOptions::default()
+    };
+    let facts = gather(&root, opts)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -295,7 +306,47 @@ fn probe_mr_cmd(a: &cli::ProbeMrArgs) -> Result<i32> {
         gpus: a.gpus.clone(),
         deadline: a.timeout,
     };
-    let report = build_report_probing(&root, &args, request)?;
+    let report = build_report_with(&root, &args, request, None)?;
+    emit(&report, &args.output)?;
+    Ok(report.summary.exit_code)
+}
+
+/// `probe pair`: one end of the two-node path probe, reported as the `probe.pair` check.
+fn probe_pair_cmd(a: &cli::ProbePairArgs) -> Result<i32> {
+    let root = root::auto_root();
+    let args = CheckArgs {
+        only: vec!["probe.pair".into()],
+        fail_on: a.fail_on,
+        output: a.output.clone(),
+        ..CheckArgs::default()
+    };
+    let listen = a.listen.then(|| {
+        if a.bind.contains(':') {
+            format!("[{}]:{}", a.bind, a.port)
+        } else {
+            format!("{}:{}", a.bind, a.port)
+        }
+    });
+    if let Some(l) = &listen {
+        eprintln!(
+            "efa-doctor: waiting up to {} s for the other node on {l}; there, run: efa-doctor probe pair --connect THIS_NODE:{}{}",
+            a.wait.as_secs(),
+            a.port,
+            if a.provider == "efa" { String::new() } else { format!(" --provider {}", a.provider) }
+        );
+    }
+    let request = facts::pair::PairRequest {
+        listen,
+        connect: a.connect_target(),
+        provider: a.provider.clone(),
+        domain: a.domain.clone(),
+        sizes: a.sizes.iter().map(|s| *s as usize).collect(),
+        iters: a.iters,
+        stall: a.stall,
+        wait: a.wait,
+    };
+    let off = facts::probe::ProbeRequest::Off("not part of probe pair".into());
+    let report = build_report_with(&root, &args, off, Some(request))?;
     emit(&report, &args.output)?;
     Ok(report.summary.exit_code)
 }

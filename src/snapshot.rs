@@ -88,6 +88,9 @@ pub struct CapturedNative {
     /// Derived from libraries on disk, which snapshots do not copy.
     #[serde(default)]
     pub efa_stack: Option<crate::facts::stack::EfaStackFacts>,
+    /// IMDS answers at capture time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imds: Option<crate::facts::imds::ImdsFacts>,
     /// The registration probe at capture time (or why it did not run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<crate::facts::probe::ProbeFacts>,
@@ -257,6 +260,7 @@ pub fn manifest_for(facts: &Facts, unix_now: u64, description: Option<String>) -
             efa_stack: Some(facts.efa_stack.clone()),
             // Kept even when not run, so a replay gives the same reason.
             probe: Some(facts.probe.clone()),
+            imds: Some(facts.imds.clone()),
         }),
         description,
         content_bytes: None,

@@ -301,17 +301,7 @@ fn check_runs_the_probe_only_where_it_applies() {
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(r["results"][0]["summary"].as_str().unwrap().contains("--no-probe"));
     // A root that is not the live node never probes.
-    let root = common::fixture("p5-healthy");
-    let o = common::run(&[
-        "check",
-        "--root",
-        root.to_str().unwrap(),
-        "--only",
-        "probe.mr",
-        "--format",
-        "json",
-    ]);
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = common::check_only(&common::fixture("p5-healthy"), "probe.mr");
     assert!(r["results"][0]["summary"].as_str().unwrap().contains("live node only"), "{r:#}");
 }
 
@@ -322,38 +312,9 @@ fn a_captured_probe_is_judged_again_on_replay() {
     // A captured tree whose manifest carries that measurement.
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("node");
-    copy_tree(&common::fixture("gb200-arm64"), &root);
-    let manifest_path = root.join(".efa-doctor/manifest.json");
-    let mut manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
-    manifest["native"]["probe"] = probe_facts;
-    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
-    let o = common::run(&[
-        "check",
-        "--root",
-        root.to_str().unwrap(),
-        "--only",
-        "probe.mr",
-        "--format",
-        "json",
-    ]);
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    common::copy_tree(&common::fixture("gb200-arm64"), &root);
+    common::inject_native(&root, "probe", probe_facts);
+    let r = common::check_only(&root, "probe.mr");
     assert_eq!(r["results"][0]["value"], "efault", "{r:#}");
     assert_eq!(r["results"][0]["summary"], run.result()["summary"]);
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        let ft = e.file_type().unwrap();
-        if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
-        } else if ft.is_dir() {
-            copy_tree(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
 }

@@ -321,12 +321,7 @@ fn probe_on_real_cuda_memory_through_the_system_libfabric() {
     let dir = tempfile::tempdir().unwrap();
     let raw = std::fs::read(real("h200-node.tar.gz")).unwrap();
     tar::Archive::new(flate2::read::GzDecoder::new(&raw[..])).unpack(dir.path()).unwrap();
-    let manifest_path = dir.path().join(".efa-doctor/manifest.json");
-    let mut manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
-    manifest["native"]["probe"] = probe["facts"]["probe"].clone();
-    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
-    let root = dir.path().display().to_string();
-    let replay = json_report(&["check", "--root", &root, "--only", "probe.mr", "--format", "json"]);
+    common::inject_native(dir.path(), "probe", probe["facts"]["probe"].clone());
+    let replay = common::check_only(dir.path(), "probe.mr");
     assert_eq!(result(&replay, "probe.mr")["summary"], r["summary"]);
 }

@@ -11,6 +11,7 @@ pub mod host;
 pub mod kernel;
 pub mod libfabric;
 pub mod logs;
+pub mod network;
 pub mod pci;
 pub mod probe;
 pub mod process;
@@ -48,6 +49,7 @@ pub static CHECKS: &[&dyn Check] = &[
     &host::Memlock,
     &host::Privileges,
     &host::Shm,
+    &network::HostNetwork,
     &efa::Devices,
     &efa::Link,
     &efa::Traffic,
@@ -60,6 +62,7 @@ pub static CHECKS: &[&dyn Check] = &[
     &libfabric::EfaProvider,
     &libfabric::Gb200Registration,
     &probe::MrProbeCheck,
+    &network::PairProbe,
     &stack::LibfabricCopies,
     &stack::AwsOfiNccl,
     &stack::Nixl,

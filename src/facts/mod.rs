@@ -6,10 +6,12 @@
 
 pub mod gpu;
 pub mod host;
+pub mod imds;
 pub mod instance;
 pub mod kernel;
 pub mod libfabric;
 pub mod metrics;
+pub mod pair;
 pub mod pci;
 pub mod probe;
 pub mod process;
@@ -39,6 +41,12 @@ pub struct Facts {
     pub gpu: gpu::GpuFacts,
     pub libfabric: libfabric::LibfabricFacts,
     pub efa_stack: stack::EfaStackFacts,
+    /// Instance identity and network placement from IMDSv2.
+    #[serde(default)]
+    pub imds: imds::ImdsFacts,
+    /// The two-node path probe (`probe pair`), when run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<pair::PairFacts>,
     /// The live memory-registration probe.
     #[serde(default)]
     pub probe: probe::ProbeFacts,
@@ -68,6 +76,8 @@ pub struct GatherOptions {
     pub pids: Vec<u32>,
     /// Whether to run the live registration probe.
     pub probe: probe::ProbeRequest,
+    /// `probe pair`: this end of the two-node probe.
+    pub pair: Option<pair::PairRequest>,
 }
 
 /// Reads every fact from `root`.
@@ -108,6 +118,15 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
         Some(s) => s,
         None => stack::gather(root, &libfabric.search),
     };
+    let imds = match captured.imds {
+        Some(i) => i,
+        None if opts.native => imds::gather(root, rdma.efa().next().is_some()),
+        None => imds::ImdsFacts {
+            error: Some("native queries disabled".into()),
+            ..imds::ImdsFacts::default()
+        },
+    };
+    let pair = opts.pair.as_ref().map(|req| pair::run(root, req, &libfabric));
     let no_native = probe::ProbeRequest::Off("native queries disabled".into());
     let probe = match captured.probe {
         Some(p) => p,
@@ -128,6 +147,8 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
         gpu,
         libfabric,
         efa_stack,
+        imds,
+        pair,
         probe,
         processes: Some(process::gather(root, &opts.pids)),
         metrics: None,

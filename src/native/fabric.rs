@@ -33,6 +33,7 @@ pub const FI_HMEM: u64 = 1 << 47;
 pub const FI_LOCAL_COMM: u64 = 1 << 51;
 pub const FI_REMOTE_COMM: u64 = 1 << 52;
 pub const FI_CONTEXT: u64 = 1 << 59;
+pub const FI_CONTEXT2: u64 = 1 << 52;
 
 pub const FI_MR_LOCAL: c_int = 1 << 2;
 pub const FI_MR_VIRT_ADDR: c_int = 1 << 4;
@@ -133,6 +134,8 @@ pub struct fid {
 pub struct fi_ops {
     pub size: usize,
     pub close: Option<unsafe extern "C" fn(*mut fid) -> c_int>,
+    pub bind: Option<unsafe extern "C" fn(*mut fid, *mut fid, u64) -> c_int>,
+    pub control: Option<unsafe extern "C" fn(*mut fid, c_int, *mut c_void) -> c_int>,
 }
 
 #[repr(C)]
@@ -234,7 +237,7 @@ pub struct fi_ops_fabric {
 #[repr(C)]
 pub struct fid_domain {
     pub fid: fid,
-    pub ops: *mut c_void,
+    pub ops: *mut super::rdm::fi_ops_domain,
     pub mr: *mut fi_ops_mr,
 }
 
@@ -470,6 +473,20 @@ impl Hints<'_> {
     }
 }
 
+impl Hints<'_> {
+    /// Hints for two-sided messages on a reliable datagram endpoint (the pair probe): what
+    /// `fi_pingpong -e rdm` asks for, with contexts we provide.
+    pub fn rdm_messages(&mut self, provider: Option<&str>) {
+        self.nixl_style(provider, false);
+        // SAFETY: as in nixl_style.
+        unsafe {
+            let i = &mut *self.ptr;
+            i.caps = FI_MSG;
+            i.mode = FI_CONTEXT | FI_CONTEXT2;
+        }
+    }
+}
+
 impl Drop for Hints<'_> {
     fn drop(&mut self) {
         // SAFETY: allocated by fi_dupinfo; freed once.
@@ -489,6 +506,12 @@ pub struct InfoList<'a> {
 pub struct InfoRef<'a> {
     ptr: *mut fi_info,
     _list: std::marker::PhantomData<&'a ()>,
+}
+
+impl InfoRef<'_> {
+    pub(crate) fn raw(&self) -> *mut fi_info {
+        self.ptr
+    }
 }
 
 impl InfoList<'_> {
@@ -518,12 +541,12 @@ impl Drop for InfoList<'_> {
 /// An open fabric + domain; closed in reverse order on drop.
 pub struct Domain<'a> {
     fabric: *mut fid_fabric,
-    domain: *mut fid_domain,
+    pub(crate) domain: *mut fid_domain,
     _fab: &'a Fabric,
 }
 
 /// Closes any fid through its ops table (`fi_close`).
-unsafe fn close_fid(f: *mut fid) -> c_int {
+pub(crate) unsafe fn close_fid(f: *mut fid) -> c_int {
     if f.is_null() {
         return 0;
     }
@@ -539,6 +562,11 @@ unsafe fn close_fid(f: *mut fid) -> c_int {
 impl Domain<'_> {
     /// `fi_mr_regattr(domain, attr, flags, &mr)`; the MR is closed before returning.
     pub fn register(&self, attr: &fi_mr_attr, flags: u64) -> Result<(), i32> {
+        self.register_kept(attr, flags).map(drop)
+    }
+
+    /// `fi_mr_regattr`, keeping the MR open until the returned guard is dropped.
+    pub fn register_kept(&self, attr: &fi_mr_attr, flags: u64) -> Result<MemoryRegion<'_>, i32> {
         // SAFETY: domain is open; its MR ops table belongs to the provider.
         let regattr = unsafe { (*self.domain).mr.as_ref().and_then(|m| m.regattr) };
         let Some(regattr) = regattr else { return Err(-38) };
@@ -548,9 +576,28 @@ impl Domain<'_> {
         if ret != 0 {
             return Err(ret);
         }
-        // SAFETY: mr was returned by regattr.
-        unsafe { close_fid(&mut (*mr).fid) };
-        Ok(())
+        Ok(MemoryRegion { mr, _domain: std::marker::PhantomData })
+    }
+}
+
+/// A registered memory region; closed on drop, before its domain.
+pub struct MemoryRegion<'d> {
+    mr: *mut fid_mr,
+    _domain: std::marker::PhantomData<&'d ()>,
+}
+
+impl MemoryRegion<'_> {
+    /// `fi_mr_desc`: the descriptor data transfers pass when the domain needs FI_MR_LOCAL.
+    pub fn desc(&self) -> *mut c_void {
+        // SAFETY: a live MR returned by regattr.
+        unsafe { (*self.mr).mem_desc }
+    }
+}
+
+impl Drop for MemoryRegion<'_> {
+    fn drop(&mut self) {
+        // SAFETY: returned by regattr, closed once.
+        unsafe { close_fid(&mut (*self.mr).fid) };
     }
 }
 

@@ -11,7 +11,9 @@
 pub mod cuda;
 pub mod fabric;
 pub mod nvml;
+pub mod pair;
 pub mod probe;
+pub mod rdm;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -50,6 +52,12 @@ pub fn dl_error(e: &libloading::Error) -> String {
         cause = c.source();
     }
     text
+}
+
+/// A task's `--name value` arguments, in order (the parent builds them; no validation
+/// beyond pairing is needed).
+pub fn options(args: &[String]) -> impl Iterator<Item = (&str, String)> + '_ {
+    args.chunks(2).map(|kv| (kv[0].as_str(), kv.get(1).cloned().unwrap_or_default()))
 }
 
 /// Marker line a native task writes before each call.
@@ -181,6 +189,7 @@ pub fn serve(args: &[String]) -> i32 {
         "libfabric" => fabric::serve_enumerate(rest),
         "nvml" => nvml::serve(),
         "probe-mr" => probe::serve(rest),
+        "probe-pair" => pair::serve(rest),
         other => {
             eprintln!("unknown native task {other:?}");
             return 2;

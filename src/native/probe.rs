@@ -170,10 +170,8 @@ struct Args {
 fn parse_args(args: &[String]) -> Args {
     let mut a =
         Args { lib: String::new(), provider: "efa".into(), gpus: Vec::new(), bytes: PROBE_BYTES };
-    let mut it = args.iter();
-    while let Some(k) = it.next() {
-        let v = it.next().cloned().unwrap_or_default();
-        match k.as_str() {
+    for (k, v) in super::options(args) {
+        match k {
             "--lib" => a.lib = v,
             "--provider" => a.provider = v,
             "--bytes" => a.bytes = v.parse().unwrap_or(PROBE_BYTES),

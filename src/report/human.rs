@@ -131,8 +131,13 @@ fn matrix_table(m: &serde_json::Value) -> Option<Table> {
     let cells = m.get("cells")?.as_array()?;
     let mut t = Table::new();
     t.load_style(comfy_table::presets::NOTHING).force_no_tty();
+    // Wide matrices (GPU x NIC) abbreviate their columns with a legend; `"names": true`
+    // prints the names as they are.
+    let names = m.get("names").and_then(|v| v.as_bool()).unwrap_or(false);
     let mut header = vec![Cell::new("")];
-    header.extend(cols.iter().enumerate().map(|(i, _)| Cell::new(format!("G{i}"))));
+    header.extend(cols.iter().enumerate().map(|(i, c)| {
+        Cell::new(if names { c.as_str().unwrap_or("").to_string() } else { format!("G{i}") })
+    }));
     t.set_header(header);
     for (r, name) in rows.iter().enumerate() {
         let mut row = vec![Cell::new(name.as_str().unwrap_or(""))];
@@ -142,11 +147,13 @@ fn matrix_table(m: &serde_json::Value) -> Option<Table> {
         }
         t.add_row(row);
     }
-    let legend: Vec<String> = cols
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("G{i}={}", c.as_str().unwrap_or("")))
-        .collect();
-    t.add_row(vec![Cell::new(legend.join(" "))]);
+    if !names {
+        let legend: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("G{i}={}", c.as_str().unwrap_or("")))
+            .collect();
+        t.add_row(vec![Cell::new(legend.join(" "))]);
+    }
     Some(t)
 }

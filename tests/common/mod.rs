@@ -66,3 +66,37 @@ pub fn run(args: &[&str]) -> Output {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Copies a fixture tree (symlinks as symlinks) to `to`, for tests that edit a copy.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let ft = e.file_type().unwrap();
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else if ft.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// Sets `native.<key>` in the manifest of the captured tree at `root`: replays a native
+/// measurement (probe, IMDS) that a test took live.
+pub fn inject_native(root: &Path, key: &str, value: serde_json::Value) {
+    let path = root.join(".efa-doctor/manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    manifest["native"][key] = value;
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
+/// `efa-doctor check --root ROOT --only ID --format json`, parsed.
+pub fn check_only(root: &Path, id: &str) -> serde_json::Value {
+    let o = run(&["check", "--root", root.to_str().unwrap(), "--only", id, "--format", "json"]);
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)))
+}
