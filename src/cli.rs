@@ -11,8 +11,10 @@ const ABOUT: &str = "Diagnoses AWS EFA / GPUDirect RDMA health on GPU nodes";
 
 const LONG_ABOUT: &str = "Diagnoses AWS EFA / GPUDirect RDMA health on GPU nodes.
 
-Reads the kernel, modules, EFA devices and counters, PCIe topology and GPUs of a node, and \
-reports pass/warn/fail per check with the evidence and the fix. With no command it runs \
+Reads the kernel, modules, EFA devices and counters, PCIe topology, GPUs, libfabric and EFA \
+stack of a node, its running NIXL/NCCL workers and their logs, and reports pass/warn/fail per \
+check with the evidence and the fix. `probe mr` registers real GPU memory through the node's \
+libfabric; `probe pair` proves the EFA path between two nodes. With no command it runs \
 `check` on this node (or on the node's root at /host when run in a `kubectl debug node/...` \
 container).
 
