@@ -50,6 +50,19 @@ proptest! {
         }
         let _ = efa_doctor::elf::parse(&data);
     }
+
+    #[test]
+    fn workload_and_network_parsers_never_panic(s in ".{0,2000}", b in proptest::collection::vec(any::<u8>(), 0..2000)) {
+        // Prometheus expositions, --addr arguments and IMDS CIDRs come from outside.
+        let text = String::from_utf8_lossy(&b);
+        let _ = efa_doctor::facts::metrics::parse(&s);
+        let _ = efa_doctor::facts::metrics::parse(&text);
+        let _ = efa_doctor::facts::process::parse_addr(&s);
+        let _ = efa_doctor::facts::imds::parse_cidr(&s);
+        let _ = efa_doctor::facts::imds::cidr_within(&s, &text);
+        let vmas = proc::maps(&text);
+        let _ = efa_doctor::facts::process::classify(&vmas, b.len() as u64 * 4096);
+    }
 }
 
 #[test]
