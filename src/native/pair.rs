@@ -24,6 +24,10 @@ const PROTOCOL: u32 = 1;
 const WINDOW: usize = 64;
 /// Largest buffer set for the bandwidth test.
 const MAX_WINDOW_BYTES: usize = 64 << 20;
+/// Bounds on a test plan (the listening end takes the peer's).
+const MAX_SIZES: usize = 32;
+const MAX_MESSAGE: usize = 64 << 20;
+const MAX_ITERS: usize = 1_000_000;
 /// Untimed iterations before each measurement.
 const WARMUP: usize = 10;
 
@@ -458,7 +462,13 @@ fn run(a: &Args, r: &mut PairResult) {
             return;
         }
     };
-    let plan = if a.listen.is_some() { (&peer.sizes, peer.iters) } else { (&a.sizes, a.iters) };
+    // The listening end follows the connecting end's plan, within bounds: the peer is not
+    // trusted to size this end's buffers.
+    let (sizes, iters) =
+        if a.listen.is_some() { (&peer.sizes, peer.iters) } else { (&a.sizes, a.iters) };
+    let sizes: Vec<usize> =
+        sizes.iter().take(MAX_SIZES).map(|s| (*s).clamp(1, MAX_MESSAGE)).collect();
+    let plan = (&sizes, iters.clamp(1, MAX_ITERS));
     match unhex(&peer.fabric_addr)
         .ok_or_else(|| "unreadable peer address".to_string())
         .and_then(|b| ep.insert(&b).map_err(|e| format!("{} returned {}", e.call, e.code)))
