@@ -89,7 +89,6 @@ fn open_dir_root(dir: Option<&Path>) -> Result<Root> {
 pub fn gather(root: &Root, mut opts: facts::GatherOptions) -> Result<facts::Facts> {
     opts.manifest = snapshot::load_manifest(root)
         .map_err(|e| UsageError(format!("cannot read the captured manifest: {e}")))?;
-    opts.native = true;
     Ok(facts::gather(root, &opts))
 }
 

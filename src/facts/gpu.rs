@@ -93,32 +93,9 @@ fn cuda_version(v: i32) -> String {
 
 /// Queries NVML on the live node through the helper process.
 pub fn gather_live() -> GpuFacts {
-    let out = match native::run_child(&["nvml"], &[], NVML_DEADLINE) {
-        Ok(o) => o,
-        Err(native::ChildError::Timeout { secs, last_step }) => {
-            return GpuFacts {
-                state: NativeState::Timeout,
-                error: Some(format!("NVML did not answer within {secs} s (hung in {last_step})")),
-                ..GpuFacts::default()
-            };
-        }
-        Err(e) => {
-            return GpuFacts {
-                state: NativeState::Failed,
-                error: Some(e.to_string()),
-                ..GpuFacts::default()
-            };
-        }
-    };
-    let report: NvmlReport = match serde_json::from_slice(&out.stdout) {
-        Ok(r) => r,
-        Err(e) => {
-            return GpuFacts {
-                state: NativeState::Failed,
-                error: Some(format!("unreadable NVML helper output: {e}")),
-                ..GpuFacts::default()
-            };
-        }
+    let run = native::run_json::<NvmlReport>(&["nvml"], &[], NVML_DEADLINE, "NVML did not answer");
+    let Some(report) = run.result else {
+        return GpuFacts { state: run.state, error: run.error, ..GpuFacts::default() };
     };
     from_report(report)
 }

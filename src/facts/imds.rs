@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::instance::InstanceFacts;
 use crate::native::NativeState;
 
 pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
@@ -206,16 +207,16 @@ fn fill(c: &Client, f: &mut ImdsFacts) -> Result<(), String> {
 
 /// Whether the machine looks like an EC2 instance (DMI identity or an EFA device): IMDS is
 /// not asked otherwise, so a laptop or a CI runner never waits for it.
-fn looks_like_ec2(root: &crate::root::Root, efa_devices: bool) -> bool {
-    let dmi = |f: &str| root.read_value(&format!("sys/devices/virtual/dmi/id/{f}")).ok();
+fn looks_like_ec2(root: &crate::root::Root, instance: &InstanceFacts, efa_devices: bool) -> bool {
     efa_devices
-        || dmi("sys_vendor").is_some_and(|v| v.contains("Amazon"))
-        || dmi("board_asset_tag").is_some_and(|v| v.starts_with("i-"))
-        || dmi("bios_version").is_some_and(|v| v.ends_with("amazon"))
+        || instance.is_ec2() == Some(true)
+        || root
+            .read_value("sys/devices/virtual/dmi/id/bios_version")
+            .is_ok_and(|v| v.ends_with("amazon"))
 }
 
 /// IMDS facts for the live node (an explicit endpoint is always asked).
-pub fn gather(root: &crate::root::Root, efa_devices: bool) -> ImdsFacts {
+pub fn gather(root: &crate::root::Root, instance: &InstanceFacts, efa_devices: bool) -> ImdsFacts {
     if !root.kind().is_live() {
         return ImdsFacts::not_run("IMDS describes the live instance only; this root is not live");
     }
@@ -224,7 +225,7 @@ pub fn gather(root: &crate::root::Root, efa_devices: bool) -> ImdsFacts {
     }
     match std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT") {
         Ok(e) if !e.is_empty() => query(e.trim_end_matches('/')),
-        _ if looks_like_ec2(root, efa_devices) => query(DEFAULT_ENDPOINT),
+        _ if looks_like_ec2(root, instance, efa_devices) => query(DEFAULT_ENDPOINT),
         _ => ImdsFacts::not_run(
             "not an EC2 instance (no DMI identity and no EFA device): IMDS not asked",
         ),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::Notes;
 use crate::native::fabric::{Enumeration, ProviderInfo};
 use crate::native::{self, NativeState};
-use crate::root::{Root, RootKind};
+use crate::root::Root;
 
 /// `fi_getinfo` walks every provider; a wedged EFA device can stall it.
 pub const LIBFABRIC_DEADLINE: Duration = Duration::from_secs(30);
@@ -47,6 +47,20 @@ pub struct LibfabricFacts {
 }
 
 impl LibfabricFacts {
+    /// The library to load for a live probe, as a path on this machine, or why there is none.
+    pub fn loadable(&self, root: &Root) -> Result<String, String> {
+        let path =
+            self.path.as_deref().filter(|_| self.state == NativeState::Ok).ok_or_else(|| {
+                format!(
+                    "no loadable libfabric ({})",
+                    self.error.as_deref().unwrap_or("see libfabric.efa-provider")
+                )
+            })?;
+        root.host_path(path)
+            .map(|p| p.display().to_string())
+            .ok_or_else(|| "this root has no files to load".to_string())
+    }
+
     pub fn efa_entries(&self) -> impl Iterator<Item = &ProviderInfo> {
         self.providers.iter().filter(|p| p.name == "efa" || p.name.starts_with("efa;"))
     }
@@ -167,37 +181,19 @@ pub fn gather(root: &Root, arch: Option<&str>, native_allowed: bool) -> Libfabri
         f.error = Some("this root has no files to load".into());
         return f;
     };
-    let mut env: Vec<(String, String)> = Vec::new();
-    if root.kind() == RootKind::HostMount {
-        // Let the node's library find its own dependencies (libibverbs, libefa) in the root.
-        let dirs: Vec<String> = f
-            .search
-            .iter()
-            .filter_map(|d| root.host_path(&d.dir).map(|p| p.display().to_string()))
-            .collect();
-        env.push(("LD_LIBRARY_PATH".into(), dirs.join(":")));
-    }
-    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let host = host_path.display().to_string();
-    match native::run_child(&["libfabric", "--lib", &host], &env_ref, LIBFABRIC_DEADLINE) {
-        Ok(out) => {
-            f.log = out.log;
-            match serde_json::from_slice::<Enumeration>(&out.stdout) {
-                Ok(e) => apply(&mut f, e),
-                Err(e) => {
-                    f.state = NativeState::Failed;
-                    f.error = Some(format!("unreadable helper output: {e}"));
-                }
-            }
-        }
-        Err(native::ChildError::Timeout { secs, last_step }) => {
-            f.state = NativeState::Timeout;
-            f.error =
-                Some(format!("libfabric did not answer within {secs} s (hung in {last_step})"));
-        }
-        Err(e) => {
-            f.state = NativeState::Failed;
-            f.error = Some(e.to_string());
+    let run = native::run_json::<Enumeration>(
+        &["libfabric", "--lib", &host],
+        &[],
+        LIBFABRIC_DEADLINE,
+        "libfabric did not answer",
+    );
+    f.log = run.log;
+    match run.result {
+        Some(e) => apply(&mut f, e),
+        None => {
+            f.state = run.state;
+            f.error = run.error;
         }
     }
     f

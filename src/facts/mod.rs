@@ -69,9 +69,6 @@ pub struct GatherOptions {
     pub manifest: Option<crate::snapshot::Manifest>,
     /// `--sample`: take a second counter reading after this long.
     pub sample: Option<std::time::Duration>,
-    /// Query the node's native libraries (NVML, libfabric). Only meaningful on the live
-    /// root; elsewhere captured results from the manifest are used.
-    pub native: bool,
     /// Processes to inspect; empty means discover workers.
     pub pids: Vec<u32>,
     /// Whether to run the live registration probe.
@@ -104,11 +101,15 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
         _ => None,
     };
     let captured = opts.manifest.as_ref().and_then(|m| m.native.clone()).unwrap_or_default();
-    let native_here = opts.native && root.kind().is_live();
+    // Native libraries answer for the live node only; elsewhere the manifest's captured
+    // results stand in for them.
+    let native_here = root.kind().is_live();
     let gpu = match captured.gpu {
         Some(g) => g,
         None if native_here => gpu::gather_live(),
-        None => gpu::GpuFacts::not_run(not_run_reason(root, opts.native)),
+        None => gpu::GpuFacts::not_run(
+            "NVML runs only on the live node; this root holds no captured NVML result",
+        ),
     };
     let libfabric = match captured.libfabric {
         Some(l) => l,
@@ -120,19 +121,17 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
     };
     let imds = match captured.imds {
         Some(i) => i,
-        None if opts.native => imds::gather(root, rdma.efa().next().is_some()),
-        None => imds::ImdsFacts {
-            error: Some("native queries disabled".into()),
-            ..imds::ImdsFacts::default()
-        },
+        None => imds::gather(root, &instance, rdma.efa().next().is_some()),
     };
-    let pair = opts.pair.as_ref().map(|req| pair::run(root, req, &libfabric));
-    let no_native = probe::ProbeRequest::Off("native queries disabled".into());
+    let pair = opts
+        .pair
+        .as_ref()
+        .map(|req| pair::run(root, req, &libfabric, pair::node_id(root, &instance, &imds)));
     let probe = match captured.probe {
         Some(p) => p,
         None => probe::gather(
             root,
-            if opts.native { &opts.probe } else { &no_native },
+            &opts.probe,
             &probe::ProbeInputs { libfabric: &libfabric, gpu: &gpu, pci: &pci, rdma: &rdma },
         ),
     };
@@ -153,15 +152,5 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
         processes: Some(process::gather(root, &opts.pids)),
         metrics: None,
         logs: None,
-    }
-}
-
-fn not_run_reason(root: &Root, native: bool) -> &'static str {
-    if !native {
-        "native queries disabled"
-    } else if root.kind().is_live() {
-        "not queried"
-    } else {
-        "NVML runs only on the live node; this root holds no captured NVML result"
     }
 }

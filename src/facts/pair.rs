@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+use super::imds::ImdsFacts;
+use super::instance::InstanceFacts;
 use super::libfabric::LibfabricFacts;
-use crate::native::pair::PairResult;
-use crate::native::{self, NativeState};
+use crate::native::pair::{NodeId, PairResult};
+use crate::native::{self, NativeRun};
 use crate::root::Root;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,40 +26,40 @@ pub struct PairRequest {
     pub wait: Duration,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PairFacts {
-    pub state: NativeState,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<PairResult>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub log: Vec<String>,
+pub type PairFacts = NativeRun<PairResult>;
+
+/// Who this end is, from facts already gathered: the helper sends it to the peer.
+pub fn node_id(root: &Root, instance: &InstanceFacts, imds: &ImdsFacts) -> NodeId {
+    NodeId {
+        hostname: root.read_value("proc/sys/kernel/hostname").ok(),
+        boot_id: root.read_value("proc/sys/kernel/random/boot_id").ok(),
+        instance_id: imds.instance_id.clone().or_else(|| instance.instance_id.clone()),
+        instance_type: imds.instance_type.clone().or_else(|| instance.instance_type.clone()),
+        availability_zone: imds.availability_zone.clone(),
+        placement_group: imds.placement_group.clone(),
+        secondary_cidr_subnets: imds
+            .interfaces
+            .iter()
+            .filter(|i| i.secondary_cidr == Some(true))
+            .filter_map(|i| i.subnet_cidr.clone())
+            .collect(),
+    }
 }
 
 /// Runs this end. Live nodes only: the probe moves real traffic.
-pub fn run(root: &Root, req: &PairRequest, lf: &LibfabricFacts) -> PairFacts {
-    let fail = |state, why: String| PairFacts { state, error: Some(why), ..PairFacts::default() };
+pub fn run(root: &Root, req: &PairRequest, lf: &LibfabricFacts, node: NodeId) -> PairFacts {
     if !root.kind().is_live() {
-        return fail(NativeState::NotRun, "the pair probe runs between two live nodes".into());
+        return PairFacts::not_run("the pair probe runs between two live nodes");
     }
-    let Some(path) = lf.path.as_deref().filter(|_| lf.state == NativeState::Ok) else {
-        return fail(
-            NativeState::NotRun,
-            format!(
-                "no loadable libfabric ({})",
-                lf.error.as_deref().unwrap_or("see libfabric.efa-provider")
-            ),
-        );
-    };
-    let Some(lib) = root.host_path(path) else {
-        return fail(NativeState::NotRun, "this root has no files to load".into());
+    let lib = match lf.loadable(root) {
+        Ok(l) => l,
+        Err(why) => return PairFacts::not_run(why),
     };
     let sizes: Vec<String> = req.sizes.iter().map(|s| s.to_string()).collect();
     let mut args: Vec<String> = vec![
         "probe-pair".into(),
         "--lib".into(),
-        lib.display().to_string(),
+        lib,
         "--provider".into(),
         req.provider.clone(),
         "--sizes".into(),
@@ -70,6 +70,8 @@ pub fn run(root: &Root, req: &PairRequest, lf: &LibfabricFacts) -> PairFacts {
         req.stall.as_secs_f64().to_string(),
         "--wait".into(),
         req.wait.as_secs_f64().to_string(),
+        "--node".into(),
+        serde_json::to_string(&node).unwrap_or_default(),
     ];
     if let Some(d) = &req.domain {
         args.extend(["--domain".into(), d.clone()]);
@@ -77,29 +79,12 @@ pub fn run(root: &Root, req: &PairRequest, lf: &LibfabricFacts) -> PairFacts {
     match (&req.listen, &req.connect) {
         (Some(l), _) => args.extend(["--listen".into(), l.clone()]),
         (_, Some(c)) => args.extend(["--connect".into(), c.clone()]),
-        _ => return fail(NativeState::NotRun, "neither --listen nor --connect".into()),
+        _ => return PairFacts::not_run("neither --listen nor --connect"),
     }
     // Waiting for the peer, every size's stall deadline, the final exchange, and the
     // transfers themselves (a minute is far more than they take on any working path).
     let deadline =
         req.wait + req.stall * (2 * req.sizes.len() as u32 + 4) + Duration::from_secs(60);
     let arg_ref: Vec<&str> = args.iter().map(String::as_str).collect();
-    match native::run_child(&arg_ref, &[], deadline) {
-        Ok(out) => match serde_json::from_slice::<PairResult>(&out.stdout) {
-            Ok(r) => {
-                PairFacts { state: NativeState::Ok, error: None, result: Some(r), log: out.log }
-            }
-            Err(e) => PairFacts {
-                state: NativeState::Failed,
-                error: Some(format!("unreadable helper output: {e}")),
-                log: out.log,
-                ..PairFacts::default()
-            },
-        },
-        Err(native::ChildError::Timeout { secs, last_step }) => fail(
-            NativeState::Timeout,
-            format!("the pair probe did not finish within {secs} s (stuck in {last_step})"),
-        ),
-        Err(e) => fail(NativeState::Failed, e.to_string()),
-    }
+    native::run_json(&arg_ref, &[], deadline, "the pair probe did not finish")
 }

@@ -5,16 +5,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::gpu::GpuFacts;
 use super::libfabric::LibfabricFacts;
 use super::pci::PciFacts;
 use super::rdma::RdmaFacts;
 use super::topology;
 use crate::native::probe::MrProbe;
-use crate::native::{self, NativeState};
-use crate::root::{Root, RootKind};
+use crate::native::{self, NativeRun};
+use crate::root::Root;
 
 /// Loading libfabric and libcuda, opening a domain and three registrations.
 pub const PROBE_DEADLINE: Duration = Duration::from_secs(30);
@@ -38,25 +36,9 @@ impl Default for ProbeRequest {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ProbeFacts {
-    pub state: NativeState,
-    /// Why the probe was not run, or how it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<MrProbe>,
-    /// libfabric's and the CUDA driver's own lines during the probe (FI_LOG_LEVEL=warn
-    /// unless the caller set another level).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub log: Vec<String>,
-}
-
-impl ProbeFacts {
-    fn not_run(why: impl Into<String>) -> ProbeFacts {
-        ProbeFacts { state: NativeState::NotRun, error: Some(why.into()), ..ProbeFacts::default() }
-    }
-}
+/// The probe's measurement. Its log holds libfabric's and the CUDA driver's own lines
+/// (FI_LOG_LEVEL=warn unless the caller set another level).
+pub type ProbeFacts = NativeRun<MrProbe>;
 
 /// `<ibdev>-rdm` of the EFA device NIXL would give each GPU, keyed by GPU PCI address.
 fn nearest_domains(pci: &PciFacts, rdma: &RdmaFacts) -> BTreeMap<String, String> {
@@ -91,11 +73,9 @@ pub fn gather(root: &Root, request: &ProbeRequest, inputs: &ProbeInputs<'_>) -> 
         );
     }
     let lf = inputs.libfabric;
-    let Some(path) = lf.path.as_deref().filter(|_| lf.state == NativeState::Ok) else {
-        return ProbeFacts::not_run(format!(
-            "no loadable libfabric ({})",
-            lf.error.as_deref().unwrap_or("see libfabric.efa-provider")
-        ));
+    let lib = match lf.loadable(root) {
+        Ok(l) => l,
+        Err(why) => return ProbeFacts::not_run(why),
     };
     let (provider, mut gpus, deadline) = match request {
         ProbeRequest::Explicit { provider, gpus, deadline } => {
@@ -120,10 +100,6 @@ pub fn gather(root: &Root, request: &ProbeRequest, inputs: &ProbeInputs<'_>) -> 
         gpus = inputs.gpu.gpus.iter().map(|g| g.index).collect();
     }
     let domains = nearest_domains(inputs.pci, inputs.rdma);
-    let Some(host_path) = root.host_path(path) else {
-        return ProbeFacts::not_run("this root has no files to load");
-    };
-    let lib = host_path.display().to_string();
     let efa = provider == "efa";
     let mut args: Vec<String> =
         vec!["probe-mr".into(), "--lib".into(), lib, "--provider".into(), provider];
@@ -140,39 +116,9 @@ pub fn gather(root: &Root, request: &ProbeRequest, inputs: &ProbeInputs<'_>) -> 
     if std::env::var_os("FI_LOG_LEVEL").is_none() {
         env.push(("FI_LOG_LEVEL".into(), "warn".into()));
     }
-    if root.kind() == RootKind::HostMount {
-        let dirs: Vec<String> = lf
-            .search
-            .iter()
-            .filter_map(|d| root.host_path(&d.dir).map(|p| p.display().to_string()))
-            .collect();
-        env.push(("LD_LIBRARY_PATH".into(), dirs.join(":")));
-    }
     let deadline =
         deadline.unwrap_or(PROBE_DEADLINE + PROBE_DEADLINE_PER_GPU * gpus.len().max(1) as u32);
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let arg_ref: Vec<&str> = args.iter().map(String::as_str).collect();
-    match native::run_child(&arg_ref, &env_ref, deadline) {
-        Ok(out) => match serde_json::from_slice::<MrProbe>(&out.stdout) {
-            Ok(r) => {
-                ProbeFacts { state: NativeState::Ok, error: None, result: Some(r), log: out.log }
-            }
-            Err(e) => ProbeFacts {
-                state: NativeState::Failed,
-                error: Some(format!("unreadable helper output: {e}")),
-                log: out.log,
-                ..ProbeFacts::default()
-            },
-        },
-        Err(native::ChildError::Timeout { secs, last_step }) => ProbeFacts {
-            state: NativeState::Timeout,
-            error: Some(format!("the probe did not finish within {secs} s (hung in {last_step})")),
-            ..ProbeFacts::default()
-        },
-        Err(e) => ProbeFacts {
-            state: NativeState::Failed,
-            error: Some(e.to_string()),
-            ..ProbeFacts::default()
-        },
-    }
+    native::run_json(&arg_ref, &env_ref, deadline, "the probe did not finish")
 }

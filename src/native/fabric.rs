@@ -111,6 +111,11 @@ pub fn mr_mode_names(m: c_int) -> Vec<String> {
     MR_MODE_NAMES.iter().filter(|(b, _)| m & b != 0).map(|(_, n)| n.to_string()).collect()
 }
 
+/// `major.minor` of a libfabric version word (`FI_VERSION`), as `fi_info` prints it.
+pub fn version_text(v: u32) -> String {
+    format!("{}.{}", v >> 16, v & 0xffff)
+}
+
 pub fn ep_type_name(t: c_int) -> String {
     match t {
         0 => "FI_EP_UNSPEC".into(),
@@ -291,6 +296,29 @@ pub struct fi_mr_attr {
     pub page_size: usize,
     pub base_mr: *const fid_mr,
     pub sub_mr_cnt: usize,
+}
+
+impl fi_mr_attr {
+    /// A send/receive registration of one buffer of memory kind `iface` on `device`.
+    pub fn for_iov(iov: &iovec, iface: c_int, device: u64) -> fi_mr_attr {
+        fi_mr_attr::for_buffer(iov as *const iovec as *const c_void, iface, device)
+    }
+
+    /// The same through a dma-buf descriptor (with the FI_MR_DMABUF flag).
+    pub fn for_dmabuf(d: &fi_mr_dmabuf, iface: c_int, device: u64) -> fi_mr_attr {
+        fi_mr_attr::for_buffer(d as *const fi_mr_dmabuf as *const c_void, iface, device)
+    }
+
+    fn for_buffer(mr_iov_or_dmabuf: *const c_void, iface: c_int, device: u64) -> fi_mr_attr {
+        fi_mr_attr {
+            mr_iov_or_dmabuf,
+            iov_count: 1,
+            access: FI_SEND | FI_RECV,
+            iface,
+            device,
+            ..fi_mr_attr::default()
+        }
+    }
 }
 
 impl Default for fi_mr_attr {
@@ -529,6 +557,13 @@ impl InfoList<'_> {
     }
 }
 
+impl<'a> InfoList<'a> {
+    /// The reliable-datagram entries, each described once.
+    pub fn rdm(&self) -> Vec<(InfoRef<'_>, ProviderInfo)> {
+        self.iter().map(|i| (i, describe(i))).filter(|(_, d)| d.ep_type == "FI_EP_RDM").collect()
+    }
+}
+
 impl Drop for InfoList<'_> {
     fn drop(&mut self) {
         if !self.head.is_null() {
@@ -658,7 +693,7 @@ pub fn describe(info: InfoRef<'_>) -> ProviderInfo {
             ep_type: ep_type_name(ep.map_or(0, |e| e.ep_type)),
             caps: cap_names(i.caps),
             mr_mode: mr_mode_names(da.map_or(0, |d| d.mr_mode)),
-            version: format!("{}.{}", pv >> 16, pv & 0xffff),
+            version: version_text(pv),
             nic: nic_name,
             nic_bdf,
         }
@@ -668,7 +703,6 @@ pub fn describe(info: InfoRef<'_>) -> ProviderInfo {
 /// What the enumeration task returns.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Enumeration {
-    pub path: String,
     pub version: Option<String>,
     pub api_version: Option<String>,
     pub providers: Vec<ProviderInfo>,
@@ -680,13 +714,9 @@ pub struct Enumeration {
 /// `__native libfabric --lib PATH`: load and enumerate every provider, as `fi_info` does
 /// (no hints, the library's own API version).
 pub fn serve_enumerate(args: &[String]) -> String {
-    let path = args
-        .iter()
-        .position(|a| a == "--lib")
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_default();
-    let mut e = Enumeration { path: path.clone(), ..Enumeration::default() };
+    let path =
+        super::options(args).find(|(k, _)| *k == "--lib").map(|(_, v)| v).unwrap_or_default();
+    let mut e = Enumeration::default();
     super::step(&format!("dlopen {path}"));
     let fab = match Fabric::load(&path) {
         Ok(f) => f,
@@ -697,7 +727,7 @@ pub fn serve_enumerate(args: &[String]) -> String {
     };
     super::step("fi_version");
     let api = fab.api_version();
-    e.api_version = Some(format!("{}.{}", api >> 16, api & 0xffff));
+    e.api_version = Some(version_text(api));
     super::step("fi_tostr(FI_TYPE_VERSION)");
     e.version = fab.release();
     super::step("fi_getinfo");

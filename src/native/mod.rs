@@ -71,7 +71,59 @@ pub struct ChildOutput {
     pub stdout: Vec<u8>,
     /// stderr lines other than `step:` markers (e.g. libfabric's own log lines).
     pub log: Vec<String>,
-    pub last_step: Option<String>,
+}
+
+/// What one native task gave, as the facts record it: its JSON document, or why there is
+/// none, and the libraries' own log lines either way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NativeRun<T> {
+    pub state: NativeState,
+    /// Why the task was not run, or how it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<T>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+}
+
+impl<T> Default for NativeRun<T> {
+    fn default() -> Self {
+        NativeRun { state: NativeState::NotRun, error: None, result: None, log: Vec::new() }
+    }
+}
+
+impl<T> NativeRun<T> {
+    pub fn not_run(why: impl Into<String>) -> Self {
+        NativeRun { error: Some(why.into()), ..NativeRun::default() }
+    }
+}
+
+/// Runs `efa-doctor __native <args>`, whose stdout is one JSON document of `T`. A timeout
+/// reads "`{timeout}` within N s (hung in <last call>)".
+pub fn run_json<T: serde::de::DeserializeOwned>(
+    args: &[&str],
+    env: &[(&str, &str)],
+    deadline: Duration,
+    timeout: &str,
+) -> NativeRun<T> {
+    let failed =
+        |state, error: String| NativeRun { state, error: Some(error), ..NativeRun::default() };
+    match run_child(args, env, deadline) {
+        Ok(out) => match serde_json::from_slice(&out.stdout) {
+            Ok(r) => {
+                NativeRun { state: NativeState::Ok, error: None, result: Some(r), log: out.log }
+            }
+            Err(e) => NativeRun {
+                log: out.log,
+                ..failed(NativeState::Failed, format!("unreadable helper output: {e}"))
+            },
+        },
+        Err(ChildError::Timeout { secs, last_step }) => {
+            failed(NativeState::Timeout, format!("{timeout} within {secs} s (hung in {last_step})"))
+        }
+        Err(e) => failed(NativeState::Failed, e.to_string()),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +146,7 @@ pub fn run_child(
     let exe = std::env::current_exe()
         .map_err(|e| ChildError::Failed(format!("cannot find own executable: {e}")))?;
     let mut cmd = Command::new(exe);
-    cmd.arg("__native")
+    cmd.arg(HELPER_ARG)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -161,7 +213,7 @@ pub fn run_child(
             format!("{why}: {tail}")
         }));
     }
-    Ok(ChildOutput { stdout, log, last_step })
+    Ok(ChildOutput { stdout, log })
 }
 
 fn split_log(stderr: &[u8]) -> (Vec<String>, Option<String>) {

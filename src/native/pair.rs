@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::fabric::{self, FI_RECV, FI_SEND, Fabric, fi_mr_attr, iovec};
+use super::fabric::{self, Fabric, fi_mr_attr, iovec};
 use super::rdm::{Endpoint, FI_EAGAIN, OpContext};
 use super::step;
 
@@ -153,6 +153,8 @@ struct Args {
     connect: Option<String>,
     /// A domain (interface, or EFA device `-rdm`) to use instead of the first suitable one.
     domain: Option<String>,
+    /// This node's identity, as the parent gathered it.
+    node: NodeId,
     sizes: Vec<usize>,
     iters: usize,
     stall: Duration,
@@ -166,6 +168,7 @@ fn parse_args(args: &[String]) -> Args {
         listen: None,
         connect: None,
         domain: None,
+        node: NodeId::default(),
         sizes: vec![1, 64, 4096, 65536, 1 << 20],
         iters: 1000,
         stall: Duration::from_secs(5),
@@ -178,6 +181,7 @@ fn parse_args(args: &[String]) -> Args {
             "--listen" => a.listen = Some(v),
             "--connect" => a.connect = Some(v),
             "--domain" => a.domain = Some(v),
+            "--node" => a.node = serde_json::from_str(&v).unwrap_or_default(),
             "--sizes" => a.sizes = v.split(',').filter_map(|s| s.parse().ok()).collect(),
             "--iters" => a.iters = v.parse().unwrap_or(a.iters),
             "--stall" => a.stall = Duration::from_secs_f64(v.parse().unwrap_or(5.0)),
@@ -186,35 +190,6 @@ fn parse_args(args: &[String]) -> Args {
         }
     }
     a
-}
-
-/// Reads this node's identity and EFA port counters through the live root.
-fn local_state() -> (NodeId, BTreeMap<String, PortCounters>) {
-    let root = crate::root::Root::live();
-    let counters = counters(&root);
-    let imds = crate::facts::imds::gather(&root, !counters.is_empty());
-    let node = NodeId {
-        hostname: root.read_value("proc/sys/kernel/hostname").ok(),
-        boot_id: root.read_value("proc/sys/kernel/random/boot_id").ok(),
-        instance_id: imds.instance_id.clone().or_else(|| {
-            root.read_value("sys/devices/virtual/dmi/id/board_asset_tag")
-                .ok()
-                .filter(|s| s.starts_with("i-"))
-        }),
-        instance_type: imds
-            .instance_type
-            .clone()
-            .or_else(|| root.read_value("sys/devices/virtual/dmi/id/product_name").ok()),
-        availability_zone: imds.availability_zone.clone(),
-        placement_group: imds.placement_group.clone(),
-        secondary_cidr_subnets: imds
-            .interfaces
-            .iter()
-            .filter(|i| i.secondary_cidr == Some(true))
-            .filter_map(|i| i.subnet_cidr.clone())
-            .collect(),
-    };
-    (node, counters)
 }
 
 fn counters(root: &crate::root::Root) -> BTreeMap<String, PortCounters> {
@@ -355,9 +330,8 @@ pub fn serve(args: &[String]) -> String {
 }
 
 fn run(a: &Args, r: &mut PairResult) {
-    let (node, before) = local_state();
-    r.node = node;
-    r.counters_before = before;
+    r.node = a.node.clone();
+    r.counters_before = counters(&crate::root::Root::live());
     // The side channel first: then a failure to open the fabric reaches the peer too, and
     // the peer's address tells whether a loopback interface may carry the data.
     step("side channel");
@@ -369,20 +343,23 @@ fn run(a: &Args, r: &mut PairResult) {
         }
     };
     r.side_channel = peer_addr.to_string();
-    let fab = match Fabric::load(&a.lib) {
-        Ok(f) => Some(f),
-        Err(e) => {
-            r.error = Some(stage("fabric", None, format!("cannot load {}: {e}", a.lib), false));
-            None
-        }
-    };
-    let Some(fab) = fab else {
-        exchange_failure(&mut ch, a, r);
-        return;
-    };
+    // A fabric step that fails ends this end's run; the peer hears why over the channel.
+    macro_rules! fabric_step {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(why) => {
+                    r.error = Some(stage("fabric", None, why, false));
+                    exchange_failure(&mut ch, a, r);
+                    return;
+                }
+            }
+        };
+    }
+    let fab = fabric_step!(Fabric::load(&a.lib).map_err(|e| format!("cannot load {}: {e}", a.lib)));
     r.libfabric_version = fab.release();
     step(&format!("fi_getinfo provider={}", a.provider));
-    let list = match fab.hints().and_then(|mut h| {
+    let list = fabric_step!(fab.hints().and_then(|mut h| {
         h.rdm_messages(Some(&a.provider));
         fab.getinfo(fab.api_version(), Some(&h)).map_err(|rc| {
             format!(
@@ -391,70 +368,40 @@ fn run(a: &Args, r: &mut PairResult) {
                 fab.strerror(rc)
             )
         })
-    }) {
-        Ok(l) => l,
-        Err(e) => {
-            r.error = Some(stage("fabric", None, e, false));
-            exchange_failure(&mut ch, a, r);
-            return;
-        }
-    };
-    let loopback_peer = peer_addr.ip().is_loopback();
-    let rdm = |i: &fabric::InfoRef<'_>| fabric::describe(*i).ep_type == "FI_EP_RDM";
-    let on_loopback = |i: &fabric::InfoRef<'_>| {
-        let d = fabric::describe(*i);
+    }));
+    let rdm = list.rdm();
+    let on_loopback = |d: &fabric::ProviderInfo| {
         d.domain == "lo" || d.fabric.starts_with("127.") || d.fabric == "::1/128"
     };
     // The domain asked for; else one that can reach a remote peer (a loopback interface
-    // cannot), else any.
-    let info = match &a.domain {
-        Some(want) => list.iter().filter(rdm).find(|i| &fabric::describe(*i).domain == want),
-        None => list.iter().filter(rdm).find(|i| loopback_peer || !on_loopback(i)),
+    // cannot).
+    let chosen = match &a.domain {
+        Some(want) => rdm.iter().find(|(_, d)| &d.domain == want),
+        None => rdm.iter().find(|(_, d)| peer_addr.ip().is_loopback() || !on_loopback(d)),
     };
-    let Some(info) = info else {
+    let (info, d) = fabric_step!(chosen.ok_or_else(|| {
         let what = match &a.domain {
             Some(d) => format!("no RDM endpoint with domain {d}"),
-            None if list.iter().any(|i| rdm(&i)) => {
+            None if !rdm.is_empty() => {
                 format!("RDM endpoints on loopback interfaces only, which cannot reach {peer_addr}")
             }
             None => "no RDM endpoint".into(),
         };
-        r.error =
-            Some(stage("fabric", None, format!("provider {} offers {what}", a.provider), false));
-        exchange_failure(&mut ch, a, r);
-        return;
-    };
-    let d = fabric::describe(info);
-    r.fabric = Some(d.fabric);
-    r.domain = Some(d.domain);
+        format!("provider {} offers {what}", a.provider)
+    }));
+    r.fabric = Some(d.fabric.clone());
+    r.domain = Some(d.domain.clone());
     step("fi_fabric/fi_domain");
-    let dom = match fab.open_domain(info) {
-        Ok(d) => d,
-        Err((call, rc)) => {
-            r.error = Some(stage(
-                "fabric",
-                None,
-                format!("{call} returned {rc} ({})", fab.strerror(rc)),
-                false,
-            ));
-            exchange_failure(&mut ch, a, r);
-            return;
-        }
-    };
+    let dom = fabric_step!(
+        fab.open_domain(*info)
+            .map_err(|(call, rc)| format!("{call} returned {rc} ({})", fab.strerror(rc)))
+    );
     step("fi_endpoint");
-    let opened = Endpoint::open(&dom, info, WINDOW + 2)
-        .map_err(|e| format!("{} returned {} ({})", e.call, e.code, fab.strerror(e.code as i32)))
-        .and_then(|ep| {
-            ep.name().map(|n| (ep, n)).map_err(|e| format!("{} returned {}", e.call, e.code))
-        });
-    let (ep, name) = match opened {
-        Ok(x) => x,
-        Err(e) => {
-            r.error = Some(stage("fabric", None, e, false));
-            exchange_failure(&mut ch, a, r);
-            return;
-        }
-    };
+    let ep = fabric_step!(
+        Endpoint::open(&dom, *info, WINDOW + 2)
+            .map_err(|e| format!("{e} ({})", fab.strerror(e.code)))
+    );
+    let name = fabric_step!(ep.name().map_err(|e| e.to_string()));
     let peer = match exchange_hello(&mut ch, a, r, hex(&name)) {
         Some(p) => p,
         None => {
@@ -471,7 +418,7 @@ fn run(a: &Args, r: &mut PairResult) {
     let plan = (&sizes, iters.clamp(1, MAX_ITERS));
     match unhex(&peer.fabric_addr)
         .ok_or_else(|| "unreadable peer address".to_string())
-        .and_then(|b| ep.insert(&b).map_err(|e| format!("{} returned {}", e.call, e.code)))
+        .and_then(|b| ep.insert(&b).map_err(|e| e.to_string()))
     {
         Ok(dest) => {
             let mut t =
@@ -607,13 +554,9 @@ impl<'a, 'd> Transfers<'a, 'd> {
         if ep.needs_mr {
             for (buf, desc) in [(&mut t.tx, &mut t.tx_desc), (&mut t.rx, &mut t.rx_desc)] {
                 let iov = iovec { iov_base: buf.as_mut_ptr() as *mut c_void, iov_len: buf.len() };
-                let attr = fi_mr_attr {
-                    mr_iov_or_dmabuf: &iov as *const iovec as *const c_void,
-                    iov_count: 1,
-                    access: FI_SEND | FI_RECV,
-                    ..fi_mr_attr::default()
-                };
-                if let Ok(mr) = dom.register_kept(&attr, 0) {
+                if let Ok(mr) =
+                    dom.register_kept(&fi_mr_attr::for_iov(&iov, fabric::FI_HMEM_SYSTEM, 0), 0)
+                {
                     *desc = mr.desc();
                     t._mrs.push(mr);
                 }

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::cuda::{self, Cuda};
 use super::fabric::{
-    self, FI_HMEM_CUDA, FI_HMEM_SYSTEM, FI_MR_DMABUF, FI_RECV, FI_SEND, Fabric, ProviderInfo,
-    fi_mr_attr, fi_mr_dmabuf, iovec,
+    self, FI_HMEM_CUDA, FI_HMEM_SYSTEM, FI_MR_DMABUF, Fabric, ProviderInfo, fi_mr_attr,
+    fi_mr_dmabuf, iovec,
 };
 use super::step;
 
@@ -148,17 +148,6 @@ fn register(fab: &Fabric, dom: &fabric::Domain<'_>, attr: &fi_mr_attr, flags: u6
     }
 }
 
-fn iov_attr(iov: &iovec, iface: i32, device: u64) -> fi_mr_attr {
-    fi_mr_attr {
-        mr_iov_or_dmabuf: iov as *const iovec as *const c_void,
-        iov_count: 1,
-        access: FI_SEND | FI_RECV,
-        iface,
-        device,
-        ..fi_mr_attr::default()
-    }
-}
-
 struct Args {
     lib: String,
     provider: String,
@@ -209,7 +198,7 @@ fn run(a: &Args, p: &mut MrProbe) {
         }
     };
     let api = fab.api_version();
-    p.api_version = Some(format!("{}.{}", api >> 16, api & 0xffff));
+    p.api_version = Some(fabric::version_text(api));
     p.libfabric_version = fab.release();
 
     // NIXL's hints, with FI_HMEM first and, as NIXL does on failure, without it.
@@ -237,17 +226,15 @@ fn run(a: &Args, p: &mut MrProbe) {
         }
     }
     let Some(list) = list else { return };
-    if p.hmem == Some(true) {
-        p.getinfo_error = None;
-    }
-    for e in list.iter().map(fabric::describe).filter(|e| e.ep_type == "FI_EP_RDM") {
+    let rdm = list.rdm();
+    for (_, e) in &rdm {
         if p.entries.len() < MAX_ENTRIES
             && !p
                 .entries
                 .iter()
                 .any(|x| x.name == e.name && x.domain == e.domain && x.fabric == e.fabric)
         {
-            p.entries.push(e);
+            p.entries.push(e.clone());
         }
     }
 
@@ -278,7 +265,7 @@ fn run(a: &Args, p: &mut MrProbe) {
         if a.gpus.is_empty() { (0..count).map(|n| (n, None)).collect() } else { a.gpus.clone() };
     for (ordinal, domain) in gpus {
         let mut g = GpuProbe { ordinal, ..GpuProbe::default() };
-        probe_gpu(&fab, &list, &cu, api, p.hmem == Some(true), domain.as_deref(), a.bytes, &mut g);
+        probe_gpu(&fab, &rdm, &cu, api, p.hmem == Some(true), domain.as_deref(), a.bytes, &mut g);
         p.gpus.push(g);
     }
 }
@@ -286,7 +273,7 @@ fn run(a: &Args, p: &mut MrProbe) {
 #[allow(clippy::too_many_arguments)]
 fn probe_gpu(
     fab: &Fabric,
-    list: &fabric::InfoList<'_>,
+    rdm: &[(fabric::InfoRef<'_>, fabric::ProviderInfo)],
     cu: &Cuda,
     api: u32,
     hmem: bool,
@@ -343,12 +330,8 @@ fn probe_gpu(
     };
 
     // The entry for the GPU's nearest NIC when the caller named one, else the first.
-    let entry = list
-        .iter()
-        .filter(|e| fabric::describe(*e).ep_type == "FI_EP_RDM")
-        .find(|e| domain.is_none_or(|d| fabric::describe(*e).domain == d))
-        .or_else(|| list.iter().find(|e| fabric::describe(*e).ep_type == "FI_EP_RDM"));
-    let Some(entry) = entry else {
+    let entry = rdm.iter().find(|(_, e)| domain.is_none_or(|d| e.domain == d)).or(rdm.first());
+    let Some((entry, described)) = entry else {
         g.domain_error = Some(CallError {
             call: "fi_getinfo".into(),
             code: -61,
@@ -356,9 +339,9 @@ fn probe_gpu(
         });
         return;
     };
-    g.domain = Some(fabric::describe(entry).domain);
+    g.domain = Some(described.domain.clone());
     step(&format!("fi_fabric/fi_domain {}", g.domain.as_deref().unwrap_or("")));
-    let dom = match fab.open_domain(entry) {
+    let dom = match fab.open_domain(*entry) {
         Ok(d) => d,
         Err((call, r)) => {
             g.domain_error = Some(CallError { call, code: r, text: fab.strerror(r) });
@@ -370,7 +353,7 @@ fn probe_gpu(
     g.host = match HostBuffer::new(bytes) {
         Some(h) => {
             let iov = iovec { iov_base: h.ptr, iov_len: h.len };
-            register(fab, &dom, &iov_attr(&iov, FI_HMEM_SYSTEM, 0), 0)
+            register(fab, &dom, &fi_mr_attr::for_iov(&iov, FI_HMEM_SYSTEM, 0), 0)
         }
         None => Registration::skipped("no host memory for the control buffer"),
     };
@@ -383,13 +366,12 @@ fn probe_gpu(
     }
     step("fi_mr_regattr FI_HMEM_CUDA");
     let iov = iovec { iov_base: buf.ptr as *mut c_void, iov_len: buf.size };
-    g.implicit = register(fab, &dom, &iov_attr(&iov, FI_HMEM_CUDA, ordinal as u64), 0);
+    g.implicit = register(fab, &dom, &fi_mr_attr::for_iov(&iov, FI_HMEM_CUDA, ordinal as u64), 0);
 
     g.dmabuf = match (&dmabuf_fd, api >= DMABUF_API) {
         (_, false) => Registration::skipped(format!(
-            "libfabric API {}.{} predates FI_MR_DMABUF (1.20)",
-            api >> 16,
-            api & 0xffff
+            "libfabric API {} predates FI_MR_DMABUF (1.20)",
+            fabric::version_text(api)
         )),
         (None, _) => Registration::skipped("the CUDA driver exported no dma-buf fd"),
         (Some(fd), true) => {
@@ -399,21 +381,15 @@ fn probe_gpu(
                 len: buf.size,
                 base_addr: buf.ptr as *mut c_void,
             };
-            let attr = fi_mr_attr {
-                mr_iov_or_dmabuf: &d as *const fi_mr_dmabuf as *const c_void,
-                iov_count: 1,
-                access: FI_SEND | FI_RECV,
-                iface: FI_HMEM_CUDA,
-                device: ordinal as u64,
-                ..fi_mr_attr::default()
-            };
             step("fi_mr_regattr FI_MR_DMABUF");
-            register(fab, &dom, &attr, FI_MR_DMABUF)
+            register(
+                fab,
+                &dom,
+                &fi_mr_attr::for_dmabuf(&d, FI_HMEM_CUDA, ordinal as u64),
+                FI_MR_DMABUF,
+            )
         }
     };
-    // Drop order: domain (and its MRs), fd, device buffer, context.
-    drop(dom);
-    drop(dmabuf_fd);
-    drop(buf);
-    drop(ctx);
+    // Locals drop in reverse order of declaration, on every return above too: domain (and
+    // its MRs), fd, device buffer, context.
 }

@@ -9,7 +9,7 @@
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
 
-use super::fabric::{Domain, FI_RECV, FI_SEND, InfoRef, close_fid, fi_info, fid};
+use super::fabric::{Domain, FI_MR_LOCAL, FI_RECV, FI_SEND, InfoRef, close_fid, fi_info, fid};
 
 pub type fi_addr_t = u64;
 
@@ -20,9 +20,6 @@ const FI_WAIT_NONE: c_int = 0;
 pub const FI_EAGAIN: isize = 11;
 pub const FI_EAVAIL: isize = 259;
 const FI_ETOOSMALL: c_int = 257;
-/// FI_MR_LOCAL in `domain_attr->mr_mode`: buffers must be registered and their descriptor
-/// passed.
-const FI_MR_LOCAL: c_int = 1 << 2;
 
 #[repr(C)]
 pub struct fi_ops_domain {
@@ -180,16 +177,21 @@ pub struct OpContext {
     internal: [usize; 8],
 }
 
-/// A failed call: what and its return code.
+/// A failed call: what and its return code (a negative errno).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FabricError {
-    pub call: String,
-    pub code: i64,
-    pub text: String,
+    pub call: &'static str,
+    pub code: i32,
 }
 
-fn err(call: &str, code: i64) -> FabricError {
-    FabricError { call: call.into(), code, text: String::new() }
+impl std::fmt::Display for FabricError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} returned {}", self.call, self.code)
+    }
+}
+
+fn err(call: &'static str, code: i32) -> FabricError {
+    FabricError { call, code }
 }
 
 /// An error completion, with the provider's own explanation.
@@ -228,6 +230,7 @@ impl<'d> Endpoint<'d> {
         // SAFETY: the domain is open and its ops table is the provider's; every out pointer
         // is ours; attributes are zero-initialised C structs of the documented layout.
         unsafe {
+            // FI_MR_LOCAL: buffers must be registered and their descriptor passed.
             e.needs_mr = (*raw).domain_attr.as_ref().is_some_and(|d| d.mr_mode & FI_MR_LOCAL != 0);
             let d = dom.domain;
             let ops = (*d).ops.as_ref().ok_or_else(|| err("fi_domain ops", -38))?;
@@ -247,7 +250,7 @@ impl<'d> Endpoint<'d> {
                 ptr::null_mut(),
             );
             if rc != 0 {
-                return Err(err("fi_av_open", rc.into()));
+                return Err(err("fi_av_open", rc));
             }
             let mut cq_attr = fi_cq_attr {
                 size: queue_depth * 2,
@@ -265,7 +268,7 @@ impl<'d> Endpoint<'d> {
                 ptr::null_mut(),
             );
             if rc != 0 {
-                return Err(err("fi_cq_open", rc.into()));
+                return Err(err("fi_cq_open", rc));
             }
             let rc = ops.endpoint.ok_or_else(|| err("fi_endpoint", -38))?(
                 d as *mut c_void,
@@ -274,17 +277,17 @@ impl<'d> Endpoint<'d> {
                 ptr::null_mut(),
             );
             if rc != 0 {
-                return Err(err("fi_endpoint", rc.into()));
+                return Err(err("fi_endpoint", rc));
             }
             let fops = (*e.ep).fid.ops.as_ref().ok_or_else(|| err("fid ops", -38))?;
             let bind = fops.bind.ok_or_else(|| err("fi_ep_bind", -38))?;
             let rc = bind(&mut (*e.ep).fid, &mut (*e.av).fid, 0);
             if rc != 0 {
-                return Err(err("fi_ep_bind(av)", rc.into()));
+                return Err(err("fi_ep_bind(av)", rc));
             }
             let rc = bind(&mut (*e.ep).fid, &mut (*e.cq).fid, FI_SEND | FI_RECV);
             if rc != 0 {
-                return Err(err("fi_ep_bind(cq)", rc.into()));
+                return Err(err("fi_ep_bind(cq)", rc));
             }
             let rc = fops.control.ok_or_else(|| err("fi_enable", -38))?(
                 &mut (*e.ep).fid,
@@ -292,7 +295,7 @@ impl<'d> Endpoint<'d> {
                 ptr::null_mut(),
             );
             if rc != 0 {
-                return Err(err("fi_enable", rc.into()));
+                return Err(err("fi_enable", rc));
             }
         }
         Ok(e)
@@ -314,7 +317,7 @@ impl<'d> Endpoint<'d> {
             rc = unsafe { getname(&mut (*self.ep).fid, buf.as_mut_ptr() as *mut c_void, &mut len) };
         }
         if rc != 0 {
-            return Err(err("fi_getname", rc.into()));
+            return Err(err("fi_getname", rc));
         }
         buf.truncate(len);
         Ok(buf)
@@ -333,7 +336,7 @@ impl<'d> Endpoint<'d> {
             insert(self.av, addr.as_ptr() as *const c_void, 1, &mut out, 0, ptr::null_mut())
         };
         if rc != 1 {
-            return Err(err("fi_av_insert", rc.into()));
+            return Err(err("fi_av_insert", rc));
         }
         Ok(out)
     }
