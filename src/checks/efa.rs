@@ -11,7 +11,7 @@ use crate::facts::topology::{self, Relation};
 use crate::report::{Evidence, Outcome};
 
 fn gpu_node(f: &Facts) -> bool {
-    f.pci.of_kind(PciKind::Gpu).next().is_some()
+    f.pci.has(PciKind::Gpu)
         || f.instance
             .spec
             .as_ref()
@@ -57,7 +57,7 @@ fn devices(f: &Facts) -> Outcome {
         )),
     ];
     if let Some(n) = expected {
-        ev[0] = ev[0].clone().expected(format!("{n} on {itype}"));
+        ev[0].expected = Some(format!("{n} on {itype}"));
     }
     if f.pci.devices.is_none() && f.rdma.devices.is_none() {
         return Outcome::skip(
@@ -101,33 +101,27 @@ fn devices(f: &Facts) -> Outcome {
         .value(rdma_efa.len().to_string());
     }
     let count = rdma_efa.len();
-    // Which devices this process can reach through /dev/infiniband.
-    let usable: Option<Vec<&str>> = f.host.uverbs.as_ref().map(|nodes| {
-        nodes
-            .iter()
-            .filter_map(|n| n.ibdev.as_deref())
-            .filter(|d| rdma_efa.iter().any(|e| e.name == *d))
-            .collect()
-    });
-    if let Some(nodes) = &f.host.uverbs {
+    // How many devices this process can reach through /dev/infiniband; `None` without it.
+    let visible: Option<usize> = f.host.uverbs.as_ref().map(|nodes| {
         ev.push(
             Evidence::new("dev/infiniband").observed(format!("{} uverbs node(s)", nodes.len())),
         );
-    }
-    let visible = match (&usable, &f.host.uverbs) {
-        (Some(u), Some(_)) if !u.is_empty() => u.len(),
+        let usable = nodes
+            .iter()
+            .filter_map(|n| n.ibdev.as_deref())
+            .filter(|d| rdma_efa.iter().any(|e| e.name == *d))
+            .count();
         // Without ibdev links, count the nodes themselves.
-        (_, Some(nodes)) => nodes.len().min(count),
-        (_, None) => 0,
-    };
-    if visible == 0 && f.host.uverbs.is_none() && f.host.dev_visible {
+        if usable > 0 { usable } else { nodes.len().min(count) }
+    });
+    if visible.is_none() && f.host.dev_visible {
         return Outcome::fail(format!("none of the {count} EFA devices is usable here: /dev/infiniband does not exist"))
             .with_evidence(ev)
             .evidence(Evidence::new("dev/infiniband").observed("absent").expected(format!("{count} uverbs nodes")))
             .remediation(format!("Request the devices: `vpc.amazonaws.com/efa: {count}` in the pod's resources (or run privileged) and check that the aws-efa-k8s-device-plugin DaemonSet runs on this node; on the host, load ib_uverbs."))
             .value(format!("0/{count}"));
     }
-    if f.host.uverbs.is_some() && visible < count {
+    if let Some(visible) = visible.filter(|v| *v < count) {
         let msg = format!(
             "{visible} of {count} EFA devices are usable here (uverbs nodes in /dev/infiniband)"
         );
@@ -257,20 +251,21 @@ fn link(f: &Facts) -> Outcome {
 /// Counter deltas per device over the `--sample` interval, `None` without a sample.
 fn deltas(f: &Facts, d: &RdmaDevice) -> Option<(Counters, f64)> {
     let s = f.rdma.sample.as_ref()?;
-    let after = s.after.get(&d.name)?;
-    let before = d.all_counters();
-    let secs = (s.interval_ms as f64 / 1000.0).max(0.001);
-    let delta = after
-        .iter()
-        .filter_map(|(k, a)| before.get(k).map(|b| (k.clone(), a.saturating_sub(*b))))
-        .collect();
-    Some((delta, secs))
+    Some((s.delta(d)?, (s.interval_ms as f64 / 1000.0).max(0.001)))
 }
 
 fn port_counter(c: &Counters, name: &str) -> Option<u64> {
-    c.iter()
-        .find(|(k, _)| k.rsplit('/').next() == Some(name) && k.starts_with("port"))
-        .map(|(_, v)| *v)
+    c.iter().find(|(k, _)| k.starts_with("port") && counter_name(k) == name).map(|(_, v)| *v)
+}
+
+/// Where a device's counter lives in sysfs (`name` empty: the directory).
+fn counter_path(dev: &str, port: bool, name: &str) -> String {
+    let dir = if port {
+        format!("sys/class/infiniband/{dev}/ports/1/hw_counters")
+    } else {
+        format!("sys/class/infiniband/{dev}/hw_counters")
+    };
+    if name.is_empty() { dir } else { format!("{dir}/{name}") }
 }
 
 pub struct Traffic;
@@ -297,8 +292,12 @@ fn traffic(f: &Facts) -> Outcome {
     let mut silent_since_boot = Vec::new();
     let mut moving = 0usize;
     let sampled = f.rdma.sample.is_some();
+    // rdma_write_bytes = 0 is normal when the device lacks RDMA write (REFERENCE §1.6): noted,
+    // never judged.
+    let mut no_write = true;
     for d in &efa {
         let all = d.all_counters();
+        no_write &= port_counter(&all, "rdma_write_bytes").unwrap_or(0) == 0;
         let (Some(tx), Some(rx)) = (port_counter(&all, "tx_pkts"), port_counter(&all, "rx_pkts"))
         else {
             continue;
@@ -309,7 +308,7 @@ fn traffic(f: &Facts) -> Outcome {
             if dtx > 0 && drx == 0 {
                 silent.push(d.name.clone());
                 ev.push(
-                    Evidence::new(format!("sys/class/infiniband/{}/ports/1/hw_counters", d.name))
+                    Evidence::new(counter_path(&d.name, true, ""))
                         .observed(format!("tx_pkts +{dtx}, rx_pkts +0 in {secs:.1} s"))
                         .expected("rx_pkts rising with tx_pkts"),
                 );
@@ -319,16 +318,12 @@ fn traffic(f: &Facts) -> Outcome {
         } else if tx > 0 && rx == 0 {
             silent_since_boot.push(d.name.clone());
             ev.push(
-                Evidence::new(format!("sys/class/infiniband/{}/ports/1/hw_counters", d.name))
+                Evidence::new(counter_path(&d.name, true, ""))
                     .observed(format!("tx_pkts {tx}, rx_pkts 0 since the driver loaded"))
                     .expected("rx_pkts > 0 once traffic flowed"),
             );
         }
     }
-    // rdma_write_bytes = 0 is normal when the device lacks RDMA write (REFERENCE §1.6): noted,
-    // never judged.
-    let no_write =
-        efa.iter().all(|d| port_counter(&d.all_counters(), "rdma_write_bytes").unwrap_or(0) == 0);
     let write_note = if no_write {
         "; rdma_write_bytes = 0 is normal (SRD uses sends; RDMA write is optional)"
     } else {
@@ -422,11 +417,7 @@ fn errors(f: &Facts) -> Outcome {
             let Some(&(_, hard)) = ERROR_COUNTERS.iter().find(|(n, _)| *n == name) else {
                 continue;
             };
-            let path = if key.starts_with("port") {
-                format!("sys/class/infiniband/{}/ports/1/hw_counters/{name}", d.name)
-            } else {
-                format!("sys/class/infiniband/{}/hw_counters/{name}", d.name)
-            };
+            let path = counter_path(&d.name, key.starts_with("port"), name);
             match &delta {
                 Some((dl, secs)) => {
                     let rise = dl.get(key).copied().unwrap_or(0);
@@ -459,12 +450,9 @@ fn errors(f: &Facts) -> Outcome {
                 if rate > RETRANS_PKTS_PER_SEC {
                     warn.push(format!("{}/retrans_pkts {rate:.0}/s", d.name));
                     ev.push(
-                        Evidence::new(format!(
-                            "sys/class/infiniband/{}/ports/1/hw_counters/retrans_pkts",
-                            d.name
-                        ))
-                        .observed(format!("{rate:.0} packets/s"))
-                        .expected(format!("< {RETRANS_PKTS_PER_SEC} packets/s")),
+                        Evidence::new(counter_path(&d.name, true, "retrans_pkts"))
+                            .observed(format!("{rate:.0} packets/s"))
+                            .expected(format!("< {RETRANS_PKTS_PER_SEC} packets/s")),
                     );
                 }
             }

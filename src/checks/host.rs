@@ -264,7 +264,7 @@ fn privileges(f: &Facts) -> Outcome {
     }
 }
 
-fn yes(b: bool) -> &'static str {
+pub(super) fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 

@@ -25,10 +25,6 @@ fn nvidia_evidence(f: &Facts) -> Evidence {
     )
 }
 
-fn has_gpus(f: &Facts) -> bool {
-    f.pci.of_kind(PciKind::Gpu).next().is_some()
-}
-
 /// Is the EFA driver the out-of-tree Amazon one? Its `/sys/module/efa/version` exists
 /// (`2.17.3g`); the in-tree driver has none (REFERENCE §1.2).
 fn efa_out_of_tree(f: &Facts) -> Option<bool> {
@@ -176,7 +172,7 @@ fn gpudirect_path(f: &Facts) -> Outcome {
             .remediation(fix)
             .value("none");
     }
-    if !has_gpus(f) && f.pci.devices.is_some() {
+    if !f.pci.has(PciKind::Gpu) && f.pci.devices.is_some() {
         return Outcome::skip(format!(
             "no NVIDIA GPU on the PCI bus; dma-buf would not be available: {why_no_dmabuf}"
         ))
@@ -208,8 +204,8 @@ fn modules(f: &Facts) -> Outcome {
         return Outcome::skip(format!("the module list is not readable in this root ({why})"));
     };
     let state = |n: &str| f.modules.is_loaded(n) == Some(true);
-    let efa_hw = f.pci.of_kind(PciKind::Efa).count() + f.rdma.efa().count() > 0;
-    let gpu_hw = has_gpus(f);
+    let efa_hw = f.efa_hardware();
+    let gpu_hw = f.pci.has(PciKind::Gpu);
 
     let mut ev = Vec::new();
     let mut fails = Vec::new();

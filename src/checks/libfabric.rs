@@ -9,14 +9,9 @@ use crate::native::NativeState;
 use crate::parse::Version;
 use crate::report::{Evidence, Outcome};
 
-fn efa_hw(f: &Facts) -> bool {
-    f.rdma.efa().next().is_some() || f.pci.of_kind(PciKind::Efa).next().is_some()
-}
-
 /// The on-disk copy of the libfabric that was (or would be) loaded.
 fn chosen_copy(f: &Facts) -> Option<&LibfabricCopy> {
-    let path = f.libfabric.path.as_deref()?;
-    f.efa_stack.libfabric.iter().find(|c| c.path == path)
+    f.efa_stack.copy(f.libfabric.path.as_deref()?)
 }
 
 fn lib_evidence(f: &Facts) -> Evidence {
@@ -45,7 +40,7 @@ impl Check for EfaProvider {
 
 fn efa_provider(f: &Facts) -> Outcome {
     let l = &f.libfabric;
-    let hw = efa_hw(f);
+    let hw = f.efa_hardware();
     let why = l.error.clone().unwrap_or_default();
     let searched = l.search.iter().map(|d| d.dir.as_str()).collect::<Vec<_>>().join(":");
     match l.state {
@@ -112,7 +107,7 @@ fn efa_provider(f: &Facts) -> Outcome {
             rdm.len(),
             fabrics.join(" and ")
         ));
-        if hmem == 0 && f.pci.of_kind(PciKind::Gpu).next().is_some() {
+        if hmem == 0 && f.pci.has(PciKind::Gpu) {
             return Outcome::fail(format!("efa provider has {} RDM entries but none with FI_HMEM on a GPU node", rdm.len()))
                 .with_evidence(ev)
                 .remediation("This libfabric was built without CUDA support (`--with-cuda --enable-cuda-dlopen`), or cannot load libcuda.so.1: use the EFA installer's libfabric and make libcuda visible (NVIDIA container toolkit).")

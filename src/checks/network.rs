@@ -66,7 +66,7 @@ fn host_network(f: &Facts) -> Outcome {
         .filter(|i| i.secondary_cidr == Some(true))
         .filter_map(|i| i.subnet_cidr.as_deref())
         .collect();
-    let efa = f.rdma.efa().next().is_some();
+    let efa = f.rdma.has_efa();
     let details = serde_json::to_value(m).unwrap_or_default();
     if !secondary.is_empty() {
         let mut s = secondary.clone();

@@ -96,7 +96,8 @@ fn judge(f: &Facts) -> Vec<Outcome> {
             r.cuda_devices.unwrap_or(0)
         ))];
     }
-    r.gpus.iter().map(|g| gpu_outcome(r, g, &lib).with_evidence(log_ev())).collect()
+    let log = log_ev();
+    r.gpus.iter().map(|g| gpu_outcome(r, g, &lib).with_evidence(log.clone())).collect()
 }
 
 fn call_text(e: &CallError) -> String {
@@ -116,7 +117,7 @@ fn reg_text(r: &Registration) -> String {
 }
 
 /// The verdict for one GPU: value, status and summary, remediation.
-pub fn classify(r: &MrProbe, g: &GpuProbe) -> (&'static str, Outcome) {
+fn classify(r: &MrProbe, g: &GpuProbe) -> (&'static str, Outcome) {
     let who = format!(
         "GPU {}{}",
         g.ordinal,

@@ -8,10 +8,6 @@ use crate::facts::process::{ProcessFacts, RegionClass};
 use crate::parse::Version;
 use crate::report::{Evidence, Outcome};
 
-fn efa_node(f: &Facts) -> bool {
-    f.rdma.efa().next().is_some()
-}
-
 /// Runs `judge` on every inspected process, or explains why there is none.
 fn per_process(f: &Facts, judge: impl Fn(&ProcessFacts) -> Option<Outcome>) -> Vec<Outcome> {
     let Some(ps) = &f.processes else {
@@ -48,7 +44,7 @@ fn unreadable(p: &ProcessFacts, file: &str) -> Option<Outcome> {
 }
 
 /// The backend a framework was configured with, and where that was read.
-pub fn configured_backend(p: &ProcessFacts) -> Option<(String, String)> {
+fn configured_backend(p: &ProcessFacts) -> Option<(String, String)> {
     // vLLM: --kv-transfer-config '{"kv_connector":"NixlConnector", ..., "kv_connector_extra_config":{"backends":[...]}}'
     let args = &p.cmdline;
     let json = args.iter().enumerate().find_map(|(i, a)| {
@@ -150,7 +146,7 @@ fn nixl_backend(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
     let ucx: Vec<_> = p.lib("libplugin_UCX").collect();
     let lf_exec = lf.iter().any(|l| l.executable);
     let ucx_exec = ucx.iter().any(|l| l.executable);
-    let efa = efa_node(f);
+    let efa = f.rdma.has_efa();
     let o = if lf_exec {
         Outcome::pass(format!("{} runs NIXL's LIBFABRIC plugin (executable mapping)", who(p)))
             .value("LIBFABRIC")
@@ -366,7 +362,7 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
         Evidence::new(format!("proc/{}/environ (allow-listed variables)", p.pid))
             .observed(if shown.is_empty() { "none set".into() } else { shown.join(" ") }),
     );
-    let efa = efa_node(f);
+    let efa = f.rdma.has_efa();
     if let Some(prov) = env.get("FI_PROVIDER") {
         if efa && !prov.split(',').any(|x| x.trim() == "efa") {
             fails.push(format!("FI_PROVIDER={prov} excludes the efa provider"));
@@ -414,7 +410,7 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
         env.keys().filter(|k| k.starts_with("UCX_") && !k.starts_with("UCX_LOG")).collect();
     if !ucx_vars.is_empty() {
         let ucx_used = p.has_lib("libucp") || p.has_lib("libplugin_UCX");
-        if !ucx_used && !p.maps_unknown() {
+        if !ucx_used && !p.unreadable.contains_key("maps") {
             warns.push(format!(
                 "{} set but UCX is not loaded in this process",
                 ucx_vars.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
@@ -471,12 +467,6 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
     Some(o.with_evidence(ev).remediation(fixes.join(" ")))
 }
 
-impl ProcessFacts {
-    fn maps_unknown(&self) -> bool {
-        self.unreadable.contains_key("maps")
-    }
-}
-
 pub struct Memlock;
 
 impl Check for Memlock {
@@ -500,7 +490,7 @@ fn memlock(p: &ProcessFacts) -> Option<Outcome> {
             "soft {}, hard {}; CAP_IPC_LOCK {}",
             text(l.soft),
             text(l.hard),
-            if p.ipc_lock == Some(true) { "yes" } else { "no" }
+            super::host::yes(p.ipc_lock == Some(true))
         ))
         .expected("unlimited (or CAP_IPC_LOCK)");
     Some(match (l.soft, p.ipc_lock) {

@@ -14,10 +14,6 @@ fn copy_line(c: &LibfabricCopy) -> String {
     format!("{} ({v}, {efa})", c.path)
 }
 
-fn copy_for<'a>(f: &'a Facts, path: &str) -> Option<&'a LibfabricCopy> {
-    f.efa_stack.libfabric.iter().find(|c| c.path == path)
-}
-
 /// Version nodes a consumer needs that the libfabric it resolves to does not define.
 fn missing_nodes(c: &FabricConsumer, lib: &LibfabricCopy) -> Vec<String> {
     c.needs.iter().filter(|n| !lib.defines.contains(n)).cloned().collect()
@@ -70,7 +66,7 @@ fn copies(f: &Facts) -> Outcome {
             .remediation("Put /opt/amazon/efa/lib (or lib64) first: `LD_LIBRARY_PATH=/opt/amazon/efa/lib:/opt/amazon/efa/lib64:$LD_LIBRARY_PATH` in the image, or remove the distribution's libfabric package (`apt-get remove libfabric1`). Then rebuild aws-ofi-nccl against the one you keep.")
             .value(first.path.clone());
         }
-    } else if !first.has_efa_provider && f.rdma.efa().next().is_some() {
+    } else if !first.has_efa_provider && f.rdma.has_efa() {
         return Outcome::fail(format!("the only libfabric on the loader path, {}, has no efa provider", copy_line(first)))
             .with_evidence(ev)
             .remediation("Install the EFA installer's libfabric (`aws-efa-installer --minimal` in images) and put /opt/amazon/efa/lib first on LD_LIBRARY_PATH.")
@@ -79,9 +75,8 @@ fn copies(f: &Facts) -> Outcome {
     if let Some(note) = f.libfabric.notes.get("path") {
         ev.push(Evidence::new("loader").observed(note.clone()));
     }
-    let versions: Vec<String> =
+    let mut distinct: Vec<String> =
         copies.iter().filter_map(|c| c.version().map(|v| v.to_string())).collect();
-    let mut distinct = versions.clone();
     distinct.sort();
     distinct.dedup();
     if distinct.len() > 1 {
@@ -129,9 +124,7 @@ fn aws_ofi_nccl(f: &Facts) -> Outcome {
     let mut fails = Vec::new();
     for p in plugins {
         let v = p.version.clone().unwrap_or_else(|| "unknown version".into());
-        let lib = p.resolves_to.as_deref().and_then(|r| {
-            copy_for(f, r).or_else(|| f.efa_stack.libfabric.iter().find(|c| c.path == r))
-        });
+        let lib = p.resolves_to.as_deref().and_then(|r| f.efa_stack.copy(r));
         ev.push(Evidence::new(p.path.clone()).observed(format!(
             "aws-ofi-nccl {v}; needs {}; runpath {}; resolves libfabric.so.1 to {}",
             if p.needs.is_empty() { "no versioned symbols".into() } else { p.needs.join(" ") },
@@ -204,7 +197,7 @@ fn nixl(f: &Facts) -> Outcome {
     let mut warns = Vec::new();
     for p in &s.nixl_plugins {
         let resolved = p.resolves_to.as_deref();
-        let lib = resolved.and_then(|r| copy_for(f, r));
+        let lib = resolved.and_then(|r| f.efa_stack.copy(r));
         ev.push(Evidence::new(p.path.clone()).observed(format!(
             "needs {}; resolves libfabric.so.1 to {}",
             p.needs.join(" "),
@@ -237,9 +230,7 @@ fn nixl(f: &Facts) -> Outcome {
                 ev.push(
                     Evidence::new(pkg.path.clone()).observed(format!("default backends {b:?}")),
                 );
-                if !b.iter().any(|x| x.eq_ignore_ascii_case("LIBFABRIC"))
-                    && f.rdma.efa().next().is_some()
-                {
+                if !b.iter().any(|x| x.eq_ignore_ascii_case("LIBFABRIC")) && f.rdma.has_efa() {
                     warns.push(format!(
                         "{} defaults to {b:?}: unless the framework selects LIBFABRIC (vLLM kv_connector_extra_config.backends, SGLANG_DISAGGREGATION_NIXL_BACKEND, TRTLLM_NIXL_KVCACHE_BACKEND, DYN_KVBM_NIXL_BACKEND_LIBFABRIC), KV transfers use UCX on this EFA node",
                         pkg.path

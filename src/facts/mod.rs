@@ -61,6 +61,13 @@ pub struct Facts {
     pub logs: Option<crate::logs::LogSummary>,
 }
 
+impl Facts {
+    /// EFA hardware on the node: an EFA PCI function or an EFA RDMA device.
+    pub fn efa_hardware(&self) -> bool {
+        self.rdma.has_efa() || self.pci.has(pci::PciKind::Efa)
+    }
+}
+
 /// What the gatherers may do beyond reading files.
 #[derive(Debug, Clone, Default)]
 pub struct GatherOptions {
@@ -121,7 +128,7 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
     };
     let imds = match captured.imds {
         Some(i) => i,
-        None => imds::gather(root, &instance, rdma.efa().next().is_some()),
+        None => imds::gather(root, &instance, rdma.has_efa()),
     };
     let pair = opts
         .pair

@@ -73,6 +73,10 @@ impl PciFacts {
         self.devices.iter().flatten().filter(move |d| d.kind == kind)
     }
 
+    pub fn has(&self, kind: PciKind) -> bool {
+        self.of_kind(kind).next().is_some()
+    }
+
     pub fn by_bdf(&self, bdf: &str) -> Option<&PciDevice> {
         self.devices.iter().flatten().find(|d| d.bdf == bdf)
     }

@@ -69,6 +69,21 @@ pub struct CounterSample {
     pub after: BTreeMap<String, Counters>,
 }
 
+impl CounterSample {
+    /// How much each of `device`'s counters rose between its first reading (the device's
+    /// own counters) and this second one; `None` when the sample has no reading of it.
+    pub fn delta(&self, device: &RdmaDevice) -> Option<Counters> {
+        let after = self.after.get(&device.name)?;
+        let before = device.all_counters();
+        Some(
+            after
+                .iter()
+                .filter_map(|(k, a)| before.get(k).map(|b| (k.clone(), a.saturating_sub(*b))))
+                .collect(),
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RdmaFacts {
     /// `None` when `sys/class/infiniband` is absent (no RDMA device or no RDMA stack).
@@ -80,6 +95,11 @@ pub struct RdmaFacts {
 impl RdmaFacts {
     pub fn efa(&self) -> impl Iterator<Item = &RdmaDevice> {
         self.devices.iter().flatten().filter(|d| d.is_efa)
+    }
+
+    /// An EFA RDMA device exists (what libfabric's efa provider opens).
+    pub fn has_efa(&self) -> bool {
+        self.efa().next().is_some()
     }
 }
 

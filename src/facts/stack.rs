@@ -80,6 +80,13 @@ pub struct EfaStackFacts {
     pub notes: Notes,
 }
 
+impl EfaStackFacts {
+    /// The on-disk copy at `path`, if it was read.
+    pub fn copy(&self, path: &str) -> Option<&LibfabricCopy> {
+        self.libfabric.iter().find(|c| c.path == path)
+    }
+}
+
 fn read_lib(root: &Root, path: &str) -> Option<Vec<u8>> {
     let data = root.read_blob(path).ok()?;
     (data.len() <= MAX_LIB_BYTES).then(|| data.to_vec())

@@ -75,20 +75,14 @@ pub fn render(report: &Report) -> String {
             out.push_str("# HELP efa_doctor_efa_counter_rate Per-second rate of an EFA hw_counter over the --sample interval.\n");
             out.push_str("# TYPE efa_doctor_efa_counter_rate gauge\n");
             for d in f.rdma.efa() {
-                let before = d.all_counters();
-                let Some(after) = sample.after.get(&d.name) else {
-                    continue;
-                };
-                for (k, a) in after {
-                    if let Some(b) = before.get(k) {
-                        let rate = a.saturating_sub(*b) as f64 / secs;
-                        let _ = writeln!(
-                            out,
-                            "efa_doctor_efa_counter_rate{{device=\"{}\",counter=\"{}\"}} {rate}",
-                            esc(&d.name),
-                            esc(k)
-                        );
-                    }
+                for (k, rise) in sample.delta(d).unwrap_or_default() {
+                    let rate = rise as f64 / secs;
+                    let _ = writeln!(
+                        out,
+                        "efa_doctor_efa_counter_rate{{device=\"{}\",counter=\"{}\"}} {rate}",
+                        esc(&d.name),
+                        esc(&k)
+                    );
                 }
             }
         }
