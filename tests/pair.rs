@@ -260,7 +260,8 @@ impl Namespaces {
     }
 
     fn id(&self) -> String {
-        self.a.trim_start_matches("efad").trim_end_matches('a').to_string()
+        // Exactly one 'a' ends the name: the id itself may end in 'a' (a 0 digit).
+        self.a.strip_prefix("efad").and_then(|s| s.strip_suffix('a')).unwrap_or_default().to_string()
     }
 }
 
