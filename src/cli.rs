@@ -283,6 +283,13 @@ pub struct ProbePairArgs {
 }
 
 impl ProbePairArgs {
+    /// `--bind` and `--port` as a socket address (IPv6 in brackets), when listening.
+    pub fn listen_address(&self) -> Option<String> {
+        let host =
+            if self.bind.contains(':') { format!("[{}]", self.bind) } else { self.bind.clone() };
+        self.listen.then(|| format!("{host}:{}", self.port))
+    }
+
     /// `--connect` with the port added when it has none.
     pub fn connect_target(&self) -> Option<String> {
         let c = self.connect.as_deref()?;
@@ -322,16 +329,7 @@ pub struct ProbeMrArgs {
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    let (num, mult) = match s.chars().last() {
-        Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
-        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
-        Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| format!("'{s}' is not a size like 128M"))
+    crate::parse::size_bytes(s).ok_or_else(|| format!("'{s}' is not a size like 128M"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]

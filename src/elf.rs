@@ -152,10 +152,15 @@ pub fn strings_containing(data: &[u8], needle: &[u8], limit: usize) -> Vec<Strin
 /// `fi_tostr(FI_TYPE_VERSION)` returns sits next to other strings; we look for a version
 /// immediately NUL-terminated. Only a hint (REFERENCE §7 method 4).
 pub fn libfabric_release_in(data: &[u8]) -> Option<String> {
-    let re = regex::bytes::Regex::new(
-        r"\x00((?:1|2)\.\d{1,2}\.\d{1,2}(?:amzn\d+\.\d+|rc\d+|a\d+)?)\x00",
-    )
-    .ok()?;
+    static RELEASE: std::sync::OnceLock<Option<regex::bytes::Regex>> = std::sync::OnceLock::new();
+    let re = RELEASE
+        .get_or_init(|| {
+            regex::bytes::Regex::new(
+                r"\x00((?:1|2)\.\d{1,2}\.\d{1,2}(?:amzn\d+\.\d+|rc\d+|a\d+)?)\x00",
+            )
+            .ok()
+        })
+        .as_ref()?;
     // Prefer an `amzn` build string; otherwise the most frequent plausible one.
     let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
     for c in re.captures_iter(data) {

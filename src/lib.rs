@@ -184,11 +184,7 @@ fn registrations(
         .collect();
     if let Some(a) = analysis {
         for e in a.of("fabric.mr-registered") {
-            let Some(addr) = e
-                .cap("addr")
-                .and_then(|x| x.strip_prefix("0x"))
-                .and_then(|h| u64::from_str_radix(h, 16).ok())
-            else {
+            let Some(addr) = e.cap("addr").and_then(facts::process::hex_address) else {
                 continue;
             };
             out.push(facts::process::Registration {
@@ -205,10 +201,7 @@ fn registrations(
 /// Results of user rules (`--rules`), filtered by `--only`/`--skip` on their ids.
 fn user_results(a: &logs::Analysis, only: &[String], skip: &[String]) -> Vec<report::CheckResult> {
     let keep = |id: &str| {
-        let m = |s: &String| {
-            let s = s.trim_end_matches('.');
-            id == s || id.starts_with(&format!("{s}."))
-        };
+        let m = |s: &String| checks::matches(s, id);
         (only.is_empty() || only.iter().any(m)) && !skip.iter().any(m)
     };
     a.user_results
@@ -293,39 +286,36 @@ fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
 
 /// `probe mr`: the registration probe on this node, reported as the `probe.mr` check.
 fn probe_mr_cmd(a: &cli::ProbeMrArgs) -> Result<i32> {
-    let root = root::auto_root();
-    let args = CheckArgs {
-        only: vec!["probe.mr".into()],
-        fail_on: a.fail_on,
-        output: a.output.clone(),
-        ..CheckArgs::default()
-    };
     let request = facts::probe::ProbeRequest::Explicit {
         provider: a.provider.clone(),
         gpus: a.gpus.clone(),
         deadline: a.timeout,
     };
-    let report = build_report_with(&root, &args, request, None)?;
+    run_probe("probe.mr", a.fail_on, &a.output, request, None)
+}
+
+/// Runs one probe on this node and reports it as its check.
+fn run_probe(
+    id: &str,
+    fail_on: report::FailOn,
+    output: &OutputArgs,
+    probe: facts::probe::ProbeRequest,
+    pair: Option<facts::pair::PairRequest>,
+) -> Result<i32> {
+    let args = CheckArgs {
+        only: vec![id.into()],
+        fail_on,
+        output: output.clone(),
+        ..CheckArgs::default()
+    };
+    let report = build_report_with(&root::auto_root(), &args, probe, pair)?;
     emit(&report, &args.output)?;
     Ok(report.summary.exit_code)
 }
 
 /// `probe pair`: one end of the two-node path probe, reported as the `probe.pair` check.
 fn probe_pair_cmd(a: &cli::ProbePairArgs) -> Result<i32> {
-    let root = root::auto_root();
-    let args = CheckArgs {
-        only: vec!["probe.pair".into()],
-        fail_on: a.fail_on,
-        output: a.output.clone(),
-        ..CheckArgs::default()
-    };
-    let listen = a.listen.then(|| {
-        if a.bind.contains(':') {
-            format!("[{}]:{}", a.bind, a.port)
-        } else {
-            format!("{}:{}", a.bind, a.port)
-        }
-    });
+    let listen = a.listen_address();
     if let Some(l) = &listen {
         eprintln!(
             "efa-doctor: waiting up to {} s for the other node on {l}; there, run: efa-doctor probe pair --connect THIS_NODE:{}{}",
@@ -345,9 +335,7 @@ fn probe_pair_cmd(a: &cli::ProbePairArgs) -> Result<i32> {
         wait: a.wait,
     };
     let off = facts::probe::ProbeRequest::Off("not part of probe pair".into());
-    let report = build_report_with(&root, &args, off, Some(request))?;
-    emit(&report, &args.output)?;
-    Ok(report.summary.exit_code)
+    run_probe("probe.pair", a.fail_on, &a.output, off, Some(request))
 }
 
 fn use_color(choice: ColorChoice, to_file: bool) -> bool {

@@ -344,6 +344,18 @@ impl Root {
         self.read_inner(rel, true)
     }
 
+    /// Records `data`, read earlier with [`Root::read_blob`], once the caller knows a
+    /// snapshot needs it: the same bytes, not a second read.
+    pub fn keep(&self, rel: &str, data: &Arc<Vec<u8>>) {
+        if self.recording.is_some() {
+            if let Ok(canon) = self.resolve(rel, true) {
+                self.record(|r| {
+                    r.files.insert(canon, data.clone());
+                });
+            }
+        }
+    }
+
     fn read_inner(&self, rel: &str, record: bool) -> Result<Arc<Vec<u8>>, ReadError> {
         let canon = self.resolve(rel, true)?;
         let data = match &self.backend {
@@ -378,25 +390,24 @@ impl Root {
     /// Names in a directory, sorted.
     pub fn list(&self, rel: &str) -> Result<Vec<String>, ReadError> {
         let canon = self.resolve(rel, true)?;
-        let mut names = match &self.backend {
-            Backend::Dir(base) => {
-                let rd = std::fs::read_dir(base.join(&canon))
-                    .map_err(|e| ReadError::from_io(rel, &e))?;
-                rd.filter_map(|e| e.ok())
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .collect::<Vec<_>>()
-            }
+        let names = match &self.backend {
+            Backend::Dir(base) => read_dir_names(&base.join(&canon), rel)?,
             Backend::Mem(tree) => match tree.get(&canon) {
                 Some(MemNode::Dir) => tree.children(&canon),
                 Some(_) => return Err(ReadError::new(rel, ReadErrorKind::NotADirectory)),
                 None => return Err(ReadError::new(rel, ReadErrorKind::NotFound)),
             },
         };
+        Ok(self.record_listing(canon, names))
+    }
+
+    /// Sorts a listing and records it under `canon`.
+    fn record_listing(&self, canon: String, mut names: Vec<String>) -> Vec<String> {
         names.sort();
         self.record(|r| {
             r.dirs.insert(canon, names.clone());
         });
-        Ok(names)
+        names
     }
 
     /// Lists `dir` as the process `pid` sees it (its own mount namespace, through the kernel's
@@ -406,17 +417,8 @@ impl Root {
         let rel = format!("proc/{pid}/root/{}", normalise(dir));
         match &self.backend {
             Backend::Dir(base) if matches!(self.kind, RootKind::Live | RootKind::HostMount) => {
-                let rd =
-                    std::fs::read_dir(base.join(&rel)).map_err(|e| ReadError::from_io(&rel, &e))?;
-                let mut names: Vec<String> = rd
-                    .filter_map(|e| e.ok())
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .collect();
-                names.sort();
-                self.record(|r| {
-                    r.dirs.insert(rel.clone(), names.clone());
-                });
-                Ok(names)
+                let names = read_dir_names(&base.join(&rel), &rel)?;
+                Ok(self.record_listing(rel, names))
             }
             _ => self.list(&rel),
         }
@@ -606,6 +608,12 @@ fn split_last(norm: &str) -> (&str, &str) {
 
 fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") }
+}
+
+/// The names in a directory (unsorted), skipping names that are not UTF-8.
+fn read_dir_names(path: &Path, shown: &str) -> Result<Vec<String>, ReadError> {
+    let rd = std::fs::read_dir(path).map_err(|e| ReadError::from_io(shown, &e))?;
+    Ok(rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect())
 }
 
 fn read_bounded(path: &Path, shown: &str) -> Result<Vec<u8>, ReadError> {

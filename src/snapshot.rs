@@ -30,8 +30,6 @@ pub const MANIFEST_PATH: &str = ".efa-doctor/manifest.json";
 pub const MAX_SNAPSHOT_BYTES: u64 = 512 * 1024 * 1024;
 /// Most entries a snapshot may hold.
 pub const MAX_SNAPSHOT_ENTRIES: usize = 500_000;
-/// Default cap on what `efa-doctor snapshot` writes (before compression).
-pub const DEFAULT_CAPTURE_BYTES: u64 = 128 * 1024 * 1024;
 
 /// The manifest of a captured tree.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -333,7 +331,8 @@ pub fn archive(
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     {
         let mut tar = tar::Builder::new(&mut gz);
-        let mtime = manifest.captured_at.as_ref().map_or(0, |_| 0);
+        // Entries carry no time of their own: the manifest says when the capture was taken.
+        let mtime = 0;
         let header = |kind: tar::EntryType, size: u64, mode: u32| {
             let mut h = tar::Header::new_gnu();
             h.set_entry_type(kind);

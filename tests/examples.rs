@@ -1,8 +1,6 @@
 //! examples/ and the README's command lines: every file parses in its own format, and every
 //! `efa-doctor` command line in them is accepted by the real command-line parser.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;

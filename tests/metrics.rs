@@ -103,7 +103,7 @@ fn sample_sees_bytes_moving_or_not() {
 #[test]
 fn unreachable_or_broken_endpoints_are_errors() {
     // A port nobody listens on (bound, then released).
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_port();
     let r = metrics(&["--metrics", &format!("http://127.0.0.1:{port}/metrics")]);
     assert_eq!(r["status"], "error");
     assert!(r["summary"].as_str().unwrap().contains("cannot scrape"));

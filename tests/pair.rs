@@ -4,15 +4,10 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn efa_doctor(prefix: &[&str], args: &[&str]) -> Command {
     let (program, pre) = match prefix.split_first() {
@@ -67,10 +62,8 @@ fn finish(child: Child, limit: Duration) -> (Option<i32>, Value) {
 }
 
 fn pair_result(v: &Value) -> &Value {
-    let r = &v["results"];
-    assert_eq!(r.as_array().unwrap().len(), 1, "{r:#}");
-    assert_eq!(r[0]["id"], "probe.pair");
-    &r[0]
+    assert_eq!(v["results"].as_array().unwrap().len(), 1, "{v:#}");
+    common::sole_result(v, "probe.pair")
 }
 
 /// Runs both ends; returns (listener, connector) reports and exit codes.
@@ -81,7 +74,7 @@ fn run_pair(
     target: &str,
     extra: &[&str],
 ) -> ((Option<i32>, Value), (Option<i32>, Value)) {
-    run_pair_on(listen_prefix, connect_prefix, bind, target, free_port(), extra)
+    run_pair_on(listen_prefix, connect_prefix, bind, target, common::free_port(), extra)
 }
 
 fn run_pair_on(
@@ -142,7 +135,7 @@ fn loopback_pair_measures_every_size() {
 #[test]
 fn nobody_listening_is_a_side_channel_error_within_the_wait() {
     let start = Instant::now();
-    let port = free_port().to_string();
+    let port = common::free_port().to_string();
     let target = format!("127.0.0.1:{port}");
     let child = efa_doctor(&[], &["--connect", &target, "--wait", "1"]).spawn().unwrap();
     let (code, v) = finish(child, Duration::from_secs(30));
@@ -155,7 +148,7 @@ fn nobody_listening_is_a_side_channel_error_within_the_wait() {
     assert_eq!(code, Some(2));
     assert!(start.elapsed() < Duration::from_secs(20));
     // And a listener nobody connects to gives up too.
-    let port = free_port().to_string();
+    let port = common::free_port().to_string();
     let child =
         efa_doctor(&[], &["--listen", "--bind", "127.0.0.1", "--port", &port, "--wait", "1"])
             .spawn()
@@ -261,7 +254,11 @@ impl Namespaces {
 
     fn id(&self) -> String {
         // Exactly one 'a' ends the name: the id itself may end in 'a' (a 0 digit).
-        self.a.strip_prefix("efad").and_then(|s| s.strip_suffix('a')).unwrap_or_default().to_string()
+        self.a
+            .strip_prefix("efad")
+            .and_then(|s| s.strip_suffix('a'))
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -298,7 +295,7 @@ fn between_two_namespaces_and_with_the_data_link_cut() {
     // Drop every packet of the data path in the connecting namespace (nftables), leaving
     // the side channel's port open: a silent drop. No message crosses, both ends say so
     // within their stall deadlines, and neither hangs.
-    let port = free_port();
+    let port = common::free_port();
     let rules = "nft add table inet efad && nft add chain inet efad out '{ type filter hook output priority 0; }' && nft add rule inet efad out ip daddr 10.211.2.0/24 drop";
     let o = Command::new("ip").args(["netns", "exec", &ns.b, "sh", "-c", rules]).output().unwrap();
     assert!(o.status.success(), "nft: {}", String::from_utf8_lossy(&o.stderr));

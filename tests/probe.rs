@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::fakecuda::fakecuda_dir;
 use common::fakeprov::{FAKEPROV_NAME, fakeprov_dir};
@@ -54,7 +53,7 @@ fn probe_with(args: &[&str], env: &[(&str, &str)], cuda: Option<&Path>) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("fakeprov.trace");
     let cuda_trace = dir.path().join("fakecuda.trace");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_efa-doctor"));
+    let mut cmd = common::bin();
     for v in INHERITED {
         cmd.env_remove(v);
     }

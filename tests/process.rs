@@ -283,10 +283,7 @@ fn snapshot_of_workers_keeps_their_files_and_drops_secrets() {
     let root = root();
     let o = run(&["snapshot", "--root", &root, "-o", snap.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let raw = std::fs::read(&snap).unwrap();
-    let mut text = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut text).unwrap();
-    let text = String::from_utf8_lossy(&text);
+    let text = common::gunzip_text(&snap);
     for s in SECRETS {
         assert!(!text.contains(s), "snapshot holds {s}");
     }

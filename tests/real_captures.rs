@@ -22,10 +22,7 @@ fn json_report(args: &[&str]) -> Value {
 }
 
 fn result<'a>(r: &'a Value, id: &str) -> &'a Value {
-    let all: Vec<&Value> =
-        r["results"].as_array().unwrap().iter().filter(|x| x["id"] == id).collect();
-    assert_eq!(all.len(), 1, "expected one {id} result: {all:#?}");
-    all[0]
+    common::sole_result(r, id)
 }
 
 fn status(r: &Value, id: &str) -> String {
@@ -253,11 +250,9 @@ fn the_planted_secret_never_leaves_the_worker() {
     // The NIXL process ran with HF_TOKEN=hf_plantedSECRETvalue0123 in its environment.
     const SECRET: &str = "hf_plantedSECRETvalue0123";
     let snap = real("h200-nixl-ucx.tar.gz");
-    let raw = std::fs::read(&snap).unwrap();
-    let mut text = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut text).unwrap();
-    assert!(!String::from_utf8_lossy(&text).contains(SECRET));
-    assert!(!String::from_utf8_lossy(&text).contains("HF_TOKEN"));
+    let text = common::gunzip_text(std::path::Path::new(&snap));
+    assert!(!text.contains(SECRET));
+    assert!(!text.contains("HF_TOKEN"));
     for format in ["human", "json", "junit", "prometheus", "npd"] {
         let o = run(&["check", "--snapshot", &snap, "--format", format]);
         let out = stdout(&o);
@@ -271,8 +266,7 @@ fn json_contract_with_root_pid_and_log() {
     // The contract, verbatim: check --root DIR --pid PID --log FILE --only
     // process.registered-memory --format json, on the capture unpacked as a plain tree.
     let dir = tempfile::tempdir().unwrap();
-    let raw = std::fs::read(real("h200-nixl-ucx.tar.gz")).unwrap();
-    tar::Archive::new(flate2::read::GzDecoder::new(&raw[..])).unpack(dir.path()).unwrap();
+    common::unpack(std::path::Path::new(&real("h200-nixl-ucx.tar.gz")), dir.path());
     let log = dir.path().join(".efa-doctor/logs/00-nixl-UCX.log");
     let (root, log, pid) = (dir.path().display().to_string(), log.display().to_string(), ucx_pid());
     let r = json_report(&[
@@ -319,8 +313,7 @@ fn probe_on_real_cuda_memory_through_the_system_libfabric() {
 
     // Replayed from a capture that carries the measurement, the verdict is the same.
     let dir = tempfile::tempdir().unwrap();
-    let raw = std::fs::read(real("h200-node.tar.gz")).unwrap();
-    tar::Archive::new(flate2::read::GzDecoder::new(&raw[..])).unpack(dir.path()).unwrap();
+    common::unpack(std::path::Path::new(&real("h200-node.tar.gz")), dir.path());
     common::inject_native(dir.path(), "probe", probe["facts"]["probe"].clone());
     let replay = common::check_only(dir.path(), "probe.mr");
     assert_eq!(result(&replay, "probe.mr")["summary"], r["summary"]);

@@ -7,11 +7,6 @@ use std::io::Write;
 
 use common::*;
 
-fn json(o: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)))
-}
-
 /// The parts of a report that must not change between a live run and its replay.
 fn verdicts(v: &serde_json::Value) -> Vec<serde_json::Value> {
     v["results"].as_array().unwrap().clone()

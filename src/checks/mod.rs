@@ -93,7 +93,8 @@ pub fn find(id: &str) -> Option<&'static dyn Check> {
 #[error("unknown check id or family '{0}' (see `efa-doctor list`)")]
 pub struct UnknownSelector(pub String);
 
-fn matches(selector: &str, id: &str) -> bool {
+/// Whether `selector` (an id, or a family prefix such as `host`) names `id`.
+pub fn matches(selector: &str, id: &str) -> bool {
     let s = selector.trim_end_matches('.');
     id == s || id.strip_prefix(s).is_some_and(|rest| rest.starts_with('.'))
 }

@@ -6,6 +6,7 @@
 //! lines lose the values of secret-looking options.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -126,13 +127,35 @@ pub(crate) fn why(e: &ReadError) -> String {
 
 /// Reads one process. `None` when it does not exist (or exited).
 pub fn inspect(root: &Root, pid: u32) -> Option<ProcessFacts> {
+    inspect_with(root, pid, Prefetched::default())
+}
+
+/// Files discovery already read (unrecorded) to decide the process is a worker.
+#[derive(Default)]
+struct Prefetched {
+    cmdline: Option<Arc<Vec<u8>>>,
+    maps: Option<Arc<Vec<u8>>>,
+}
+
+fn inspect_with(root: &Root, pid: u32, pre: Prefetched) -> Option<ProcessFacts> {
     let base = format!("proc/{pid}");
     if !root.is_dir(&base) {
         return None;
     }
+    // What discovery read is kept, not read a second time.
+    let read = |name: &str, pre: Option<Arc<Vec<u8>>>| {
+        let rel = format!("{base}/{name}");
+        match pre {
+            Some(d) => {
+                root.keep(&rel, &d);
+                Ok(d)
+            }
+            None => root.read(&rel),
+        }
+    };
     let mut p = ProcessFacts { pid, ..ProcessFacts::default() };
     p.comm = root.read_value(&format!("{base}/comm")).ok();
-    match root.read(&format!("{base}/cmdline")) {
+    match read("cmdline", pre.cmdline) {
         Ok(d) => p.cmdline = crate::snapshot::redact_args(&proc::cmdline(&d)),
         Err(e) => {
             p.unreadable.insert("cmdline".into(), why(&e));
@@ -170,9 +193,9 @@ pub fn inspect(root: &Root, pid: u32) -> Option<ProcessFacts> {
         p.cap_eff = s.cap_eff.map(|c| format!("{c:016x}"));
         p.ipc_lock = s.cap_eff.map(|c| c & (1 << proc::CAP_IPC_LOCK) != 0);
     }
-    match root.read_string(&format!("{base}/maps")) {
-        Ok(t) => {
-            p.vmas = proc::maps(&t);
+    match read("maps", pre.maps) {
+        Ok(d) => {
+            p.vmas = proc::maps(&String::from_utf8_lossy(&d));
             let mut libs: BTreeMap<String, bool> = BTreeMap::new();
             for v in &p.vmas {
                 let name = v.path.rsplit('/').next().unwrap_or("");
@@ -226,21 +249,15 @@ pub fn gather(root: &Root, pids: &[u32]) -> ProcessesFacts {
             continue;
         }
         // A cheap look first (unrecorded), so snapshots keep only the workers' files.
-        let cmdline = root
-            .read_blob(&format!("proc/{pid}/cmdline"))
-            .map(|d| proc::cmdline(&d))
-            .unwrap_or_default();
-        let by_name = framework_of(&cmdline).is_some();
-        let by_maps = !by_name
-            && root
-                .read_blob(&format!("proc/{pid}/maps"))
-                .map(|d| {
-                    let t = String::from_utf8_lossy(&d);
-                    ["libnixl", "libnccl.so", "/libfabric"].iter().any(|m| t.contains(m))
-                })
-                .unwrap_or(false);
+        let cmdline = root.read_blob(&format!("proc/{pid}/cmdline")).ok();
+        let by_name = cmdline.as_ref().is_some_and(|d| framework_of(&proc::cmdline(d)).is_some());
+        let maps = if by_name { None } else { root.read_blob(&format!("proc/{pid}/maps")).ok() };
+        let by_maps = maps.as_ref().is_some_and(|d| {
+            let t = String::from_utf8_lossy(d);
+            ["libnixl", "libnccl.so", "/libfabric"].iter().any(|m| t.contains(m))
+        });
         if by_name || by_maps {
-            if let Some(p) = inspect(root, pid) {
+            if let Some(p) = inspect_with(root, pid, Prefetched { cmdline, maps }) {
                 f.processes.push(p);
             }
         }
@@ -296,27 +313,27 @@ pub struct Registration {
     pub pid: Option<u32>,
 }
 
+/// `0x`-prefixed hexadecimal, as logs and `--addr` write addresses.
+pub fn hex_address(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let h = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
+    u64::from_str_radix(h, 16).ok()
+}
+
 /// Parses `--addr ADDR[:SIZE]` (hex address, decimal or hex size).
 pub fn parse_addr(s: &str) -> Result<(u64, Option<u64>), String> {
     let (a, size) = match s.split_once(':') {
         Some((a, z)) => (a, Some(z)),
         None => (s, None),
     };
-    let num = |t: &str| -> Option<u64> {
-        let t = t.trim();
-        match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-            Some(h) => u64::from_str_radix(h, 16).ok(),
-            None => t.parse().ok(),
-        }
-    };
-    let addr = a
-        .trim()
-        .strip_prefix("0x")
-        .or_else(|| a.trim().strip_prefix("0X"))
-        .and_then(|h| u64::from_str_radix(h, 16).ok());
-    let addr = addr.ok_or_else(|| format!("'{a}' is not a hex address like 0x7f9d46000000"))?;
+    let addr =
+        hex_address(a).ok_or_else(|| format!("'{a}' is not a hex address like 0x7f9d46000000"))?;
     let size = match size {
-        Some(z) => Some(num(z).ok_or_else(|| format!("'{z}' is not a size"))?),
+        Some(z) => Some(
+            hex_address(z)
+                .or_else(|| z.trim().parse().ok())
+                .ok_or_else(|| format!("'{z}' is not a size"))?,
+        ),
         None => None,
     };
     Ok((addr, size))

@@ -87,9 +87,8 @@ impl EfaStackFacts {
     }
 }
 
-fn read_lib(root: &Root, path: &str) -> Option<Vec<u8>> {
-    let data = root.read_blob(path).ok()?;
-    (data.len() <= MAX_LIB_BYTES).then(|| data.to_vec())
+fn read_lib(root: &Root, path: &str) -> Option<std::sync::Arc<Vec<u8>>> {
+    root.read_blob(path).ok().filter(|data| data.len() <= MAX_LIB_BYTES)
 }
 
 fn parse_installer(text: &str) -> (Option<String>, Vec<String>) {
@@ -113,8 +112,7 @@ pub fn libfabric_copy(root: &Root, path: &str) -> Option<LibfabricCopy> {
     let defines: Vec<String> =
         info.defines.into_iter().filter(|d| d.starts_with("FABRIC_")).collect();
     let floor = elf::max_fabric_node(&defines)
-        .and_then(elf::fabric_node_release)
-        .map(|r| format!("{r} (from FABRIC_1.{})", elf::max_fabric_node(&defines).unwrap_or(0)));
+        .and_then(|n| elf::fabric_node_release(n).map(|r| format!("{r} (from FABRIC_1.{n})")));
     let dl_efa = root.exists(&format!("{dir}/libfabric/libefa-fi.so"));
     Some(LibfabricCopy {
         path: path.to_string(),
@@ -313,9 +311,9 @@ pub fn gather(root: &Root, loader: &[SearchDir]) -> EfaStackFacts {
         .iter()
         .chain(&f.nixl_plugins)
         .filter_map(|c| c.resolves_to.clone())
-        .filter(|r| !f.libfabric.iter().any(|c| &c.path == r))
         .collect();
     for r in extra {
+        // Already read: from the loader path, or for another consumer.
         if f.libfabric.iter().any(|c| c.path == r) {
             continue;
         }

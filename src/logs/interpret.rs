@@ -301,8 +301,7 @@ fn nccl_network(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
 }
 
 fn is_libfabric_net(n: &str) -> bool {
-    let l = n.to_ascii_lowercase();
-    l.contains("libfabric") || l.contains("ofi")
+    normalise_network(n) == "Libfabric"
 }
 
 fn nccl_gdrdma(a: &Analysis, f: &Facts) -> Vec<Outcome> {

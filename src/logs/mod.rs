@@ -144,9 +144,16 @@ fn evidence_text(line: &[u8]) -> String {
 }
 
 /// Matches found in one part of one input, with line numbers counted from the part's start.
+/// A part keeps no more than the analysis will (MAX_EVENTS_PER_KIND per kind and stream, one
+/// result per user-rule result and value), so memory stays bounded however large the part.
 #[derive(Default)]
 struct Part {
     events: Vec<Event>,
+    /// Matches per event kind, including those past the limit.
+    counts: BTreeMap<String, u64>,
+    kept: BTreeMap<(String, String), usize>,
+    /// User-rule results first seen in this part: (rule index, value, the line's event).
+    results: Vec<(usize, String, Event)>,
     /// Newlines in the part.
     newlines: u64,
 }
@@ -156,6 +163,7 @@ struct Part {
 fn scan_part(rules: &RuleSet, file: usize, data: &[u8]) -> Part {
     let mut part = Part::default();
     let ac = &rules.prefilter;
+    let mut candidates = Vec::new();
     let mut counted = 0usize;
     let mut line_no: u64 = 0;
     let mut at = 0usize;
@@ -172,16 +180,32 @@ fn scan_part(rules: &RuleSet, file: usize, data: &[u8]) -> Part {
         } else {
             (ls, le)
         };
-        match_line(rules, file, line_no, &data[ws..we], &mut part.events);
+        match_line(rules, file, line_no, &data[ws..we], &mut part, &mut candidates);
         at = le + 1;
     }
     part.newlines = line_no + memchr::memchr_iter(b'\n', &data[counted..]).count() as u64;
     part
 }
 
+/// A user-rule result's text with the line's captures filled in (`{name}`).
+fn fill(template: &str, captures: &BTreeMap<String, String>) -> String {
+    let mut s = template.to_string();
+    for (k, v) in captures {
+        s = s.replace(&format!("{{{k}}}"), v);
+    }
+    s
+}
+
 /// Tries every rule whose literal occurs in `line` (line numbers 0-based within the part).
-fn match_line(rules: &RuleSet, file: usize, line_no: u64, line: &[u8], out: &mut Vec<Event>) {
-    let mut candidates: Vec<usize> = Vec::new();
+fn match_line(
+    rules: &RuleSet,
+    file: usize,
+    line_no: u64,
+    line: &[u8],
+    part: &mut Part,
+    candidates: &mut Vec<usize>,
+) {
+    candidates.clear();
     for m in rules.per_line.find_overlapping_iter(line) {
         for &r in &rules.rules_of_literal[m.pattern().as_usize()] {
             if !candidates.contains(&r) {
@@ -191,10 +215,18 @@ fn match_line(rules: &RuleSet, file: usize, line_no: u64, line: &[u8], out: &mut
     }
     candidates.sort_unstable();
     let mut stream: Option<String> = None;
-    for r in candidates {
+    for &r in candidates.iter() {
         let rule = &rules.rules[r];
         let Some(caps) = rule.regex.captures(line) else { continue };
         let stream = stream.get_or_insert_with(|| stream_of(line)).clone();
+        let keep_event = rule.event.as_ref().is_some_and(|kind| {
+            *part.counts.entry(kind.clone()).or_default() += 1;
+            part.kept.get(&(kind.clone(), stream.clone())).copied().unwrap_or(0)
+                < MAX_EVENTS_PER_KIND
+        });
+        if !keep_event && rule.result.is_none() {
+            continue;
+        }
         let mut captures = BTreeMap::new();
         for name in rule.regex.capture_names().flatten() {
             if let Some(v) = caps.name(name) {
@@ -204,29 +236,30 @@ fn match_line(rules: &RuleSet, file: usize, line_no: u64, line: &[u8], out: &mut
                 );
             }
         }
-        let text = evidence_text(line);
-        let kinds = rule
-            .result
-            .iter()
-            .map(|res| format!("{USER_RESULT}{}", res.id))
-            .chain(rule.event.clone());
-        for kind in kinds {
-            out.push(Event {
-                kind,
-                rule: rule.id.clone(),
-                file,
-                line: line_no,
-                seq: 0,
-                stream: stream.clone(),
-                text: text.clone(),
-                captures: captures.clone(),
-            });
+        let event = |kind: String| Event {
+            kind,
+            rule: rule.id.clone(),
+            file,
+            line: line_no,
+            seq: 0,
+            stream: stream.clone(),
+            text: evidence_text(line),
+            captures: captures.clone(),
+        };
+        if let Some(res) = &rule.result {
+            let value = fill(res.value.as_deref().unwrap_or(""), &captures);
+            if !part.results.iter().any(|(i, v, _)| {
+                rules.rules[*i].result.as_ref().is_some_and(|x| x.id == res.id) && *v == value
+            }) {
+                part.results.push((r, value, event(res.id.clone())));
+            }
+        }
+        if let (true, Some(kind)) = (keep_event, &rule.event) {
+            *part.kept.entry((kind.clone(), stream.clone())).or_default() += 1;
+            part.events.push(event(kind.clone()));
         }
     }
 }
-
-/// Event-kind prefix marking a user rule's result.
-const USER_RESULT: &str = "result:";
 
 /// Chunks smaller than this are scanned on one thread.
 const PARALLEL_MIN_BYTES: usize = 1024 * 1024;
@@ -236,12 +269,20 @@ pub struct Analyser<'r> {
     rules: &'r RuleSet,
     pub analysis: Analysis,
     kept: BTreeMap<(String, String), usize>,
+    /// User-rule results already reported: (result id, value).
+    reported: std::collections::BTreeSet<(String, String)>,
     seq: u64,
 }
 
 impl<'r> Analyser<'r> {
     pub fn new(rules: &'r RuleSet) -> Analyser<'r> {
-        Analyser { rules, analysis: Analysis::default(), kept: BTreeMap::new(), seq: 0 }
+        Analyser {
+            rules,
+            analysis: Analysis::default(),
+            kept: BTreeMap::new(),
+            reported: Default::default(),
+            seq: 0,
+        }
     }
 
     fn new_file(&mut self, name: &str, gzip: bool) -> usize {
@@ -366,54 +407,44 @@ impl<'r> Analyser<'r> {
     /// Adds a part's events in order: line numbers made absolute, sequence numbers global,
     /// at most MAX_EVENTS_PER_KIND kept per (kind, stream).
     fn merge(&mut self, part: Part, first_line: u64) {
+        for (kind, n) in part.counts {
+            *self.analysis.counts.entry(kind).or_default() += n;
+        }
         for mut e in part.events {
             e.line += first_line;
             self.seq += 1;
             e.seq = self.seq;
-            if let Some(id) = e.kind.strip_prefix(USER_RESULT) {
-                let id = id.to_string();
-                self.user_result(&id, &e);
-                continue;
-            }
-            *self.analysis.counts.entry(e.kind.clone()).or_default() += 1;
             let kept = self.kept.entry((e.kind.clone(), e.stream.clone())).or_default();
             if *kept < MAX_EVENTS_PER_KIND {
                 *kept += 1;
                 self.analysis.events.push(e);
             }
         }
+        for (rule, value, mut e) in part.results {
+            e.line += first_line;
+            self.user_result(&self.rules.rules[rule], value, &e);
+        }
     }
 
-    fn user_result(&mut self, result_id: &str, e: &Event) {
-        let Some(res) =
-            self.rules.rules.iter().find(|r| r.id == e.rule).and_then(|r| r.result.as_ref())
-        else {
+    /// One result per user-rule result and distinct value; the first line is the evidence.
+    fn user_result(&mut self, rule: &crate::logs::rules::Rule, value: String, e: &Event) {
+        let Some(res) = &rule.result else { return };
+        if !self.reported.insert((res.id.clone(), value)) {
             return;
-        };
-        let fill = |t: &str| {
-            let mut s = t.to_string();
-            for (k, v) in &e.captures {
-                s = s.replace(&format!("{{{k}}}"), v);
-            }
-            s
-        };
-        let key = (format!("{USER_RESULT}{result_id}"), fill(res.value.as_deref().unwrap_or("")));
-        let kept = self.kept.entry(key).or_default();
-        *kept += 1;
-        if *kept > 1 {
-            return; // one result per distinct value; the first line is the evidence
         }
-        let source =
-            self.analysis.files.get(e.file).map_or_else(|| "log".into(), |f| f.name.clone());
-        let mut o = crate::report::Outcome::new(res.status, fill(&res.summary))
-            .evidence(crate::report::Evidence::new(source).line(e.line).observed(e.text.clone()));
+        let mut o = crate::report::Outcome::new(res.status, fill(&res.summary, &e.captures))
+            .evidence(
+                crate::report::Evidence::new(self.analysis.source_of(e))
+                    .line(e.line)
+                    .observed(e.text.clone()),
+            );
         if let Some(r) = &res.remediation {
-            o = o.remediation(fill(r));
+            o = o.remediation(fill(r, &e.captures));
         }
         if let Some(v) = &res.value {
-            o = o.value(fill(v));
+            o = o.value(fill(v, &e.captures));
         }
-        self.analysis.user_results.push((result_id.to_string(), o));
+        self.analysis.user_results.push((res.id.clone(), o));
     }
 }
 

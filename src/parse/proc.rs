@@ -207,14 +207,7 @@ pub fn tmpfs_size(options: &[String]) -> Option<Result<u64, u64>> {
     if let Some(p) = v.strip_suffix('%') {
         return p.parse().ok().map(Err);
     }
-    let (num, mult) = match v.chars().last()? {
-        'k' | 'K' => (&v[..v.len() - 1], 1u64 << 10),
-        'm' | 'M' => (&v[..v.len() - 1], 1 << 20),
-        'g' | 'G' => (&v[..v.len() - 1], 1 << 30),
-        't' | 'T' => (&v[..v.len() - 1], 1 << 40),
-        _ => (v, 1),
-    };
-    num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult)).map(Ok)
+    super::size_bytes(v).map(Ok)
 }
 
 /// What `/proc/driver/nvidia/version` says about the kernel module.

@@ -100,3 +100,36 @@ pub fn check_only(root: &Path, id: &str) -> serde_json::Value {
     serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)))
 }
+
+/// A command's standard output as JSON (panics with its stderr otherwise).
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)))
+}
+
+/// The one result of check `id` in a JSON report.
+pub fn sole_result<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    let all: Vec<&serde_json::Value> =
+        report["results"].as_array().unwrap().iter().filter(|x| x["id"] == id).collect();
+    assert_eq!(all.len(), 1, "expected one {id} result: {all:#?}");
+    all[0]
+}
+
+/// A snapshot's content, decompressed, as text (to look for what must not be there).
+pub fn gunzip_text(path: &Path) -> String {
+    let raw = std::fs::read(path).unwrap();
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut text).unwrap();
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Unpacks a snapshot into `dir` (a plain `--root` tree).
+pub fn unpack(snapshot: &Path, dir: &Path) {
+    let raw = std::fs::read(snapshot).unwrap();
+    tar::Archive::new(flate2::read::GzDecoder::new(&raw[..])).unpack(dir).unwrap();
+}
+
+/// A loopback port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
