@@ -41,7 +41,7 @@ json\t'The versioned JSON report (`efa-doctor/1`)'
 junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
 prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
 npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
-complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s o -l output -d 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s o -l output -d 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE\'s mode (0600 when new); a FIFO or character device named directly is written in place' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
@@ -75,7 +75,7 @@ json\t'The versioned JSON report (`efa-doctor/1`)'
 junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
 prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
 npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s o -l output -d 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s o -l output -d 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE\'s mode (0600 when new); a FIFO or character device named directly is written in place' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
@@ -91,7 +91,7 @@ json\t'The versioned JSON report (`efa-doctor/1`)'
 junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
 prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
 npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s o -l output -d 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s o -l output -d 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE\'s mode (0600 when new); a FIFO or character device named directly is written in place' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
@@ -102,7 +102,7 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l root 
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l sample -d 'Also take a second EFA counter reading SECS later' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l log -d 'Include these logs in the snapshot (judged again on replay)' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l pid -d 'Capture these workload processes (default: discover workers)' -r
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -s o -l output -d 'Where to write the snapshot (.tar.gz)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -s o -l output -d 'Where to write the snapshot (.tar.gz; `-` for standard output), as `check -o` writes' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l max-size -d 'Refuse to write more than this much file content (e.g. 128M, 1G)' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l description -d 'A note stored in the snapshot\'s manifest (ticket, node name)' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l no-probe -d 'Do not run the live memory-registration probe while capturing'
@@ -123,7 +123,7 @@ json\t'The versioned JSON report (`efa-doctor/1`)'
 junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
 prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
 npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -s o -l output -d 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -s o -l output -d 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE\'s mode (0600 when new); a FIFO or character device named directly is written in place' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
@@ -145,7 +145,7 @@ json\t'The versioned JSON report (`efa-doctor/1`)'
 junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
 prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
 npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -s o -l output -d 'Write the report to FILE (atomically: a reader never sees half a report) instead of standard output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -s o -l output -d 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE\'s mode (0600 when new); a FIFO or character device named directly is written in place' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"

@@ -74,8 +74,9 @@ pub struct OutputArgs {
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Human)]
     pub format: Format,
 
-    /// Write the report to FILE (atomically: a reader never sees half a report) instead of
-    /// standard output
+    /// Write the report to FILE instead of standard output (`-`): atomically (a reader never
+    /// sees half a report), keeping FILE's mode (0600 when new); a FIFO or character device
+    /// named directly is written in place
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -203,7 +204,7 @@ pub struct SnapshotArgs {
     #[arg(long = "pid", value_name = "PID", value_delimiter = ',')]
     pub pids: Vec<u32>,
 
-    /// Where to write the snapshot (.tar.gz)
+    /// Where to write the snapshot (.tar.gz; `-` for standard output), as `check -o` writes
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
 
@@ -357,7 +358,55 @@ pub struct ExplainArgs {
     pub format: ListFormat,
 }
 
-/// The clap command, for completions and the man page.
+/// The clap command: what [`parse_from`] parses, and the source of completions and the man
+/// page.
 pub fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
+    values_may_look_negative(<Cli as clap::CommandFactory>::command())
+}
+
+/// Lets every option that takes a value take one that starts like a negative number, on every
+/// subcommand: `--sample -1` then reaches the option's value parser, whose error names the
+/// option and the value, instead of clap reading `-1` as an unknown flag. Applied to the whole
+/// tree so an option added later is covered too.
+fn values_may_look_negative(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| if a.get_action().takes_values() { a.allow_negative_numbers(true) } else { a })
+        .mut_subcommands(values_may_look_negative)
+}
+
+/// Parses the command line from `args` (the program name first), exiting as clap does on a
+/// usage error (code 2) or `--help`/`--version` (code 0).
+pub fn parse_from<I, T>(args: I) -> Cli
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let matches = match command().try_get_matches_from(&args) {
+        Ok(m) => m,
+        // clap says only that some argument was not UTF-8: say which, and after what.
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidUtf8 => {
+            eprintln!("error: {}\n\nFor more information, try '--help'.", non_utf8_argument(&args));
+            std::process::exit(e.exit_code());
+        }
+        Err(e) => e.exit(),
+    };
+    <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Names the first argument that is not UTF-8 (escaped, so the terminal shows its bytes)
+/// and the one before it, which is usually the option it is the value of.
+pub fn non_utf8_argument(args: &[std::ffi::OsString]) -> String {
+    let escaped = |a: &std::ffi::OsString| a.as_encoded_bytes().escape_ascii().to_string();
+    match args.iter().skip(1).position(|a| a.to_str().is_none()).map(|i| i + 1) {
+        Some(i) if i > 1 => format!(
+            "argument '{}' (after '{}') is not valid UTF-8; only paths may be arbitrary bytes",
+            escaped(&args[i]),
+            escaped(&args[i - 1])
+        ),
+        Some(i) => format!(
+            "argument '{}' is not valid UTF-8; only paths may be arbitrary bytes",
+            escaped(&args[i])
+        ),
+        None => "invalid UTF-8 was detected in one or more arguments".into(),
+    }
 }

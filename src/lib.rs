@@ -11,12 +11,13 @@ pub mod elf;
 pub mod facts;
 pub mod logs;
 pub mod native;
+pub mod output;
 pub mod parse;
 pub mod report;
 pub mod root;
 pub mod snapshot;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
@@ -126,11 +127,14 @@ fn build_report_with(
         ..facts::GatherOptions::default()
     };
     let mut facts = gather(root, opts)?;
+    require_pids(root, &args.pids, &facts)?;
     let rules = logs::rules::RuleSet::with_user_dir(args.rules.as_deref()).map_err(UsageError)?;
     let analysis = if args.logs.is_empty() {
         logs::analyse_captured(root, &rules)
     } else {
-        Some(logs::analyse_paths(&args.logs, &rules, !args.no_mmap))
+        let a = logs::analyse_paths(&args.logs, &rules, !args.no_mmap);
+        require_readable_logs(&a)?;
+        Some(a)
     };
     if let Some(ps) = facts.processes.as_mut() {
         facts::process::attach_registrations(ps, &registrations(&args.addrs, analysis.as_ref()));
@@ -158,6 +162,37 @@ fn build_report_with(
         results,
         summary,
     })
+}
+
+/// `--pid` names the processes to judge: one that is not there is a usage error, not a run
+/// that silently judges nothing.
+fn require_pids(root: &Root, pids: &[u32], facts: &facts::Facts) -> Result<()> {
+    let found = |pid: &u32| {
+        facts.processes.as_ref().is_some_and(|ps| ps.processes.iter().any(|p| p.pid == *pid))
+    };
+    let missing: Vec<String> = pids.iter().filter(|p| !found(p)).map(|p| p.to_string()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    bail!(UsageError(format!(
+        "--pid {}: no such process in {} (it does not exist, has exited, or is not visible from this root)",
+        missing.join(","),
+        root.display()
+    )))
+}
+
+/// A log the user named that cannot be read is a usage error: judging without it would
+/// claim the logs hold no such line.
+fn require_readable_logs(analysis: &logs::Analysis) -> Result<()> {
+    let unreadable: Vec<String> = analysis
+        .files
+        .iter()
+        .filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.name)))
+        .collect();
+    if unreadable.is_empty() {
+        return Ok(());
+    }
+    bail!(UsageError(format!("cannot read the logs: {}", unreadable.join("; "))))
 }
 
 fn check(args: &CheckArgs) -> Result<i32> {
@@ -214,14 +249,7 @@ fn user_results(a: &logs::Analysis, only: &[String], skip: &[String]) -> Vec<rep
 fn logs_cmd(a: &cli::LogsArgs) -> Result<i32> {
     let rules = logs::rules::RuleSet::with_user_dir(a.rules.as_deref()).map_err(UsageError)?;
     let analysis = logs::analyse_paths(&a.files, &rules, !a.no_mmap);
-    let unreadable: Vec<String> = analysis
-        .files
-        .iter()
-        .filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.name)))
-        .collect();
-    if unreadable.len() == analysis.files.len() {
-        bail!(UsageError(format!("cannot read the logs: {}", unreadable.join("; "))));
-    }
+    require_readable_logs(&analysis)?;
     let facts =
         facts::Facts { logs: Some(analysis.summary(rules.rules.len())), ..facts::Facts::default() };
     let verdicts = logs::interpret::interpret(&analysis, &facts);
@@ -256,6 +284,7 @@ fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
         ..facts::GatherOptions::default()
     };
     let facts = gather(&root, opts)?;
+    require_pids(&root, &a.pids, &facts)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -272,9 +301,12 @@ fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
     let (bytes, stats) = snapshot::archive(rec, manifest, a.max_size)
         .map_err(|e| UsageError(format!("cannot capture: {e}")))?;
     write_atomically(&a.output, &bytes)?;
+    let written = match output::stdio_alias(&a.output) {
+        Some(_) => "standard output".to_string(),
+        None => a.output.display().to_string(),
+    };
     eprintln!(
-        "efa-doctor: wrote {} ({} files, {} links, {} bytes of content, {} bytes compressed) from {}",
-        a.output.display(),
+        "efa-doctor: wrote {written} ({} files, {} links, {} bytes of content, {} bytes compressed) from {}",
         stats.files,
         stats.links,
         stats.content_bytes,
@@ -350,9 +382,10 @@ fn use_color(choice: ColorChoice, to_file: bool) -> bool {
     }
 }
 
-/// Writes the rendered report to stdout or, atomically, to `--output`.
+/// Writes the rendered report to stdout or to `--output` (see [`write_atomically`]).
 pub fn emit(report: &Report, out: &OutputArgs) -> Result<()> {
-    let color = use_color(out.color, out.output.is_some());
+    let to_file = out.output.as_deref().is_some_and(|p| output::stdio_alias(p).is_none());
+    let color = use_color(out.color, to_file);
     let text = report::render(report, out.format, color);
     match &out.output {
         Some(path) => write_atomically(path, text.as_bytes()),
@@ -360,46 +393,21 @@ pub fn emit(report: &Report, out: &OutputArgs) -> Result<()> {
     }
 }
 
-/// Writes `data` to `path` through a temporary file in the same directory and a rename, so
-/// a reader (node-exporter's textfile collector, a CI step) never sees a partial file. This
-/// is the only file efa-doctor writes, and only where the user asked.
+/// Writes `data` to the output `path` the user named: the only file efa-doctor writes. A
+/// regular file is replaced atomically (a reader never sees part of it) through an exclusive,
+/// unpredictably named temporary file, keeping the target's mode (0600 when new); links are
+/// never written through; devices other than a character device or FIFO named directly are
+/// refused. [`output`] has the rules.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
-    // A device or pipe (`--output /dev/stdout`, a FIFO) is written in place: renaming a
-    // temporary file over it would replace the node itself.
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        f.write_all(data)?;
-        return Ok(());
-    }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name =
-        path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| -> Result<()> {
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename to {}", path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    output::write(path, data).map_err(|e| match e {
+        output::OutputError::Refused { .. } => UsageError(e.to_string()).into(),
+        e => e.into(),
+    })
 }
 
 /// Writes to stdout; a closed pipe (`efa-doctor | head`) is not an error.
 pub fn write_stdout(data: &[u8]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(data).and_then(|_| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
-    }
+    Ok(output::write_stdout(data)?)
 }
 
 fn list(format: ListFormat) -> Result<i32> {

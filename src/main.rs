@@ -1,17 +1,24 @@
 //! The `efa-doctor` binary: parse, run, exit. Everything else lives in the library.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
+    // Arguments stay OsStrings until clap sees them: paths may be any bytes, and a string
+    // option given non-UTF-8 is a usage error from clap, never a panic.
+    let args: Vec<OsString> = std::env::args_os().collect();
     // The native helper protocol (`efa-doctor __native TASK ...`) is internal: it is not
     // part of the command line users see, so it is dispatched before clap.
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(efa_doctor::native::HELPER_ARG) {
-        return ExitCode::from(efa_doctor::native::serve(&args[2..]) as u8);
+    if args.get(1).is_some_and(|a| a == efa_doctor::native::HELPER_ARG) {
+        let rest: Option<Vec<String>> =
+            args[2..].iter().map(|a| a.to_str().map(String::from)).collect();
+        let Some(rest) = rest else {
+            eprintln!("efa-doctor: the native helper's arguments are not UTF-8");
+            return ExitCode::from(efa_doctor::report::exit::UNKNOWN as u8);
+        };
+        return ExitCode::from(efa_doctor::native::serve(&rest) as u8);
     }
-    let cli = efa_doctor::cli::Cli::parse();
+    let cli = efa_doctor::cli::parse_from(args);
     match efa_doctor::run(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {

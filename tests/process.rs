@@ -122,9 +122,17 @@ fn pid_selects_one_worker() {
     assert_eq!(r["facts"]["processes"]["selection"], "--pid");
     assert_eq!(r["results"].as_array().unwrap().len(), 1);
     assert_eq!(r["results"][0]["status"], "fail");
-    let missing = check(&["--pid", "99999", "--only", "process.nixl-backend"]);
-    assert_eq!(missing["results"][0]["status"], "skip");
-    assert!(missing["results"][0]["summary"].as_str().unwrap().contains("no process 99999"));
+    // A pid that is not there is a usage error (exit 2), not a run that judges nothing.
+    let root = root();
+    for extra in [&["99999"][..], &["2002,99999"][..]] {
+        let mut args = vec!["check", "--root", root.as_str(), "--only", "process", "--pid"];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--pid 99999: no such process"), "{err}");
+        assert!(o.stdout.is_empty(), "no report is judged without the process");
+    }
 }
 
 #[test]

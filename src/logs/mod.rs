@@ -512,12 +512,21 @@ pub fn analyse_paths(paths: &[std::path::PathBuf], rules: &RuleSet, mmap: bool) 
             Ok(f) => a.add_file(&name, f, mmap),
             Err(e) => a.analysis.files.push(LogFile {
                 name,
-                error: Some(e.to_string()),
+                error: Some(open_error(&e)),
                 ..LogFile::default()
             }),
         }
     }
     a.analysis
+}
+
+/// Why a named log could not be opened, in the words reports use for unreadable files.
+fn open_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "not found".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
 }
 
 #[cfg(test)]
