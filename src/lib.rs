@@ -8,10 +8,12 @@
 pub mod checks;
 pub mod cli;
 pub mod elf;
+pub mod escape;
 pub mod facts;
 pub mod logs;
 pub mod native;
 pub mod parse;
+pub mod redact;
 pub mod report;
 pub mod root;
 pub mod snapshot;

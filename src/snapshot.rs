@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::facts::Facts;
 use crate::facts::host::Shm;
 use crate::facts::rdma::CounterSample;
+use crate::redact;
 use crate::root::{MAX_FILE_BYTES, MemNode, MemTree, Recording, Root};
 
 /// Where the manifest lives inside a captured tree.
@@ -124,85 +125,138 @@ pub fn rfc3339(unix: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs / 60) % 60, secs % 60)
 }
 
-/// Environment variables whose values are kept in captures and reports: the EFA, NCCL,
-/// NIXL, UCX and framework settings the checks judge. Everything else is dropped.
-pub fn env_allowed(name: &str) -> bool {
-    const PREFIXES: [&str; 10] = [
-        "FI_",
-        "NCCL_",
-        "NIXL_",
-        "UCX_",
-        "OFI_NCCL_",
-        "SGLANG_DISAGGREGATION_",
-        "TRTLLM_NIXL_",
-        "DYN_KVBM_NIXL_",
-        "VLLM_NIXL_",
-        "CUDA_",
-    ];
-    const NAMES: [&str; 4] = ["LD_LIBRARY_PATH", "LD_PRELOAD", "PATH", "NVIDIA_VISIBLE_DEVICES"];
-    let secretish = ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH"];
-    if secretish.iter().any(|s| name.to_ascii_uppercase().contains(s)) {
-        return false;
-    }
-    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+/// What a captured file is, for redaction: decided by every name it was reached by, not
+/// only the path it was recorded under (a `proc/PID` that is a symlink records its files
+/// under the link's target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Captured {
+    Environ,
+    Cmdline,
+    Log,
+    Other,
 }
 
-/// Rewrites files that may hold secrets before they enter a capture: a process's environment
-/// keeps only allow-listed variables; its command line loses the values of secret-looking
-/// options.
-pub fn redact(path: &str, data: &[u8]) -> Vec<u8> {
-    let name = path.rsplit('/').next().unwrap_or("");
-    let under_proc = path.starts_with("proc/");
-    if under_proc && name == "environ" {
-        let mut out = Vec::new();
-        for (k, v) in crate::parse::proc::environ(data) {
-            if env_allowed(&k) {
-                out.extend_from_slice(format!("{k}={v}").as_bytes());
-                out.push(0);
-            }
-        }
-        return out;
-    }
-    if under_proc && name == "cmdline" {
-        let args = crate::parse::proc::cmdline(data);
-        let mut out = Vec::new();
-        for a in redact_args(&args) {
-            out.extend_from_slice(a.as_bytes());
-            out.push(0);
-        }
-        return out;
-    }
-    data.to_vec()
-}
-
-/// Replaces the values of options that look like credentials (`--api-key X`,
-/// `--hf-token=X`).
-pub fn redact_args(args: &[String]) -> Vec<String> {
-    let secret = |s: &str| {
-        let u = s.to_ascii_lowercase();
-        ["key", "token", "secret", "password", "passwd", "credential"].iter().any(|w| u.contains(w))
+/// The kind of a file reached as `path`.
+fn captured_kind(path: &str) -> Captured {
+    let parts: Vec<&str> = path.split('/').collect();
+    let pid = |s: &str| !s.is_empty() && (s.bytes().all(|b| b.is_ascii_digit()) || s == "self");
+    let process_file = match parts.as_slice() {
+        ["proc", p, name] if pid(p) => Some(*name),
+        ["proc", p, "task", t, name] if pid(p) && pid(t) => Some(*name),
+        _ => None,
     };
-    let mut out = Vec::with_capacity(args.len());
-    let mut redact_next = false;
-    for a in args {
-        if redact_next {
-            out.push("[redacted]".to_string());
-            redact_next = false;
-            continue;
-        }
-        if a.starts_with('-') && secret(a) {
-            match a.split_once('=') {
-                Some((k, _)) => out.push(format!("{k}=[redacted]")),
-                None => {
-                    out.push(a.clone());
-                    redact_next = true;
+    match process_file {
+        Some("environ") => Captured::Environ,
+        Some("cmdline") => Captured::Cmdline,
+        _ if path.starts_with(&format!("{}/", crate::logs::CAPTURED_LOG_DIR)) => Captured::Log,
+        _ => Captured::Other,
+    }
+}
+
+/// Rewrites a file that may hold secrets before it enters a capture, by what `path` names: a
+/// process's environment keeps only allow-listed variables (their values redacted as
+/// text); its command line goes through [`redact::args`]; a captured log through
+/// [`redact::bytes`].
+pub fn redact(path: &str, data: &[u8]) -> Vec<u8> {
+    redact_as(captured_kind(path), data)
+}
+
+fn redact_as(kind: Captured, data: &[u8]) -> Vec<u8> {
+    match kind {
+        Captured::Environ => {
+            let mut out = Vec::new();
+            for (k, v) in crate::parse::proc::environ(data) {
+                if redact::env_allowed(&k) {
+                    out.extend_from_slice(format!("{k}={}", redact::env_value(&v)).as_bytes());
+                    out.push(0);
                 }
             }
-            continue;
+            out
         }
-        out.push(a.clone());
+        Captured::Cmdline => {
+            let mut out = Vec::new();
+            for a in redact::args(&crate::parse::proc::cmdline(data)) {
+                out.extend_from_slice(a.as_bytes());
+                out.push(0);
+            }
+            out
+        }
+        Captured::Log => redact_log(data),
+        Captured::Other => data.to_vec(),
     }
-    out
+}
+
+/// A captured log, redacted. A gzipped log is stored decompressed (the analyser reads both),
+/// since compressed bytes cannot be redacted; at most [`MAX_FILE_BYTES`] of it, the most a
+/// snapshot file may hold.
+fn redact_log(data: &[u8]) -> Vec<u8> {
+    if data.starts_with(&[0x1f, 0x8b]) {
+        let mut plain = Vec::new();
+        let r =
+            flate2::read::MultiGzDecoder::new(data).take(MAX_FILE_BYTES).read_to_end(&mut plain);
+        if r.is_err() && plain.is_empty() {
+            return Vec::new(); // unreadable as gzip: nothing the analyser could read either
+        }
+        return redact::bytes(&plain).into_owned();
+    }
+    redact::bytes(data).into_owned()
+}
+
+/// Every name by which the recorded file `canon` was reached: its canonical path, and the
+/// paths through each recorded symlink whose target leads to it (`proc/4242/environ` for
+/// `elsewhere/environ` when `proc/4242 -> ../elsewhere`). Bounded: a link chain longer than
+/// the resolver follows does not lead anywhere.
+fn names_of(canon: &str, links: &[(String, String)]) -> Vec<String> {
+    const MAX_NAMES: usize = 256;
+    let mut names = vec![canon.to_string()];
+    let mut i = 0;
+    while i < names.len() && names.len() < MAX_NAMES {
+        let n = names[i].clone();
+        for (link, target) in links {
+            let rest = if n == *target {
+                Some("")
+            } else {
+                n.strip_prefix(target.as_str()).filter(|r| r.starts_with('/'))
+            };
+            if let Some(rest) = rest {
+                let alias = format!("{link}{rest}");
+                if !names.contains(&alias) && names.len() < MAX_NAMES {
+                    names.push(alias);
+                }
+            }
+        }
+        i += 1;
+    }
+    names
+}
+
+/// A recorded link's target as a lexical path from the root (`..` clamped at the root, as
+/// the resolver does).
+fn link_target_path(link: &str, target: &str) -> String {
+    let mut parts: Vec<&str> =
+        if target.starts_with('/') { Vec::new() } else { link.split('/').collect() };
+    if !target.starts_with('/') {
+        parts.pop();
+    }
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+/// The redaction kind of each recorded file: the most sensitive kind among its names.
+fn captured_kind_in(canon: &str, links: &[(String, String)]) -> Captured {
+    let kinds: Vec<Captured> = names_of(canon, links).iter().map(|n| captured_kind(n)).collect();
+    [Captured::Environ, Captured::Cmdline, Captured::Log]
+        .into_iter()
+        .find(|k| kinds.contains(k))
+        .unwrap_or(Captured::Other)
 }
 
 /// Rewrites an absolute link target as a relative one from the link's directory, so the
@@ -272,12 +326,14 @@ pub fn archive(
     mut manifest: Manifest,
     max_bytes: u64,
 ) -> Result<(Vec<u8>, CaptureStats), String> {
+    let links: Vec<(String, String)> =
+        rec.links.iter().map(|(l, t)| (l.clone(), link_target_path(l, t))).collect();
     let mut files: BTreeMap<String, Arc<Vec<u8>>> = BTreeMap::new();
     for (p, d) in &rec.files {
         if p == MANIFEST_PATH {
             continue; // a capture of a capture gets a fresh manifest
         }
-        files.insert(p.clone(), Arc::new(redact(p, d)));
+        files.insert(p.clone(), Arc::new(redact_as(captured_kind_in(p, &links), d)));
     }
     let content: u64 = files.values().map(|d| d.len() as u64).sum();
     if content > max_bytes {
@@ -291,7 +347,8 @@ pub fn archive(
         ));
     }
     manifest.content_bytes = Some(content);
-    let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+    // Its strings (library paths, versions, native error messages) get the same text pass.
+    let manifest_json = redact::to_json(&manifest, true).map_err(|e| e.to_string())?.into_bytes();
 
     // Every path the gatherers saw: directories, placeholders for listed or tested names.
     let mut dirs: BTreeMap<String, ()> = BTreeMap::new();
@@ -508,7 +565,7 @@ mod tests {
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
-        let r = redact_args(&args);
+        let r = redact::args(&args);
         assert_eq!(
             r,
             vec![
