@@ -202,61 +202,67 @@ fn redact_log(data: &[u8]) -> Vec<u8> {
     redact::bytes(data).into_owned()
 }
 
-/// Every name by which the recorded file `canon` was reached: its canonical path, and the
-/// paths through each recorded symlink whose target leads to it (`proc/4242/environ` for
-/// `elsewhere/environ` when `proc/4242 -> ../elsewhere`). Bounded: a link chain longer than
-/// the resolver follows does not lead anywhere.
-fn names_of(canon: &str, links: &[(String, String)]) -> Vec<String> {
-    const MAX_NAMES: usize = 256;
-    let mut names = vec![canon.to_string()];
-    let mut i = 0;
-    while i < names.len() && names.len() < MAX_NAMES {
-        let n = names[i].clone();
-        for (link, target) in links {
-            let rest = if n == *target {
-                Some("")
-            } else {
-                n.strip_prefix(target.as_str()).filter(|r| r.starts_with('/'))
-            };
-            if let Some(rest) = rest {
-                let alias = format!("{link}{rest}");
-                if !names.contains(&alias) && names.len() < MAX_NAMES {
-                    names.push(alias);
-                }
-            }
-        }
-        i += 1;
-    }
-    names
-}
+/// Most symlinks followed resolving one path, as the kernel allows.
+const MAX_LINK_HOPS: usize = 40;
 
-/// A recorded link's target as a lexical path from the root (`..` clamped at the root, as
-/// the resolver does).
-fn link_target_path(link: &str, target: &str) -> String {
-    let mut parts: Vec<&str> =
-        if target.starts_with('/') { Vec::new() } else { link.split('/').collect() };
-    if !target.starts_with('/') {
-        parts.pop();
-    }
-    for c in target.split('/') {
-        match c {
-            "" | "." => {}
+/// Resolves `path` lexically through the recorded `links` (link path -> target as stored),
+/// the way [`Root`] resolved it: absolute targets restart at the root, `..` stops there.
+/// `None` past [`MAX_LINK_HOPS`].
+fn resolve_recorded(path: &str, links: &BTreeMap<String, String>) -> Option<String> {
+    let mut current: Vec<String> = Vec::new();
+    let mut pending: Vec<String> = path.split('/').rev().map(String::from).collect();
+    let mut hops = 0;
+    while let Some(c) = pending.pop() {
+        match c.as_str() {
+            "" | "." => continue,
             ".." => {
-                parts.pop();
+                current.pop();
+                continue;
             }
-            c => parts.push(c),
+            _ => current.push(c),
+        }
+        if let Some(target) = links.get(&current.join("/")) {
+            hops += 1;
+            if hops > MAX_LINK_HOPS {
+                return None;
+            }
+            current.pop();
+            if target.starts_with('/') {
+                current.clear();
+            }
+            pending.extend(target.split('/').rev().map(String::from));
         }
     }
-    parts.join("/")
+    Some(current.join("/"))
 }
 
-/// The redaction kind of each recorded file: the most sensitive kind among its names.
-fn captured_kind_in(canon: &str, links: &[(String, String)]) -> Captured {
-    let kinds: Vec<Captured> = names_of(canon, links).iter().map(|n| captured_kind(n)).collect();
-    [Captured::Environ, Captured::Cmdline, Captured::Log]
-        .into_iter()
-        .find(|k| kinds.contains(k))
-        .unwrap_or(Captured::Other)
+/// The recorded files that are a process's `environ` or `cmdline`, by where each process's
+/// files resolve: a `proc/PID` (or `proc/PID/environ`) that is a symlink records its file
+/// under the link's target, whose path says nothing. Every process directory the capture
+/// saw is resolved, so the cost is one resolution per process, not per file.
+fn process_files(rec: &Recording) -> BTreeMap<String, Captured> {
+    let mut dirs: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let listed = rec.dirs.get("proc").into_iter().flatten().map(|n| format!("proc/{n}"));
+    let seen = rec.files.keys().chain(rec.links.keys()).chain(rec.present.keys()).cloned();
+    for p in listed.chain(seen).chain(rec.dirs.keys().cloned()) {
+        let parts: Vec<&str> = p.split('/').collect();
+        let id = |s: &str| !s.is_empty() && (s.bytes().all(|b| b.is_ascii_digit()) || s == "self");
+        if parts.len() >= 2 && parts[0] == "proc" && id(parts[1]) {
+            dirs.insert(format!("proc/{}", parts[1]));
+            if parts.len() >= 4 && parts[2] == "task" && id(parts[3]) {
+                dirs.insert(format!("proc/{}/task/{}", parts[1], parts[3]));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for d in dirs {
+        for (name, kind) in [("environ", Captured::Environ), ("cmdline", Captured::Cmdline)] {
+            if let Some(canon) = resolve_recorded(&format!("{d}/{name}"), &rec.links) {
+                out.insert(canon, kind);
+            }
+        }
+    }
+    out
 }
 
 /// Rewrites an absolute link target as a relative one from the link's directory, so the
@@ -326,14 +332,14 @@ pub fn archive(
     mut manifest: Manifest,
     max_bytes: u64,
 ) -> Result<(Vec<u8>, CaptureStats), String> {
-    let links: Vec<(String, String)> =
-        rec.links.iter().map(|(l, t)| (l.clone(), link_target_path(l, t))).collect();
+    let process = process_files(&rec);
     let mut files: BTreeMap<String, Arc<Vec<u8>>> = BTreeMap::new();
     for (p, d) in &rec.files {
         if p == MANIFEST_PATH {
             continue; // a capture of a capture gets a fresh manifest
         }
-        files.insert(p.clone(), Arc::new(redact_as(captured_kind_in(p, &links), d)));
+        let kind = process.get(p).copied().unwrap_or_else(|| captured_kind(p));
+        files.insert(p.clone(), Arc::new(redact_as(kind, d)));
     }
     let content: u64 = files.values().map(|d| d.len() as u64).sum();
     if content > max_bytes {
@@ -578,6 +584,38 @@ mod tests {
                 "8000"
             ]
         );
+    }
+
+    #[test]
+    fn process_files_are_known_by_where_they_resolve() {
+        // proc/4242 -> ../srv/w; srv/w/environ -> /etc/e (recorded canonical: etc/e).
+        let mut rec = Recording::default();
+        for (l, t) in
+            [("proc/4242", "../srv/w"), ("srv/w/environ", "/etc/e"), ("proc/self", "4242")]
+        {
+            rec.links.insert(l.into(), t.into());
+        }
+        rec.dirs.insert("proc".into(), vec!["4242".into(), "self".into(), "cpuinfo".into()]);
+        rec.files.insert("proc/77/task/78/cmdline".into(), Arc::new(Vec::new()));
+        let kinds = process_files(&rec);
+        assert_eq!(kinds.get("etc/e"), Some(&Captured::Environ));
+        assert_eq!(kinds.get("srv/w/cmdline"), Some(&Captured::Cmdline));
+        assert_eq!(kinds.get("proc/77/task/78/cmdline"), Some(&Captured::Cmdline));
+        assert_eq!(kinds.get("proc/77/environ"), Some(&Captured::Environ));
+        assert!(!kinds.contains_key("srv/w/maps"));
+        assert_eq!(captured_kind(".efa-doctor/logs/00-x.log"), Captured::Log);
+        assert_eq!(captured_kind("etc/environ"), Captured::Other);
+        let env = b"HF_TOKEN=x\0NIXL_ETCD_ENDPOINTS=http://u:PW@etcd:2379\0";
+        let out = String::from_utf8(redact_as(kinds["etc/e"], env)).unwrap();
+        assert_eq!(out, "NIXL_ETCD_ENDPOINTS=http://u:[redacted]@etcd:2379\0");
+    }
+
+    #[test]
+    fn a_link_loop_ends() {
+        let links: BTreeMap<String, String> =
+            [("proc/1".to_string(), "../a".to_string()), ("a".into(), "proc/1".into())].into();
+        assert_eq!(resolve_recorded("proc/1/environ", &links), None);
+        assert_eq!(resolve_recorded("proc/2/../../x", &links).as_deref(), Some("x"));
     }
 
     #[test]
