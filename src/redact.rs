@@ -127,7 +127,7 @@ fn shapes() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     R.get_or_init(|| {
         Regex::new(concat!(
-            r"\b(?:",
+            r"(?-u:\b)(?:",
             r"hf_[A-Za-z0-9]{20,}",                                        // Hugging Face
             r"|sk-[A-Za-z0-9_-]{20,}",                                     // OpenAI, Anthropic
             r"|(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}", // AWS key ids
@@ -186,10 +186,10 @@ fn rules() -> &'static Rules {
             r#"(?i)(?P<name>(?:proxy-)?authorization|(?:set-)?cookie|[\w-]*[-_](?:api-?key|token|auth|secret|password|key|signature)|api-?key|x-auth|password|passwd|secret)[ \t]*:[ \t]*(?P<scheme>(?:bearer|basic|token|digest|negotiate|ntlm|apikey|aws4-hmac-sha256)[ \t]+)?(?P<value>[^\s'"]\S*)"#,
         )
         .expect("header rule compiles"),
-        bearer: Regex::new(r"(?i)\b(?P<scheme>bearer[ \t]+)(?P<value>[A-Za-z0-9._~+/=-]{16,})")
+        bearer: Regex::new(r"(?i)(?-u:\b)(?P<scheme>bearer[ \t]+)(?P<value>[A-Za-z0-9._~+/=-]{16,})")
             .expect("bearer rule compiles"),
         url: Regex::new(
-            r#"(?i)\b(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^\s:/?#@'"\[\]]*)(?::(?P<pass>[^\s/?#'"]*))?@"#,
+            r#"(?i)(?-u:\b)(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^\s:/?#@'"\[\]]*)(?::(?P<pass>[^\s/?#'"]*))?@"#,
         )
         .expect("URL rule compiles"),
         assignment: Regex::new(
@@ -601,6 +601,36 @@ mod tests {
                 "NCCL INFO NET/OFI Selected provider is efa",
             ),
             ("max token: 4096 tokens=5", "max token: 4096 tokens=5"),
+            (
+                "git clone https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/o/r",
+                "git clone https://[redacted]@github.com/o/r",
+            ),
+            (
+                "https://AbCdEf0123456789xyzQ@h/x ssh://git@github.com/o",
+                "https://[redacted]@h/x ssh://git@github.com/o",
+            ),
+            ("id AKIAIOSFODNN7EXAMPLE used", "id [redacted] used"),
+            (
+                "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U end",
+                "jwt [redacted] end",
+            ),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY----- after",
+                "[redacted] after",
+            ),
+            ("Cookie: session=abc123; other=1", "Cookie: [redacted] other=1"),
+            (
+                "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "aws_secret_access_key = [redacted]",
+            ),
+            (
+                "headers={'Authorization': 'Bearer abc', 'Accept': '*/*'}",
+                "headers={'Authorization': '[redacted]', 'Accept': '*/*'}",
+            ),
+            (
+                "tcp://10.0.0.1:5555 and disk-abcdefghijklmnopqrstuvwxyz",
+                "tcp://10.0.0.1:5555 and disk-abcdefghijklmnopqrstuvwxyz",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(text(input), want, "{input}");
@@ -650,6 +680,10 @@ mod tests {
             ])
         );
         assert_eq!(args(&got), got, "idempotent");
+        // A short option's value is judged by its shape alone: a word-like value stays (the
+        // name says nothing), as do ordinary values after short options.
+        let kept = v(&["-k", "hunter2", "-m", "vllm.entrypoints.openai.api_server", "-O3"]);
+        assert_eq!(args(&kept), kept);
     }
 
     #[test]

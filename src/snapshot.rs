@@ -156,13 +156,13 @@ fn captured_kind(path: &str) -> Captured {
 /// Rewrites a file that may hold secrets before it enters a capture, by what `path` names: a
 /// process's environment keeps only allow-listed variables (their values redacted as
 /// text); its command line goes through [`redact::args`]; a captured log through
-/// [`redact::bytes`].
+/// [`redact::bytes`]. A log that cannot be stored redacted (see [`archive`]) is left empty.
 pub fn redact(path: &str, data: &[u8]) -> Vec<u8> {
-    redact_as(captured_kind(path), data)
+    redact_as(captured_kind(path), data).unwrap_or_default()
 }
 
-fn redact_as(kind: Captured, data: &[u8]) -> Vec<u8> {
-    match kind {
+fn redact_as(kind: Captured, data: &[u8]) -> Result<Vec<u8>, String> {
+    Ok(match kind {
         Captured::Environ => {
             let mut out = Vec::new();
             for (k, v) in crate::parse::proc::environ(data) {
@@ -181,25 +181,29 @@ fn redact_as(kind: Captured, data: &[u8]) -> Vec<u8> {
             }
             out
         }
-        Captured::Log => redact_log(data),
+        Captured::Log => redact_log(data)?,
         Captured::Other => data.to_vec(),
-    }
+    })
 }
 
 /// A captured log, redacted. A gzipped log is stored decompressed (the analyser reads both),
-/// since compressed bytes cannot be redacted; at most [`MAX_FILE_BYTES`] of it, the most a
-/// snapshot file may hold.
-fn redact_log(data: &[u8]) -> Vec<u8> {
+/// since compressed bytes cannot be redacted; one that decompresses past [`MAX_FILE_BYTES`],
+/// the most a snapshot file may hold, is refused rather than cut. A stream corrupt part-way
+/// keeps what decompressed, as the analyser would read it.
+fn redact_log(data: &[u8]) -> Result<Vec<u8>, String> {
     if data.starts_with(&[0x1f, 0x8b]) {
         let mut plain = Vec::new();
-        let r =
-            flate2::read::MultiGzDecoder::new(data).take(MAX_FILE_BYTES).read_to_end(&mut plain);
-        if r.is_err() && plain.is_empty() {
-            return Vec::new(); // unreadable as gzip: nothing the analyser could read either
+        let _ = flate2::read::MultiGzDecoder::new(data)
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut plain);
+        if plain.len() as u64 > MAX_FILE_BYTES {
+            return Err(format!(
+                "decompresses to more than {MAX_FILE_BYTES} bytes, the snapshot file limit"
+            ));
         }
-        return redact::bytes(&plain).into_owned();
+        return Ok(redact::bytes(&plain).into_owned());
     }
-    redact::bytes(data).into_owned()
+    Ok(redact::bytes(data).into_owned())
 }
 
 /// Most symlinks followed resolving one path, as the kernel allows.
@@ -339,7 +343,8 @@ pub fn archive(
             continue; // a capture of a capture gets a fresh manifest
         }
         let kind = process.get(p).copied().unwrap_or_else(|| captured_kind(p));
-        files.insert(p.clone(), Arc::new(redact_as(kind, d)));
+        let redacted = redact_as(kind, d).map_err(|e| format!("/{p}: {e}"))?;
+        files.insert(p.clone(), Arc::new(redacted));
     }
     let content: u64 = files.values().map(|d| d.len() as u64).sum();
     if content > max_bytes {
@@ -606,8 +611,25 @@ mod tests {
         assert_eq!(captured_kind(".efa-doctor/logs/00-x.log"), Captured::Log);
         assert_eq!(captured_kind("etc/environ"), Captured::Other);
         let env = b"HF_TOKEN=x\0NIXL_ETCD_ENDPOINTS=http://u:PW@etcd:2379\0";
-        let out = String::from_utf8(redact_as(kinds["etc/e"], env)).unwrap();
+        let out = String::from_utf8(redact_as(kinds["etc/e"], env).unwrap()).unwrap();
         assert_eq!(out, "NIXL_ETCD_ENDPOINTS=http://u:[redacted]@etcd:2379\0");
+    }
+
+    #[test]
+    fn a_gzipped_log_past_the_file_limit_is_refused_not_cut() {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let chunk = vec![b'a'; 1 << 20];
+        for _ in 0..=(MAX_FILE_BYTES >> 20) {
+            gz.write_all(&chunk).unwrap();
+        }
+        let bomb = gz.finish().unwrap();
+        let e = redact_as(Captured::Log, &bomb).unwrap_err();
+        assert!(e.contains("snapshot file limit"), "{e}");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"HF_TOKEN=hf_abc ok\n").unwrap();
+        let small = redact_as(Captured::Log, &gz.finish().unwrap()).unwrap();
+        assert_eq!(small, b"HF_TOKEN=[redacted] ok\n");
     }
 
     #[test]

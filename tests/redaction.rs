@@ -320,3 +320,50 @@ fn gzipped_logs_are_stored_redacted() {
         "the captured log is still analysed"
     );
 }
+
+/// The output pass must not touch legitimate text: on every fixture the JSON report written
+/// through it is byte-for-byte serde_json's (no false positive in any fact, summary,
+/// evidence or remediation).
+#[test]
+fn the_output_pass_changes_nothing_on_the_fixtures() {
+    let mut fixtures: Vec<String> = std::fs::read_dir(fixture(""))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("proc").is_dir() || e.path().join("sys").is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 10, "{fixtures:?}");
+    for fx in fixtures {
+        let r = report(&fx);
+        let plain = serde_json::to_string_pretty(&r).unwrap();
+        let shown = efa_doctor::redact::to_json(&r, true).unwrap();
+        if plain != shown {
+            let diff = plain.lines().zip(shown.lines()).find(|(a, b)| a != b);
+            panic!("{fx}: the output pass changed {diff:?}");
+        }
+    }
+}
+
+/// Real logs from upstream issues (tests/fixtures/logs) hold no credentials: redacting them
+/// changes nothing, so evidence lines are shown as logged.
+#[test]
+fn real_logs_pass_through_unchanged() {
+    let mut n = 0;
+    for e in std::fs::read_dir(fixture("logs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "log") {
+            continue;
+        }
+        let data = std::fs::read(&p).unwrap();
+        let out = efa_doctor::redact::bytes(&data);
+        if *out != *data {
+            let a = String::from_utf8_lossy(&data);
+            let b = String::from_utf8_lossy(&out);
+            let diff = a.lines().zip(b.lines()).find(|(x, y)| x != y);
+            panic!("{}: {diff:?}", p.display());
+        }
+        n += 1;
+    }
+    assert!(n >= 20, "{n} logs");
+}
