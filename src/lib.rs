@@ -8,11 +8,13 @@
 pub mod checks;
 pub mod cli;
 pub mod elf;
+pub mod escape;
 pub mod facts;
 pub mod logs;
 pub mod native;
 pub mod output;
 pub mod parse;
+pub mod redact;
 pub mod report;
 pub mod root;
 pub mod snapshot;

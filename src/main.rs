@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("efa-doctor: {e:#}");
+            eprintln!("efa-doctor: {}", efa_doctor::report::show_lines(&format!("{e:#}")));
             ExitCode::from(efa_doctor::report::exit::UNKNOWN as u8)
         }
     }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::facts::Facts;
 use crate::facts::host::Shm;
 use crate::facts::rdma::CounterSample;
+use crate::redact;
 use crate::root::{MAX_FILE_BYTES, MemNode, MemTree, Recording, Root};
 
 /// Where the manifest lives inside a captured tree.
@@ -124,83 +125,146 @@ pub fn rfc3339(unix: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs / 60) % 60, secs % 60)
 }
 
-/// Environment variables whose values are kept in captures and reports: the EFA, NCCL,
-/// NIXL, UCX and framework settings the checks judge. Everything else is dropped.
-pub fn env_allowed(name: &str) -> bool {
-    const PREFIXES: [&str; 10] = [
-        "FI_",
-        "NCCL_",
-        "NIXL_",
-        "UCX_",
-        "OFI_NCCL_",
-        "SGLANG_DISAGGREGATION_",
-        "TRTLLM_NIXL_",
-        "DYN_KVBM_NIXL_",
-        "VLLM_NIXL_",
-        "CUDA_",
-    ];
-    const NAMES: [&str; 4] = ["LD_LIBRARY_PATH", "LD_PRELOAD", "PATH", "NVIDIA_VISIBLE_DEVICES"];
-    let secretish = ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH"];
-    if secretish.iter().any(|s| name.to_ascii_uppercase().contains(s)) {
-        return false;
-    }
-    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+/// What a captured file is, for redaction: decided by every name it was reached by, not
+/// only the path it was recorded under (a `proc/PID` that is a symlink records its files
+/// under the link's target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Captured {
+    Environ,
+    Cmdline,
+    Log,
+    Other,
 }
 
-/// Rewrites files that may hold secrets before they enter a capture: a process's environment
-/// keeps only allow-listed variables; its command line loses the values of secret-looking
-/// options.
-pub fn redact(path: &str, data: &[u8]) -> Vec<u8> {
-    let name = path.rsplit('/').next().unwrap_or("");
-    let under_proc = path.starts_with("proc/");
-    if under_proc && name == "environ" {
-        let mut out = Vec::new();
-        for (k, v) in crate::parse::proc::environ(data) {
-            if env_allowed(&k) {
-                out.extend_from_slice(format!("{k}={v}").as_bytes());
-                out.push(0);
-            }
-        }
-        return out;
-    }
-    if under_proc && name == "cmdline" {
-        let args = crate::parse::proc::cmdline(data);
-        let mut out = Vec::new();
-        for a in redact_args(&args) {
-            out.extend_from_slice(a.as_bytes());
-            out.push(0);
-        }
-        return out;
-    }
-    data.to_vec()
-}
-
-/// Replaces the values of options that look like credentials (`--api-key X`,
-/// `--hf-token=X`).
-pub fn redact_args(args: &[String]) -> Vec<String> {
-    let secret = |s: &str| {
-        let u = s.to_ascii_lowercase();
-        ["key", "token", "secret", "password", "passwd", "credential"].iter().any(|w| u.contains(w))
+/// The kind of a file reached as `path`.
+fn captured_kind(path: &str) -> Captured {
+    let parts: Vec<&str> = path.split('/').collect();
+    let pid = |s: &str| !s.is_empty() && (s.bytes().all(|b| b.is_ascii_digit()) || s == "self");
+    let process_file = match parts.as_slice() {
+        ["proc", p, name] if pid(p) => Some(*name),
+        ["proc", p, "task", t, name] if pid(p) && pid(t) => Some(*name),
+        _ => None,
     };
-    let mut out = Vec::with_capacity(args.len());
-    let mut redact_next = false;
-    for a in args {
-        if redact_next {
-            out.push("[redacted]".to_string());
-            redact_next = false;
-            continue;
-        }
-        if a.starts_with('-') && secret(a) {
-            match a.split_once('=') {
-                Some((k, _)) => out.push(format!("{k}=[redacted]")),
-                None => {
-                    out.push(a.clone());
-                    redact_next = true;
+    match process_file {
+        Some("environ") => Captured::Environ,
+        Some("cmdline") => Captured::Cmdline,
+        _ if path.starts_with(&format!("{}/", crate::logs::CAPTURED_LOG_DIR)) => Captured::Log,
+        _ => Captured::Other,
+    }
+}
+
+/// Rewrites a file that may hold secrets before it enters a capture, by what `path` names: a
+/// process's environment keeps only allow-listed variables (their values redacted as
+/// text); its command line goes through [`redact::args`]; a captured log through
+/// [`redact::bytes`]. A log that cannot be stored redacted (see [`archive`]) is left empty.
+pub fn redact(path: &str, data: &[u8]) -> Vec<u8> {
+    redact_as(captured_kind(path), data).unwrap_or_default()
+}
+
+fn redact_as(kind: Captured, data: &[u8]) -> Result<Vec<u8>, String> {
+    Ok(match kind {
+        Captured::Environ => {
+            let mut out = Vec::new();
+            for (k, v) in crate::parse::proc::environ(data) {
+                if redact::env_allowed(&k) {
+                    out.extend_from_slice(format!("{k}={}", redact::env_value(&v)).as_bytes());
+                    out.push(0);
                 }
             }
-            continue;
+            out
         }
-        out.push(a.clone());
+        Captured::Cmdline => {
+            let mut out = Vec::new();
+            for a in redact::args(&crate::parse::proc::cmdline(data)) {
+                out.extend_from_slice(a.as_bytes());
+                out.push(0);
+            }
+            out
+        }
+        Captured::Log => redact_log(data)?,
+        Captured::Other => data.to_vec(),
+    })
+}
+
+/// A captured log, redacted. A gzipped log is stored decompressed (the analyser reads both),
+/// since compressed bytes cannot be redacted; one that decompresses past [`MAX_FILE_BYTES`],
+/// the most a snapshot file may hold, is refused rather than cut. A stream corrupt part-way
+/// keeps what decompressed, as the analyser would read it.
+fn redact_log(data: &[u8]) -> Result<Vec<u8>, String> {
+    if data.starts_with(&[0x1f, 0x8b]) {
+        let mut plain = Vec::new();
+        let _ = flate2::read::MultiGzDecoder::new(data)
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut plain);
+        if plain.len() as u64 > MAX_FILE_BYTES {
+            return Err(format!(
+                "decompresses to more than {MAX_FILE_BYTES} bytes, the snapshot file limit"
+            ));
+        }
+        return Ok(redact::bytes(&plain).into_owned());
+    }
+    Ok(redact::bytes(data).into_owned())
+}
+
+/// Most symlinks followed resolving one path, as the kernel allows.
+const MAX_LINK_HOPS: usize = 40;
+
+/// Resolves `path` lexically through the recorded `links` (link path -> target as stored),
+/// the way [`Root`] resolved it: absolute targets restart at the root, `..` stops there.
+/// `None` past [`MAX_LINK_HOPS`].
+fn resolve_recorded(path: &str, links: &BTreeMap<String, String>) -> Option<String> {
+    let mut current: Vec<String> = Vec::new();
+    let mut pending: Vec<String> = path.split('/').rev().map(String::from).collect();
+    let mut hops = 0;
+    while let Some(c) = pending.pop() {
+        match c.as_str() {
+            "" | "." => continue,
+            ".." => {
+                current.pop();
+                continue;
+            }
+            _ => current.push(c),
+        }
+        if let Some(target) = links.get(&current.join("/")) {
+            hops += 1;
+            if hops > MAX_LINK_HOPS {
+                return None;
+            }
+            current.pop();
+            if target.starts_with('/') {
+                current.clear();
+            }
+            pending.extend(target.split('/').rev().map(String::from));
+        }
+    }
+    Some(current.join("/"))
+}
+
+/// The recorded files that are a process's `environ` or `cmdline`, by where each process's
+/// files resolve: a `proc/PID` (or `proc/PID/environ`) that is a symlink records its file
+/// under the link's target, whose path says nothing. Every process directory the capture
+/// saw is resolved, so the cost is one resolution per process, not per file.
+fn process_files(rec: &Recording) -> BTreeMap<String, Captured> {
+    let mut dirs: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let listed = rec.dirs.get("proc").into_iter().flatten().map(|n| format!("proc/{n}"));
+    let seen = rec.files.keys().chain(rec.links.keys()).chain(rec.present.keys()).cloned();
+    for p in listed.chain(seen).chain(rec.dirs.keys().cloned()) {
+        let parts: Vec<&str> = p.split('/').collect();
+        let id = |s: &str| !s.is_empty() && (s.bytes().all(|b| b.is_ascii_digit()) || s == "self");
+        if parts.len() >= 2 && parts[0] == "proc" && id(parts[1]) {
+            dirs.insert(format!("proc/{}", parts[1]));
+            if parts.len() >= 4 && parts[2] == "task" && id(parts[3]) {
+                dirs.insert(format!("proc/{}/task/{}", parts[1], parts[3]));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for d in dirs {
+        for (name, kind) in [("environ", Captured::Environ), ("cmdline", Captured::Cmdline)] {
+            if let Some(canon) = resolve_recorded(&format!("{d}/{name}"), &rec.links) {
+                out.insert(canon, kind);
+            }
+        }
     }
     out
 }
@@ -272,12 +336,15 @@ pub fn archive(
     mut manifest: Manifest,
     max_bytes: u64,
 ) -> Result<(Vec<u8>, CaptureStats), String> {
+    let process = process_files(&rec);
     let mut files: BTreeMap<String, Arc<Vec<u8>>> = BTreeMap::new();
     for (p, d) in &rec.files {
         if p == MANIFEST_PATH {
             continue; // a capture of a capture gets a fresh manifest
         }
-        files.insert(p.clone(), Arc::new(redact(p, d)));
+        let kind = process.get(p).copied().unwrap_or_else(|| captured_kind(p));
+        let redacted = redact_as(kind, d).map_err(|e| format!("/{p}: {e}"))?;
+        files.insert(p.clone(), Arc::new(redacted));
     }
     let content: u64 = files.values().map(|d| d.len() as u64).sum();
     if content > max_bytes {
@@ -291,7 +358,8 @@ pub fn archive(
         ));
     }
     manifest.content_bytes = Some(content);
-    let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+    // Its strings (library paths, versions, native error messages) get the same text pass.
+    let manifest_json = redact::to_json(&manifest, true).map_err(|e| e.to_string())?.into_bytes();
 
     // Every path the gatherers saw: directories, placeholders for listed or tested names.
     let mut dirs: BTreeMap<String, ()> = BTreeMap::new();
@@ -508,7 +576,7 @@ mod tests {
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
-        let r = redact_args(&args);
+        let r = redact::args(&args);
         assert_eq!(
             r,
             vec![
@@ -521,6 +589,55 @@ mod tests {
                 "8000"
             ]
         );
+    }
+
+    #[test]
+    fn process_files_are_known_by_where_they_resolve() {
+        // proc/4242 -> ../srv/w; srv/w/environ -> /etc/e (recorded canonical: etc/e).
+        let mut rec = Recording::default();
+        for (l, t) in
+            [("proc/4242", "../srv/w"), ("srv/w/environ", "/etc/e"), ("proc/self", "4242")]
+        {
+            rec.links.insert(l.into(), t.into());
+        }
+        rec.dirs.insert("proc".into(), vec!["4242".into(), "self".into(), "cpuinfo".into()]);
+        rec.files.insert("proc/77/task/78/cmdline".into(), Arc::new(Vec::new()));
+        let kinds = process_files(&rec);
+        assert_eq!(kinds.get("etc/e"), Some(&Captured::Environ));
+        assert_eq!(kinds.get("srv/w/cmdline"), Some(&Captured::Cmdline));
+        assert_eq!(kinds.get("proc/77/task/78/cmdline"), Some(&Captured::Cmdline));
+        assert_eq!(kinds.get("proc/77/environ"), Some(&Captured::Environ));
+        assert!(!kinds.contains_key("srv/w/maps"));
+        assert_eq!(captured_kind(".efa-doctor/logs/00-x.log"), Captured::Log);
+        assert_eq!(captured_kind("etc/environ"), Captured::Other);
+        let env = b"HF_TOKEN=x\0NIXL_ETCD_ENDPOINTS=http://u:PW@etcd:2379\0";
+        let out = String::from_utf8(redact_as(kinds["etc/e"], env).unwrap()).unwrap();
+        assert_eq!(out, "NIXL_ETCD_ENDPOINTS=http://u:[redacted]@etcd:2379\0");
+    }
+
+    #[test]
+    fn a_gzipped_log_past_the_file_limit_is_refused_not_cut() {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let chunk = vec![b'a'; 1 << 20];
+        for _ in 0..=(MAX_FILE_BYTES >> 20) {
+            gz.write_all(&chunk).unwrap();
+        }
+        let bomb = gz.finish().unwrap();
+        let e = redact_as(Captured::Log, &bomb).unwrap_err();
+        assert!(e.contains("snapshot file limit"), "{e}");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"HF_TOKEN=hf_abc ok\n").unwrap();
+        let small = redact_as(Captured::Log, &gz.finish().unwrap()).unwrap();
+        assert_eq!(small, b"HF_TOKEN=[redacted] ok\n");
+    }
+
+    #[test]
+    fn a_link_loop_ends() {
+        let links: BTreeMap<String, String> =
+            [("proc/1".to_string(), "../a".to_string()), ("a".into(), "proc/1".into())].into();
+        assert_eq!(resolve_recorded("proc/1/environ", &links), None);
+        assert_eq!(resolve_recorded("proc/2/../../x", &links).as_deref(), Some("x"));
     }
 
     #[test]

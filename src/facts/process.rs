@@ -2,8 +2,8 @@
 //! training worker really has mapped, its EFA-relevant environment, limits and capabilities,
 //! read from `/proc/PID/{cmdline,environ,maps,limits,status,mounts}` through the root.
 //!
-//! Only allow-listed environment variables are kept (see `snapshot::env_allowed`); command
-//! lines lose the values of secret-looking options.
+//! Only allow-listed environment variables are kept (see `redact::env_allowed`), their values
+//! redacted as text; command lines go through `redact::args`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -156,7 +156,7 @@ fn inspect_with(root: &Root, pid: u32, pre: Prefetched) -> Option<ProcessFacts> 
     let mut p = ProcessFacts { pid, ..ProcessFacts::default() };
     p.comm = root.read_value(&format!("{base}/comm")).ok();
     match read("cmdline", pre.cmdline) {
-        Ok(d) => p.cmdline = crate::snapshot::redact_args(&proc::cmdline(&d)),
+        Ok(d) => p.cmdline = crate::redact::args(&proc::cmdline(&d)),
         Err(e) => {
             p.unreadable.insert("cmdline".into(), why(&e));
         }
@@ -165,8 +165,8 @@ fn inspect_with(root: &Root, pid: u32, pre: Prefetched) -> Option<ProcessFacts> 
     match root.read(&format!("{base}/environ")) {
         Ok(d) => {
             for (k, v) in proc::environ(&d) {
-                if crate::snapshot::env_allowed(&k) {
-                    p.env.insert(k, v);
+                if crate::redact::env_allowed(&k) {
+                    p.env.insert(k, crate::redact::env_value(&v));
                 } else {
                     p.env_withheld += 1;
                 }

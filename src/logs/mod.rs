@@ -134,9 +134,12 @@ pub fn stream_of(line: &[u8]) -> String {
     String::new()
 }
 
+/// A matching line as kept for evidence: redacted (a vLLM `non-default args:` line can hold
+/// an API key), then cut, so no part of a secret survives the cut.
 fn evidence_text(line: &[u8]) -> String {
     let text = String::from_utf8_lossy(line);
-    let text = text.trim_end_matches(['\r', '\n']);
+    let text = crate::redact::text(text.trim_end_matches(['\r', '\n']));
+    let text = text.as_ref();
     match text.char_indices().nth(MAX_EVIDENCE_CHARS) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_string(),

@@ -7,7 +7,7 @@ use comfy_table::{
     Attribute, Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED,
 };
 
-use super::{Report, Status};
+use super::{Report, Status, show};
 use crate::checks::human_bytes;
 
 fn status_cell(s: Status, color: bool) -> Cell {
@@ -39,7 +39,7 @@ fn node_line(report: &Report) -> String {
         let kind = f.nvidia_driver.kernel_module.as_deref().unwrap_or("?");
         parts.push(format!("NVIDIA {v} ({kind})"));
     }
-    parts.join(" · ")
+    show(&parts.join(" · "))
 }
 
 pub fn render(report: &Report, color: bool) -> String {
@@ -49,9 +49,14 @@ pub fn render(report: &Report, color: bool) -> String {
         .ok()
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default();
-    let _ = writeln!(out, "efa-doctor {} — judging {} ({kind})", report.tool.version, r.path);
+    let _ = writeln!(
+        out,
+        "efa-doctor {} — judging {} ({kind})",
+        show(&report.tool.version),
+        show(&r.path)
+    );
     if let Some(n) = &r.note {
-        let _ = writeln!(out, "note: {n}");
+        let _ = writeln!(out, "note: {}", show(n));
     }
     let _ = writeln!(out, "node: {}", node_line(report));
     out.push('\n');
@@ -70,8 +75,8 @@ pub fn render(report: &Report, color: bool) -> String {
     for res in &report.results {
         table.add_row(vec![
             status_cell(res.status, color),
-            Cell::new(&res.id),
-            Cell::new(&res.summary),
+            Cell::new(show(&res.id)),
+            Cell::new(show(&res.summary)),
         ]);
     }
     let _ = writeln!(out, "{table}");
@@ -79,7 +84,8 @@ pub fn render(report: &Report, color: bool) -> String {
     for res in &report.results {
         if let Some(m) = res.details.as_ref().and_then(|d| d.get("matrix")) {
             if let Some(t) = matrix_table(m) {
-                let _ = writeln!(out, "\n{} ({})\n{t}", res.id, m["corner"].as_str().unwrap_or(""));
+                let corner = show(m["corner"].as_str().unwrap_or(""));
+                let _ = writeln!(out, "\n{} ({corner})\n{t}", show(&res.id));
             }
         }
     }
@@ -92,25 +98,26 @@ pub fn render(report: &Report, color: bool) -> String {
     if !findings.is_empty() {
         out.push_str("\nFindings\n");
         for f in findings {
-            let _ = writeln!(out, "\n{} {}: {}", f.status.as_str().to_uppercase(), f.id, f.summary);
+            let (id, summary) = (show(&f.id), show(&f.summary));
+            let _ = writeln!(out, "\n{} {id}: {summary}", f.status.as_str().to_uppercase());
             for e in &f.evidence {
-                let mut line = format!("  evidence: {}", e.source);
+                let mut line = format!("  evidence: {}", show(&e.source));
                 if let Some(n) = e.line {
                     let _ = write!(line, ":{n}");
                 }
                 if let Some(o) = &e.observed {
-                    let _ = write!(line, " = {o}");
+                    let _ = write!(line, " = {}", show(o));
                 }
                 if let Some(x) = &e.expected {
-                    let _ = write!(line, " (expected {x})");
+                    let _ = write!(line, " (expected {})", show(x));
                 }
                 let _ = writeln!(out, "{line}");
             }
             if let Some(rem) = &f.remediation {
-                let _ = writeln!(out, "  fix: {rem}");
+                let _ = writeln!(out, "  fix: {}", show(rem));
             }
             if f.status == Status::Fail || f.status == Status::Warn {
-                let _ = writeln!(out, "  more: efa-doctor explain {}", f.id);
+                let _ = writeln!(out, "  more: efa-doctor explain {id}");
             }
         }
     }
@@ -136,14 +143,15 @@ fn matrix_table(m: &serde_json::Value) -> Option<Table> {
     let names = m.get("names").and_then(|v| v.as_bool()).unwrap_or(false);
     let mut header = vec![Cell::new("")];
     header.extend(cols.iter().enumerate().map(|(i, c)| {
-        Cell::new(if names { c.as_str().unwrap_or("").to_string() } else { format!("G{i}") })
+        Cell::new(if names { show(c.as_str().unwrap_or("")) } else { format!("G{i}") })
     }));
     t.set_header(header);
     for (r, name) in rows.iter().enumerate() {
-        let mut row = vec![Cell::new(name.as_str().unwrap_or(""))];
+        let mut row = vec![Cell::new(show(name.as_str().unwrap_or("")))];
         let line = cells.get(r).and_then(|c| c.as_array());
         for c in 0..cols.len() {
-            row.push(Cell::new(line.and_then(|l| l.get(c)).and_then(|v| v.as_str()).unwrap_or("")));
+            let cell = line.and_then(|l| l.get(c)).and_then(|v| v.as_str()).unwrap_or("");
+            row.push(Cell::new(show(cell)));
         }
         t.add_row(row);
     }
@@ -151,7 +159,7 @@ fn matrix_table(m: &serde_json::Value) -> Option<Table> {
         let legend: Vec<String> = cols
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("G{i}={}", c.as_str().unwrap_or("")))
+            .map(|(i, c)| format!("G{i}={}", show(c.as_str().unwrap_or(""))))
             .collect();
         t.add_row(vec![Cell::new(legend.join(" "))]);
     }

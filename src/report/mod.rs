@@ -304,6 +304,20 @@ pub enum Format {
     Npd,
 }
 
+/// Untrusted text as a renderer may show it: redacted ([`crate::redact::text`]), then with
+/// control characters written visibly ([`crate::escape::visible`]). Every string a
+/// renderer takes from a report (facts, results, evidence, notes, paths) goes through it or,
+/// for JSON, through [`crate::redact::to_json`], which applies the same rules.
+pub fn show(s: &str) -> String {
+    crate::escape::visible(&crate::redact::text(s)).into_owned()
+}
+
+/// As [`show`], for text of several lines (an error message on stderr): newlines and tabs
+/// are kept.
+pub fn show_lines(s: &str) -> String {
+    crate::escape::visible_lines(&crate::redact::text(s)).into_owned()
+}
+
 /// Renders a report in `format`. `color` applies to the human format only.
 pub fn render(report: &Report, format: Format, color: bool) -> String {
     match format {

@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{Report, Status};
+use super::{Report, Status, show};
 
-/// Escapes a label value: backslash, double quote and newline.
+/// A label value: redacted and with control characters written visibly ([`show`]; a label
+/// ends up on dashboards and terminals), then the exposition format's escaping of
+/// backslash, double quote and newline.
 fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    show(v).replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 pub fn render(report: &Report) -> String {
