@@ -351,14 +351,26 @@ impl Root {
     /// Only on the live root, where it tells whether *this* process may use the device;
     /// `None` elsewhere.
     pub fn try_open_device(&self, rel: &str) -> Option<Result<(), ReadError>> {
+        use std::os::unix::fs::OpenOptionsExt;
         if !self.kind.is_live() {
             return None;
         }
         let path = self.host_path(rel)?;
+        // Only a character device is opened: a FIFO or file planted in its place is not.
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()) => {}
+            Ok(m) => {
+                let what = special_type(&m.file_type()).unwrap_or("regular file");
+                let why = format!("is a {what}, not a character device: not opened");
+                return Some(Err(ReadError::new(rel, ReadErrorKind::Io(why))));
+            }
+            Err(e) => return Some(Err(ReadError::from_io(rel, &e))),
+        }
         Some(
             std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
+                .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
                 .open(&path)
                 .map(drop)
                 .map_err(|e| ReadError::from_io(rel, &e)),
@@ -1141,6 +1153,17 @@ mod tests {
         assert!(e.to_string().contains("no writer"), "{e}");
         std::fs::write(d.path().join("r.toml"), "x").unwrap();
         assert_eq!(read_user_dir_entry(&d.path().join("r.toml")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn only_a_character_device_is_opened_as_a_device() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("dev/infiniband")).unwrap();
+        let fifo = d.path().join("dev/infiniband/uverbs0");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+        let r = Root::directory_with_kind(d.path(), RootKind::Live).unwrap();
+        let e = r.try_open_device("dev/infiniband/uverbs0").unwrap().unwrap_err();
+        assert!(e.to_string().contains("is a fifo, not a character device"), "{e}");
     }
 
     #[test]

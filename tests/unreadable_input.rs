@@ -437,3 +437,18 @@ fn a_fifo_libfabric_on_the_loader_path_is_not_handed_to_dlopen() {
     assert_eq!(f.state, efa_doctor::native::NativeState::Failed, "{f:?}");
     assert!(f.error.as_deref().unwrap().contains("is a fifo"), "{f:?}");
 }
+
+#[test]
+fn an_unreadable_operstate_is_unknown_not_down() {
+    let (_d, root) = copy_fixture("g5-single-efa");
+    let net = root.join("sys/devices/pci0000:00/0000:00:1b.0/net/eth1");
+    std::fs::create_dir_all(&net).unwrap();
+    std::fs::write(net.join("operstate"), "up\n").unwrap();
+    let (r, _) = check_json(&root, "efa.link");
+    assert_status(sole_result(&r, "efa.link"), "pass", &["network interfaces up"]);
+    mkfifo(&net.join("operstate"));
+    let (r, _) = check_json(&root, "efa.link");
+    let res = sole_result(&r, "efa.link");
+    assert_status(res, "pass", &["operstate unreadable for rdmap0s27 (eth1)"]);
+    assert!(!res["summary"].as_str().unwrap().contains("interfaces up"), "{res:#}");
+}

@@ -172,6 +172,8 @@ fn link(f: &Facts) -> Outcome {
     }
     let mut ev = Vec::new();
     let mut down = Vec::new();
+    // An operstate that could not be read is unknown: neither up nor down.
+    let mut unknown = Vec::new();
     let mut rates: BTreeMap<u32, usize> = BTreeMap::new();
     for d in &efa {
         for p in &d.ports {
@@ -193,7 +195,9 @@ fn link(f: &Facts) -> Outcome {
                 ))
                 .expected("up"),
             );
-            if !up {
+            if n.operstate.is_none() {
+                unknown.push(format!("{} ({})", d.name, n.name));
+            } else if !up {
                 down.push(format!("{} ({})", d.name, n.name));
             }
         }
@@ -239,9 +243,11 @@ fn link(f: &Facts) -> Outcome {
         }
     }
     let link_note = if netdevs == 0 {
-        "EFA functions have no network interface, so link health comes from the counters (efa.traffic)"
+        "EFA functions have no network interface, so link health comes from the counters (efa.traffic)".to_string()
+    } else if !unknown.is_empty() {
+        format!("operstate unreadable for {}: link state unknown there", unknown.join(", "))
     } else {
-        "network interfaces up"
+        "network interfaces up".to_string()
     };
     Outcome::pass(format!("{} EFA port(s): {rate_text}; {link_note}", efa.len()))
         .with_evidence(ev)
