@@ -749,16 +749,41 @@ fn read_at_most(file: impl Read, size_hint: u64, limit: u64) -> std::io::Result<
     Ok(buf)
 }
 
-/// Reads a node file at `path` (a canonical path: its last component is not a link, so
-/// O_NOFOLLOW refuses one swapped in since the root resolved it). Regular files only, at
-/// most `limit` bytes.
+/// Set once `openat2(2)` turned out to be missing (kernel < 5.6) or filtered (a seccomp
+/// profile that predates it), so later opens go straight to the fallback.
+static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Opens a node file by its absolute, fully resolved path (the root's canonical base joined
+/// with a canonical path: no component is a link). With `openat2(RESOLVE_NO_SYMLINKS)` a link
+/// swapped into *any* component since the root resolved it is refused; without openat2,
+/// O_NOFOLLOW still refuses one in the last component.
+fn open_resolved(path: &Path) -> std::io::Result<std::fs::File> {
+    use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, openat2};
+    use std::sync::atomic::Ordering;
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+            .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+        match openat2(AT_FDCWD, path, how) {
+            Ok(fd) => return Ok(std::fs::File::from(fd)),
+            Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM) => {
+                NO_OPENAT2.store(true, Ordering::Relaxed);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    open_nonblocking(path, true)
+}
+
+/// Reads a node file at `path` (see [`open_resolved`]). Regular files only, at most `limit`
+/// bytes.
 fn read_node_file(path: &Path, shown: &str, limit: u64) -> Result<Vec<u8>, ReadError> {
     // lstat first, so a device node is never opened at all (opening some has side effects).
     let pre = std::fs::symlink_metadata(path).map_err(|e| ReadError::from_io(shown, &e))?;
     if let Some(what) = special_type(&pre.file_type()) {
         return Err(ReadError::new(shown, not_regular(what)));
     }
-    let file = open_nonblocking(path, true).map_err(|e| {
+    let file = open_resolved(path).map_err(|e| {
         if e.raw_os_error() == Some(nix::libc::ELOOP) {
             ReadError::new(shown, ReadErrorKind::NotRegular("symbolic link"))
         } else {
@@ -1135,6 +1160,21 @@ mod tests {
         symlink(&fifo, d.path().join("link")).unwrap();
         let e = open_nonblocking(&d.path().join("link"), true).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(nix::libc::ELOOP));
+    }
+
+    #[test]
+    fn a_link_swapped_into_a_resolved_path_is_refused() {
+        // What a resolved path looks like after a user swaps a directory of it for a link
+        // (between the root's resolution and the open): the open must not follow it.
+        let d = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir(base.join("elsewhere")).unwrap();
+        std::fs::write(base.join("elsewhere/_api.py"), "secret").unwrap();
+        symlink(base.join("elsewhere"), base.join("venv")).unwrap();
+        let e = read_node_file(&base.join("venv/_api.py"), "venv/_api.py", 100).unwrap_err();
+        if !NO_OPENAT2.load(std::sync::atomic::Ordering::Relaxed) {
+            assert_eq!(e.kind, ReadErrorKind::NotRegular("symbolic link"));
+        }
     }
 
     #[test]
