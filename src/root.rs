@@ -23,6 +23,17 @@ use std::sync::{Arc, Mutex};
 /// runaway `/proc/PID/maps`) cannot exhaust memory.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Largest one-value file ([`Root::read_value`]: a sysfs attribute or a `/proc/sys` value).
+/// The kernel fills such a file from one page (at most 64 KiB, on arm64 with 64 KiB pages).
+pub const MAX_VALUE_BYTES: u64 = 64 * 1024;
+
+/// Largest file read from inside a directory the user named (a `--rules DIR` entry).
+pub const MAX_DIR_ENTRY_BYTES: u64 = 4 * 1024 * 1024;
+
+/// How long a read from a pipe the user named (`logs <(kubectl logs x)`) may wait for data
+/// before it fails: a writer that neither writes nor closes must not hang the run.
+pub const PIPE_IDLE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Symlink hops allowed while resolving one path (the kernel's own limit is 40).
 const MAX_LINK_HOPS: usize = 40;
 
@@ -58,9 +69,17 @@ impl RootKind {
 pub enum ReadErrorKind {
     NotFound,
     PermissionDenied,
-    TooLarge(u64),
+    /// Over the read bound for its kind of file: `size` is what fstat (or the read) showed.
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
     NotADirectory,
     IsADirectory,
+    /// Not a regular file: `fifo`, `socket`, `character device`, `block device`, or
+    /// `symbolic link` (a link swapped in after the root resolved the path). Never opened
+    /// for reading, so a planted FIFO cannot block the run.
+    NotRegular(&'static str),
     LinkLoop,
     Io(String),
 }
@@ -72,20 +91,28 @@ pub struct ReadError {
     pub kind: ReadErrorKind,
 }
 
+impl fmt::Display for ReadErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadErrorKind::NotFound => write!(f, "not found"),
+            ReadErrorKind::PermissionDenied => write!(f, "permission denied"),
+            ReadErrorKind::TooLarge { size, limit } => {
+                write!(f, "larger than the {limit}-byte read limit ({size} bytes)")
+            }
+            ReadErrorKind::NotADirectory => write!(f, "not a directory"),
+            ReadErrorKind::IsADirectory => write!(f, "is a directory"),
+            ReadErrorKind::NotRegular(what) => {
+                write!(f, "is a {what}, not a regular file: not read")
+            }
+            ReadErrorKind::LinkLoop => write!(f, "too many levels of symbolic links"),
+            ReadErrorKind::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = &self.path;
-        match &self.kind {
-            ReadErrorKind::NotFound => write!(f, "{p}: not found"),
-            ReadErrorKind::PermissionDenied => write!(f, "{p}: permission denied"),
-            ReadErrorKind::TooLarge(n) => {
-                write!(f, "{p}: larger than the {MAX_FILE_BYTES}-byte read limit ({n} bytes)")
-            }
-            ReadErrorKind::NotADirectory => write!(f, "{p}: not a directory"),
-            ReadErrorKind::IsADirectory => write!(f, "{p}: is a directory"),
-            ReadErrorKind::LinkLoop => write!(f, "{p}: too many levels of symbolic links"),
-            ReadErrorKind::Io(e) => write!(f, "{p}: {e}"),
-        }
+        write!(f, "{}: {}", self.path, self.kind)
     }
 }
 
@@ -113,6 +140,10 @@ impl ReadError {
 
     pub fn is_not_found(&self) -> bool {
         self.kind == ReadErrorKind::NotFound
+    }
+
+    pub fn is_permission_denied(&self) -> bool {
+        self.kind == ReadErrorKind::PermissionDenied
     }
 }
 
@@ -242,6 +273,7 @@ impl Root {
             return Err(ReadError::new(&shown, ReadErrorKind::NotADirectory));
         }
         let base = std::fs::canonicalize(path).map_err(|e| ReadError::from_io(&shown, &e))?;
+        ensure_listable(&base, &shown)?;
         let kind = if base == Path::new("/") { RootKind::Live } else { kind };
         Ok(Root::with_backend(Backend::Dir(base), kind, shown))
     }
@@ -319,14 +351,26 @@ impl Root {
     /// Only on the live root, where it tells whether *this* process may use the device;
     /// `None` elsewhere.
     pub fn try_open_device(&self, rel: &str) -> Option<Result<(), ReadError>> {
+        use std::os::unix::fs::OpenOptionsExt;
         if !self.kind.is_live() {
             return None;
         }
         let path = self.host_path(rel)?;
+        // Only a character device is opened: a FIFO or file planted in its place is not.
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()) => {}
+            Ok(m) => {
+                let what = special_type(&m.file_type()).unwrap_or("regular file");
+                let why = format!("is a {what}, not a character device: not opened");
+                return Some(Err(ReadError::new(rel, ReadErrorKind::Io(why))));
+            }
+            Err(e) => return Some(Err(ReadError::from_io(rel, &e))),
+        }
         Some(
             std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
+                .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
                 .open(&path)
                 .map(drop)
                 .map_err(|e| ReadError::from_io(rel, &e)),
@@ -334,14 +378,15 @@ impl Root {
     }
 
     /// Reads a binary (a shared library) without recording it: snapshots keep what was
-    /// derived from it in their manifest instead of megabytes of code.
+    /// derived from it in their manifest instead of megabytes of code. At most
+    /// [`MAX_FILE_BYTES`].
     pub fn read_blob(&self, rel: &str) -> Result<Arc<Vec<u8>>, ReadError> {
-        self.read_inner(rel, false)
+        self.read_inner(rel, false, MAX_FILE_BYTES)
     }
 
     /// Reads a whole file (at most [`MAX_FILE_BYTES`]).
     pub fn read(&self, rel: &str) -> Result<Arc<Vec<u8>>, ReadError> {
-        self.read_inner(rel, true)
+        self.read_inner(rel, true, MAX_FILE_BYTES)
     }
 
     /// Records `data`, read earlier with [`Root::read_blob`], once the caller knows a
@@ -356,11 +401,15 @@ impl Root {
         }
     }
 
-    fn read_inner(&self, rel: &str, record: bool) -> Result<Arc<Vec<u8>>, ReadError> {
+    fn read_inner(&self, rel: &str, record: bool, limit: u64) -> Result<Arc<Vec<u8>>, ReadError> {
         let canon = self.resolve(rel, true)?;
         let data = match &self.backend {
-            Backend::Dir(base) => Arc::new(read_bounded(&base.join(&canon), rel)?),
+            Backend::Dir(base) => Arc::new(read_node_file(&base.join(&canon), rel, limit)?),
             Backend::Mem(tree) => match tree.get(&canon) {
+                Some(MemNode::File(d)) if d.len() as u64 > limit => {
+                    let size = d.len() as u64;
+                    return Err(ReadError::new(rel, ReadErrorKind::TooLarge { size, limit }));
+                }
                 Some(MemNode::File(d)) => d.clone(),
                 Some(MemNode::Dir) => {
                     return Err(ReadError::new(rel, ReadErrorKind::IsADirectory));
@@ -382,9 +431,11 @@ impl Root {
         self.read(rel).map(|d| String::from_utf8_lossy(&d).into_owned())
     }
 
-    /// Reads a one-value file (sysfs attribute) without its trailing newline.
+    /// Reads a one-value file (sysfs attribute, `/proc/sys` value) without its trailing
+    /// newline; at most [`MAX_VALUE_BYTES`].
     pub fn read_value(&self, rel: &str) -> Result<String, ReadError> {
-        self.read_string(rel).map(|s| s.trim().to_string())
+        self.read_inner(rel, true, MAX_VALUE_BYTES)
+            .map(|d| String::from_utf8_lossy(&d).trim().to_string())
     }
 
     /// Names in a directory, sorted.
@@ -440,6 +491,28 @@ impl Root {
         Ok(target)
     }
 
+    /// Whether `rel` is a regular file, without opening it: for a path handed to something
+    /// that opens it without these guards (`dlopen` in the native helper), where a FIFO
+    /// would block and a device could be opened.
+    pub fn regular_file(&self, rel: &str) -> Result<(), ReadError> {
+        let canon = self.resolve(rel, true)?;
+        match &self.backend {
+            Backend::Dir(base) => {
+                let m = std::fs::symlink_metadata(base.join(&canon))
+                    .map_err(|e| ReadError::from_io(rel, &e))?;
+                match special_type(&m.file_type()) {
+                    None => Ok(()),
+                    Some(what) => Err(ReadError::new(rel, not_regular(what))),
+                }
+            }
+            Backend::Mem(tree) => match tree.get(&canon) {
+                Some(MemNode::File(_)) => Ok(()),
+                Some(_) => Err(ReadError::new(rel, ReadErrorKind::IsADirectory)),
+                None => Err(ReadError::new(rel, ReadErrorKind::NotFound)),
+            },
+        }
+    }
+
     /// The canonical path of `rel` inside the root, with every symlink resolved.
     pub fn canonical(&self, rel: &str) -> Result<String, ReadError> {
         self.resolve(rel, true)
@@ -456,7 +529,7 @@ impl Root {
     /// Resolves and classifies `rel`, recording the answer so a snapshot reproduces it.
     fn kind_of(&self, rel: &str) -> Option<NodeKind> {
         let canon = self.resolve(rel, true).ok()?;
-        let kind = self.node_kind(&canon)?;
+        let kind = self.node_kind(&canon).ok()??;
         self.record(|r| {
             r.present.insert(canon, kind == NodeKind::Dir);
         });
@@ -468,7 +541,7 @@ impl Root {
         let norm = normalise(rel);
         let (dir, name) = split_last(&norm);
         match self.resolve(dir, true) {
-            Ok(d) => self.node_kind(&join(&d, name)).is_some(),
+            Ok(d) => self.node_kind(&join(&d, name)).is_ok_and(|k| k.is_some()),
             Err(_) => false,
         }
     }
@@ -479,23 +552,29 @@ impl Root {
         }
     }
 
-    fn node_kind(&self, canon: &str) -> Option<NodeKind> {
+    /// What `canon` is without following it: `Ok(None)` when it does not exist. Any other
+    /// failure (EACCES on a directory above it) stays an error, so an unreadable tree is
+    /// never mistaken for an absent one.
+    fn node_kind(&self, canon: &str) -> Result<Option<NodeKind>, ReadError> {
         match &self.backend {
-            Backend::Dir(base) => {
-                let m = std::fs::symlink_metadata(base.join(canon)).ok()?;
-                Some(if m.file_type().is_symlink() {
+            Backend::Dir(base) => match std::fs::symlink_metadata(base.join(canon)) {
+                Ok(m) => Ok(Some(if m.file_type().is_symlink() {
                     NodeKind::Link
                 } else if m.is_dir() {
                     NodeKind::Dir
                 } else {
                     NodeKind::File
-                })
-            }
-            Backend::Mem(tree) => tree.get(canon).map(|n| match n {
+                })),
+                Err(e) => {
+                    let err = ReadError::from_io(canon, &e);
+                    if err.is_not_found() { Ok(None) } else { Err(err) }
+                }
+            },
+            Backend::Mem(tree) => Ok(tree.get(canon).map(|n| match n {
                 MemNode::File(_) => NodeKind::File,
                 MemNode::Dir => NodeKind::Dir,
                 MemNode::Symlink(_) => NodeKind::Link,
-            }),
+            })),
         }
     }
 
@@ -569,7 +648,11 @@ impl Root {
             }
             current.push(comp);
             let path = current.join("/");
-            match self.node_kind(&path) {
+            let kind = self.node_kind(&path).map_err(|mut e| {
+                e.path = shown.to_string();
+                e
+            })?;
+            match kind {
                 Some(NodeKind::Link) => {
                     *hops += 1;
                     if *hops > MAX_LINK_HOPS {
@@ -587,8 +670,9 @@ impl Root {
                         pending.push(c.to_string());
                     }
                 }
-                Some(NodeKind::Dir) | Some(NodeKind::File) => {
-                    if !pending.is_empty() && self.node_kind(&path) == Some(NodeKind::File) {
+                Some(NodeKind::Dir) => {}
+                Some(NodeKind::File) => {
+                    if !pending.is_empty() {
                         return Err(ReadError::new(shown, ReadErrorKind::NotADirectory));
                     }
                 }
@@ -612,34 +696,280 @@ fn join(dir: &str, name: &str) -> String {
 
 /// The names in a directory (unsorted), skipping names that are not UTF-8.
 fn read_dir_names(path: &Path, shown: &str) -> Result<Vec<String>, ReadError> {
+    // opendir(3) opens with O_DIRECTORY: a FIFO here fails with ENOTDIR, it never blocks.
     let rd = std::fs::read_dir(path).map_err(|e| ReadError::from_io(shown, &e))?;
     Ok(rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect())
 }
 
-fn read_bounded(path: &Path, shown: &str) -> Result<Vec<u8>, ReadError> {
-    let file = std::fs::File::open(path).map_err(|e| ReadError::from_io(shown, &e))?;
-    let mut buf = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| ReadError::from_io(shown, &e))?;
-    if buf.len() as u64 > MAX_FILE_BYTES {
-        return Err(ReadError::new(shown, ReadErrorKind::TooLarge(buf.len() as u64)));
+// One way to open an input. Every file efa-doctor reads, node file or user file, is opened
+// with O_RDONLY|O_NONBLOCK|O_CLOEXEC (and O_NOFOLLOW where the path must not be a link) and
+// then fstat'ed: opening a FIFO without O_NONBLOCK blocks until a writer appears, and a read
+// from one blocks until it writes, so a FIFO planted anywhere would hang the run. Only
+// regular files are read (procfs and sysfs attributes are regular files); a pipe is read
+// only when the user named it, with an idle deadline.
+
+/// The name of a file type, for messages; `None` for a regular file.
+fn special_type(ft: &std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_file() {
+        None
+    } else if ft.is_dir() {
+        Some("directory")
+    } else if ft.is_fifo() {
+        Some("fifo")
+    } else if ft.is_socket() {
+        Some("socket")
+    } else if ft.is_char_device() {
+        Some("character device")
+    } else if ft.is_block_device() {
+        Some("block device")
+    } else if ft.is_symlink() {
+        Some("symbolic link")
+    } else {
+        Some("special file")
+    }
+}
+
+/// `open(path, O_RDONLY|O_NONBLOCK|O_CLOEXEC[|O_NOFOLLOW])` (std adds O_CLOEXEC).
+fn open_nonblocking(path: &Path, no_follow: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = nix::libc::O_NONBLOCK;
+    if no_follow {
+        flags |= nix::libc::O_NOFOLLOW;
+    }
+    std::fs::OpenOptions::new().read(true).custom_flags(flags).open(path)
+}
+
+/// Reads at most `limit + 1` bytes, so the caller can tell "over the bound" from "exactly
+/// at it". procfs and sysfs report a size of 0 or one page whatever they hold, so the bound,
+/// not fstat's size, is what stops the read; the size only sizes the buffer.
+fn read_at_most(file: impl Read, size_hint: u64, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(size_hint.min(limit) as usize);
+    file.take(limit + 1).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Set once `openat2(2)` turned out to be missing (kernel < 5.6) or filtered (a seccomp
+/// profile that predates it), so later opens go straight to the fallback.
+static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Opens a node file by its absolute, fully resolved path (the root's canonical base joined
+/// with a canonical path: no component is a link). With `openat2(RESOLVE_NO_SYMLINKS)` a link
+/// swapped into *any* component since the root resolved it is refused; without openat2,
+/// O_NOFOLLOW still refuses one in the last component.
+fn open_resolved(path: &Path) -> std::io::Result<std::fs::File> {
+    use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, openat2};
+    use std::sync::atomic::Ordering;
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+            .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+        match openat2(AT_FDCWD, path, how) {
+            Ok(fd) => return Ok(std::fs::File::from(fd)),
+            Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM) => {
+                NO_OPENAT2.store(true, Ordering::Relaxed);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    open_nonblocking(path, true)
+}
+
+/// Reads a node file at `path` (see [`open_resolved`]). Regular files only, at most `limit`
+/// bytes.
+fn read_node_file(path: &Path, shown: &str, limit: u64) -> Result<Vec<u8>, ReadError> {
+    // lstat first, so a device node is never opened at all (opening some has side effects).
+    let pre = std::fs::symlink_metadata(path).map_err(|e| ReadError::from_io(shown, &e))?;
+    if let Some(what) = special_type(&pre.file_type()) {
+        return Err(ReadError::new(shown, not_regular(what)));
+    }
+    let file = open_resolved(path).map_err(|e| {
+        if e.raw_os_error() == Some(nix::libc::ELOOP) {
+            ReadError::new(shown, ReadErrorKind::NotRegular("symbolic link"))
+        } else {
+            ReadError::from_io(shown, &e)
+        }
+    })?;
+    let meta = file.metadata().map_err(|e| ReadError::from_io(shown, &e))?;
+    if let Some(what) = special_type(&meta.file_type()) {
+        return Err(ReadError::new(shown, not_regular(what)));
+    }
+    if meta.len() > limit {
+        return Err(ReadError::new(shown, ReadErrorKind::TooLarge { size: meta.len(), limit }));
+    }
+    let buf = read_at_most(file, meta.len(), limit).map_err(|e| ReadError::from_io(shown, &e))?;
+    if buf.len() as u64 > limit {
+        return Err(ReadError::new(
+            shown,
+            ReadErrorKind::TooLarge { size: buf.len() as u64, limit },
+        ));
     }
     Ok(buf)
 }
 
-/// Reads a file the *user* named on the command line (a log, a rules directory, a
-/// snapshot). These are not node data, so they are read as given and never re-rooted.
-pub fn read_user_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    std::fs::read(path)
+fn not_regular(what: &'static str) -> ReadErrorKind {
+    if what == "directory" { ReadErrorKind::IsADirectory } else { ReadErrorKind::NotRegular(what) }
 }
 
-/// A file the user named (a log, a snapshot).
-pub type UserFile = std::fs::File;
+/// Refuses a directory root this process cannot list, or whose `proc` or `sys` it cannot
+/// list: every read would fail and the run would read as an empty node ("not found",
+/// everything skipped, exit 0) instead of saying why.
+fn ensure_listable(base: &Path, shown: &str) -> Result<(), ReadError> {
+    std::fs::read_dir(base).map_err(|e| ReadError::from_io(shown, &e))?;
+    for top in ["proc", "sys"] {
+        let p = base.join(top);
+        let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+        // A link is the root's to resolve; an absent directory is a partial tree, not an error.
+        if m.file_type().is_symlink() {
+            continue;
+        }
+        let what = format!("{}/{top}", shown.trim_end_matches('/'));
+        if !m.is_dir() {
+            return Err(ReadError::new(&what, ReadErrorKind::NotADirectory));
+        }
+        std::fs::read_dir(&p).map_err(|e| ReadError::from_io(&what, &e))?;
+    }
+    Ok(())
+}
 
-/// Opens a user-named file for streaming.
+fn refused(what: &str, accepted: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("is a {what}, not {accepted}: not read"),
+    )
+}
+
+fn too_large(limit: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("larger than the {limit}-byte read limit"),
+    )
+}
+
+/// A file the *user* named on the command line (a log, a snapshot, a metrics file), open for
+/// streaming: a regular file, or a pipe the user named on purpose (`logs <(kubectl logs x)`
+/// gives `/dev/fd/63`). Reads from a pipe wait at most [`PIPE_IDLE_DEADLINE`] for data; a
+/// pipe that ends before any data (a FIFO with no writer) is an error, not an empty log.
+#[derive(Debug)]
+pub struct UserFile {
+    file: std::fs::File,
+    pipe: bool,
+    got_data: bool,
+}
+
+impl UserFile {
+    /// The file itself when it is a regular file (it can be memory-mapped); `None` for a pipe.
+    pub fn regular(&self) -> Option<&std::fs::File> {
+        (!self.pipe).then_some(&self.file)
+    }
+
+    pub fn is_pipe(&self) -> bool {
+        self.pipe
+    }
+
+    fn read_pipe(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let deadline = std::time::Instant::now() + PIPE_IDLE_DEADLINE;
+        loop {
+            match self.file.read(buf) {
+                Ok(0) if !self.got_data && !buf.is_empty() => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "a pipe that ended without any data (a FIFO with no writer?)",
+                    ));
+                }
+                Ok(n) => {
+                    self.got_data |= n > 0;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+                    let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
+                    match poll(&mut fds, ms) {
+                        Ok(0) => {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                format!(
+                                    "no data from the pipe for {} s",
+                                    PIPE_IDLE_DEADLINE.as_secs()
+                                ),
+                            ));
+                        }
+                        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Read for UserFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pipe { self.read_pipe(buf) } else { self.file.read(buf) }
+    }
+}
+
+/// Opens a user-named file for streaming (see [`UserFile`]). Links are followed (the user
+/// named the path; `/dev/fd/N` is one). Devices, sockets and directories are refused, and a
+/// device node is refused before it is opened.
 pub fn open_user_file(path: &Path) -> std::io::Result<UserFile> {
-    std::fs::File::open(path)
+    const ACCEPTED: &str = "a regular file or a pipe";
+    let pre = std::fs::metadata(path)?;
+    if !(pre.is_file() || std::os::unix::fs::FileTypeExt::is_fifo(&pre.file_type())) {
+        return Err(refused(special_type(&pre.file_type()).unwrap_or("file"), ACCEPTED));
+    }
+    let file = open_nonblocking(path, false)?;
+    let ft = file.metadata()?.file_type();
+    match special_type(&ft) {
+        None => Ok(UserFile { file, pipe: false, got_data: false }),
+        Some("fifo") => Ok(UserFile { file, pipe: true, got_data: false }),
+        Some(what) => Err(refused(what, ACCEPTED)),
+    }
+}
+
+/// Reads a file the *user* named on the command line (e.g. `snapshot --log FILE`), at most
+/// [`MAX_FILE_BYTES`]. These are not node data, so they are read as given and never
+/// re-rooted; a pipe is read as in [`open_user_file`].
+pub fn read_user_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = open_user_file(path)?;
+    let size = file.regular().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+    if size > MAX_FILE_BYTES {
+        return Err(too_large(MAX_FILE_BYTES));
+    }
+    let buf = read_at_most(file, size, MAX_FILE_BYTES)?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(MAX_FILE_BYTES));
+    }
+    Ok(buf)
+}
+
+/// Reads a file found inside a directory the user named (a `--rules DIR` entry): nobody
+/// named this file, so only a regular file is read (a FIFO or device there is refused), at
+/// most [`MAX_DIR_ENTRY_BYTES`]. Links are followed (a Kubernetes ConfigMap volume is links).
+pub fn read_user_dir_entry(path: &Path) -> std::io::Result<Vec<u8>> {
+    const ACCEPTED: &str = "a regular file";
+    let pre = std::fs::metadata(path)?;
+    if let Some(what) = special_type(&pre.file_type()) {
+        return Err(refused(what, ACCEPTED));
+    }
+    let file = open_nonblocking(path, false)?;
+    let meta = file.metadata()?;
+    if let Some(what) = special_type(&meta.file_type()) {
+        return Err(refused(what, ACCEPTED));
+    }
+    if meta.len() > MAX_DIR_ENTRY_BYTES {
+        return Err(too_large(MAX_DIR_ENTRY_BYTES));
+    }
+    let buf = read_at_most(file, meta.len(), MAX_DIR_ENTRY_BYTES)?;
+    if buf.len() as u64 > MAX_DIR_ENTRY_BYTES {
+        return Err(too_large(MAX_DIR_ENTRY_BYTES));
+    }
+    Ok(buf)
 }
 
 /// Lists a user-named directory (a `--rules DIR`), sorted.
@@ -783,6 +1113,97 @@ mod tests {
             rec.files
                 .contains_key("sys/devices/pci0000:00/0000:00:06.0/infiniband/efa_0/node_guid")
         );
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_each_kind_has_its_bound() {
+        let (d, r) = tree();
+        let p = d.path();
+        nix::unistd::mkfifo(&p.join("etc/fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644))
+            .unwrap();
+        let _sock = std::os::unix::net::UnixListener::bind(p.join("etc/sock")).unwrap();
+        assert_eq!(r.read("etc/fifo").unwrap_err().kind, ReadErrorKind::NotRegular("fifo"));
+        assert_eq!(r.read_value("etc/sock").unwrap_err().kind, ReadErrorKind::NotRegular("socket"));
+        assert_eq!(r.read("etc").unwrap_err().kind, ReadErrorKind::IsADirectory);
+        assert!(r.read("etc/fifo").unwrap_err().to_string().contains("etc/fifo: is a fifo"));
+        assert!(r.regular_file("etc/fifo").is_err());
+        assert!(r.regular_file("sys/class/infiniband/efa_0/node_guid").is_ok());
+        // A one-value attribute is bounded by a page; the same file read whole is not.
+        std::fs::write(p.join("etc/big"), vec![b'1'; MAX_VALUE_BYTES as usize + 1]).unwrap();
+        let limit = MAX_VALUE_BYTES;
+        let size = limit + 1;
+        assert_eq!(
+            r.read_value("etc/big").unwrap_err().kind,
+            ReadErrorKind::TooLarge { size, limit }
+        );
+        assert_eq!(r.read("etc/big").unwrap().len() as u64, size);
+        let mut t = MemTree::new();
+        t.insert("big", MemNode::File(Arc::new(vec![b'1'; size as usize])));
+        let m = Root::memory(t, "mem".into());
+        assert_eq!(m.read_value("big").unwrap_err().kind, ReadErrorKind::TooLarge { size, limit });
+    }
+
+    #[test]
+    fn the_final_open_never_follows_a_link_or_blocks() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        // No writer: a blocking open would wait forever; this one returns at once.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let f2 = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(open_nonblocking(&f2, true).map(|f| f.metadata().unwrap().file_type()));
+        });
+        let ft = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("open blocked");
+        assert_eq!(special_type(&ft.unwrap()), Some("fifo"));
+        // A link swapped in for the final component is refused (ELOOP), not followed.
+        symlink(&fifo, d.path().join("link")).unwrap();
+        let e = open_nonblocking(&d.path().join("link"), true).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(nix::libc::ELOOP));
+    }
+
+    #[test]
+    fn a_link_swapped_into_a_resolved_path_is_refused() {
+        // What a resolved path looks like after a user swaps a directory of it for a link
+        // (between the root's resolution and the open): the open must not follow it.
+        let d = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir(base.join("elsewhere")).unwrap();
+        std::fs::write(base.join("elsewhere/_api.py"), "secret").unwrap();
+        symlink(base.join("elsewhere"), base.join("venv")).unwrap();
+        let e = read_node_file(&base.join("venv/_api.py"), "venv/_api.py", 100).unwrap_err();
+        if !NO_OPENAT2.load(std::sync::atomic::Ordering::Relaxed) {
+            assert_eq!(e.kind, ReadErrorKind::NotRegular("symbolic link"));
+        }
+    }
+
+    #[test]
+    fn user_inputs_refuse_devices_and_entries_that_are_not_files() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("x.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let e = read_user_dir_entry(&fifo).unwrap_err();
+        assert!(e.to_string().contains("is a fifo, not a regular file"), "{e}");
+        let e = read_user_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.to_string().contains("character device"), "{e}");
+        // A named FIFO with no writer: an error at the first read, never a hang.
+        let mut f = open_user_file(&fifo).unwrap();
+        assert!(f.is_pipe());
+        let e = f.read(&mut [0u8; 16]).unwrap_err();
+        assert!(e.to_string().contains("no writer"), "{e}");
+        std::fs::write(d.path().join("r.toml"), "x").unwrap();
+        assert_eq!(read_user_dir_entry(&d.path().join("r.toml")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn only_a_character_device_is_opened_as_a_device() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("dev/infiniband")).unwrap();
+        let fifo = d.path().join("dev/infiniband/uverbs0");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+        let r = Root::directory_with_kind(d.path(), RootKind::Live).unwrap();
+        let e = r.try_open_device("dev/infiniband/uverbs0").unwrap().unwrap_err();
+        assert!(e.to_string().contains("is a fifo, not a character device"), "{e}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::facts::Facts;
 use crate::facts::host::Shm;
 use crate::facts::rdma::CounterSample;
 use crate::redact;
-use crate::root::{MAX_FILE_BYTES, MemNode, MemTree, Recording, Root};
+use crate::root::{MAX_FILE_BYTES, MemNode, MemTree, Recording, Root, RootKind};
 
 /// Where the manifest lives inside a captured tree.
 pub const MANIFEST_PATH: &str = ".efa-doctor/manifest.json";
@@ -97,7 +97,15 @@ pub struct CapturedNative {
 
 /// Reads the manifest of a captured tree, if the root has one. A malformed manifest is an
 /// error: replaying a capture with half its facts silently missing would mislead.
+///
+/// Only a capture has one: a snapshot, or a plain directory tree (an extracted capture, a
+/// fixture). On the live node or a mounted host root the same path is just a file that
+/// anyone able to write to `/` could plant to replace the node's measurements, so it is
+/// never read there.
 pub fn load_manifest(root: &Root) -> Result<Option<Manifest>, String> {
+    if !matches!(root.kind(), RootKind::Snapshot | RootKind::Directory) {
+        return Ok(None);
+    }
     match root.read(MANIFEST_PATH) {
         Ok(data) => serde_json::from_slice(&data)
             .map(Some)
@@ -557,6 +565,19 @@ pub fn load(path: &Path) -> Result<Root, SnapshotError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manifest_is_trusted_only_for_captures() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join(".efa-doctor")).unwrap();
+        std::fs::write(d.path().join(MANIFEST_PATH), r#"{"page_size": 65536}"#).unwrap();
+        let plain = Root::directory(d.path(), RootKind::Directory).unwrap();
+        assert_eq!(load_manifest(&plain).unwrap().unwrap().page_size, Some(65536));
+        for kind in [RootKind::Live, RootKind::HostMount] {
+            let r = Root::directory_with_kind(d.path(), kind).unwrap();
+            assert!(load_manifest(&r).unwrap().is_none(), "{kind:?} read a planted manifest");
+        }
+    }
 
     #[test]
     fn dates() {

@@ -172,6 +172,8 @@ fn link(f: &Facts) -> Outcome {
     }
     let mut ev = Vec::new();
     let mut down = Vec::new();
+    // An operstate that could not be read is unknown: neither up nor down.
+    let mut unknown = Vec::new();
     let mut rates: BTreeMap<u32, usize> = BTreeMap::new();
     for d in &efa {
         for p in &d.ports {
@@ -193,7 +195,9 @@ fn link(f: &Facts) -> Outcome {
                 ))
                 .expected("up"),
             );
-            if !up {
+            if n.operstate.is_none() {
+                unknown.push(format!("{} ({})", d.name, n.name));
+            } else if !up {
                 down.push(format!("{} ({})", d.name, n.name));
             }
         }
@@ -239,9 +243,11 @@ fn link(f: &Facts) -> Outcome {
         }
     }
     let link_note = if netdevs == 0 {
-        "EFA functions have no network interface, so link health comes from the counters (efa.traffic)"
+        "EFA functions have no network interface, so link health comes from the counters (efa.traffic)".to_string()
+    } else if !unknown.is_empty() {
+        format!("operstate unreadable for {}: link state unknown there", unknown.join(", "))
     } else {
-        "network interfaces up"
+        "network interfaces up".to_string()
     };
     Outcome::pass(format!("{} EFA port(s): {rate_text}; {link_note}", efa.len()))
         .with_evidence(ev)
@@ -295,16 +301,38 @@ fn traffic(f: &Facts) -> Outcome {
     // rdma_write_bytes = 0 is normal when the device lacks RDMA write (REFERENCE §1.6): noted,
     // never judged.
     let mut no_write = true;
+    // Devices whose tx_pkts/rx_pkts could not be read, and those whose driver has none: a
+    // device judged on counters we do not have would be a pass without evidence.
+    let (mut unreadable, mut absent) = (Vec::new(), Vec::new());
+    let mut judged = 0usize;
+    let traffic_counter = |n: &str| n == "tx_pkts" || n == "rx_pkts";
     for d in &efa {
         let all = d.all_counters();
         no_write &= port_counter(&all, "rdma_write_bytes").unwrap_or(0) == 0;
+        let failures = d.counter_read_failures(traffic_counter);
         let (Some(tx), Some(rx)) = (port_counter(&all, "tx_pkts"), port_counter(&all, "rx_pkts"))
         else {
+            if failures.is_empty() {
+                absent.push(d.name.clone());
+            }
+            unreadable.extend(failures.into_iter().map(|(p, why)| format!("{p}: {why}")));
             continue;
         };
+        if sampled && deltas(f, d).is_none() {
+            unreadable.push(format!("{}: no second reading in the sample", d.name));
+            continue;
+        }
         if let Some((delta, secs)) = deltas(f, d) {
-            let dtx = port_counter(&delta, "tx_pkts").unwrap_or(0);
-            let drx = port_counter(&delta, "rx_pkts").unwrap_or(0);
+            let (Some(dtx), Some(drx)) =
+                (port_counter(&delta, "tx_pkts"), port_counter(&delta, "rx_pkts"))
+            else {
+                unreadable.push(format!(
+                    "{}: tx_pkts/rx_pkts missing from the second reading",
+                    counter_path(&d.name, true, "")
+                ));
+                continue;
+            };
+            judged += 1;
             if dtx > 0 && drx == 0 {
                 silent.push(d.name.clone());
                 ev.push(
@@ -316,12 +344,15 @@ fn traffic(f: &Facts) -> Outcome {
                 moving += 1;
             }
         } else if tx > 0 && rx == 0 {
+            judged += 1;
             silent_since_boot.push(d.name.clone());
             ev.push(
                 Evidence::new(counter_path(&d.name, true, ""))
                     .observed(format!("tx_pkts {tx}, rx_pkts 0 since the driver loaded"))
                     .expected("rx_pkts > 0 once traffic flowed"),
             );
+        } else {
+            judged += 1;
         }
     }
     let write_note = if no_write {
@@ -348,13 +379,56 @@ fn traffic(f: &Facts) -> Outcome {
         .remediation(format!("Re-run with `--sample 10` during traffic to confirm. If rx stays flat: {SILENT_DROP_CAUSES}."))
         .value("silent-drop-suspected");
     }
+    if !unreadable.is_empty() {
+        return unreadable_counters("traffic", &unreadable, ev);
+    }
+    if judged == 0 {
+        return Outcome::skip(format!(
+            "no EFA device exposes tx_pkts/rx_pkts ({}): nothing to judge traffic on",
+            absent.join(", ")
+        ))
+        .with_evidence(ev);
+    }
+    let coverage = if absent.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} of {} judged; no tx_pkts/rx_pkts on {})",
+            judged,
+            efa.len(),
+            absent.join(", ")
+        )
+    };
     if sampled {
-        Outcome::pass(format!("{moving} of {} EFA device(s) moved traffic in the sample; none sent without receiving{write_note}", efa.len()))
+        Outcome::pass(format!("{moving} of {} EFA device(s) moved traffic in the sample; none sent without receiving{write_note}{coverage}", efa.len()))
             .with_evidence(ev)
     } else {
-        Outcome::pass(format!("no device has sent without receiving since the driver loaded{write_note} (use --sample SECS to watch live traffic)"))
+        Outcome::pass(format!("no device has sent without receiving since the driver loaded{write_note}{coverage} (use --sample SECS to watch live traffic)"))
             .with_evidence(ev)
     }
+}
+
+/// Most unreadable counters named in a summary; the evidence lists them all.
+const UNREADABLE_SHOWN: usize = 4;
+
+/// `error`: counters the check needs could not be read. Names each one and why (permission
+/// denied, not found, unparsable), so an unreadable counter is never judged as a zero.
+fn unreadable_counters(what: &str, unreadable: &[String], mut ev: Vec<Evidence>) -> Outcome {
+    for u in unreadable {
+        let (path, why) = u.split_once(": ").unwrap_or((u, "unreadable"));
+        ev.push(Evidence::new(path).observed(format!("unreadable: {why}")));
+    }
+    let shown: Vec<&str> = unreadable.iter().take(UNREADABLE_SHOWN).map(String::as_str).collect();
+    let more = unreadable.len().saturating_sub(UNREADABLE_SHOWN);
+    let more = if more > 0 { format!("; and {more} more") } else { String::new() };
+    Outcome::error(format!(
+        "could not read {} EFA {what} counter(s), so they are not judged: {}{more}",
+        unreadable.len(),
+        shown.join("; ")
+    ))
+    .with_evidence(ev)
+    .remediation("EFA hw_counters are world-readable on a stock kernel: `permission denied` points at a restricted container (mount /sys read-only from the host) or a security module; `unparsable` or read errors point at the driver or firmware (`dmesg | grep -i efa`).")
+    .value("unreadable")
 }
 
 /// Error counters and whether a rise fails or warns.
@@ -403,15 +477,24 @@ fn errors(f: &Facts) -> Outcome {
     }
     let mut ev = Vec::new();
     let (mut fail, mut warn, mut static_nonzero) = (Vec::new(), Vec::new(), Vec::new());
+    let is_error_counter = |n: &str| ERROR_COUNTERS.iter().any(|(e, _)| *e == n);
+    // Error counters (and counter directories) that could not be read: never zeros.
     let mut unreadable = Vec::new();
+    // Devices whose driver exposes no error counter at all: not judged, never a pass.
+    let mut absent = Vec::new();
+    let sampled = f.rdma.sample.is_some();
     for d in &efa {
-        for (k, e) in
-            d.counter_errors.iter().chain(d.ports.iter().flat_map(|p| p.counter_errors.iter()))
-        {
-            unreadable.push(format!("{}/{k}: {e}", d.name));
-        }
+        let failures = d.counter_read_failures(is_error_counter);
         let all = d.all_counters();
+        if failures.is_empty() && !all.keys().any(|k| is_error_counter(counter_name(k))) {
+            absent.push(d.name.clone());
+        }
+        unreadable.extend(failures.into_iter().map(|(p, why)| format!("{p}: {why}")));
         let delta = deltas(f, d);
+        if sampled && delta.is_none() {
+            unreadable.push(format!("{}: no second reading in the sample", d.name));
+            continue;
+        }
         for (key, value) in &all {
             let name = counter_name(key);
             let Some(&(_, hard)) = ERROR_COUNTERS.iter().find(|(n, _)| *n == name) else {
@@ -420,7 +503,10 @@ fn errors(f: &Facts) -> Outcome {
             let path = counter_path(&d.name, key.starts_with("port"), name);
             match &delta {
                 Some((dl, secs)) => {
-                    let rise = dl.get(key).copied().unwrap_or(0);
+                    let Some(rise) = dl.get(key).copied() else {
+                        unreadable.push(format!("{path}: missing from the second reading"));
+                        continue;
+                    };
                     if rise > 0 {
                         ev.push(
                             Evidence::new(path)
@@ -458,20 +544,24 @@ fn errors(f: &Facts) -> Outcome {
             }
         }
     }
-    if !unreadable.is_empty() {
-        ev.push(
-            Evidence::new("hw_counters").observed(format!("unreadable: {}", unreadable.join("; "))),
-        );
-    }
     let fix = "Rising RDMA work-request errors and unresponsive/impaired remote events point at the peer or the path: check the peer nodes, the security group and `efa-doctor probe pair`. reg_mr_err rising means memory registrations fail (run `efa-doctor probe mr`). cmds_err/no_completion_cmds rising mean the device's admin queue is failing: stop the instance and start it again (a new host), and report it to AWS if it persists.";
+    // A rise or a non-zero count is certain whatever else could not be read; the unreadable
+    // counters are still listed as evidence.
+    let unreadable_ev = |ev: &mut Vec<Evidence>| {
+        for u in &unreadable {
+            let (path, why) = u.split_once(": ").unwrap_or((u, "unreadable"));
+            ev.push(Evidence::new(path).observed(format!("unreadable: {why}")));
+        }
+    };
     if !fail.is_empty() {
+        unreadable_ev(&mut ev);
         return Outcome::fail(format!("error counters rising: {}", fail.join(", ")))
             .with_evidence(ev)
             .remediation(fix)
             .value("rising");
     }
     if !warn.is_empty() {
-        let sampled = f.rdma.sample.is_some();
+        unreadable_ev(&mut ev);
         let summary = if sampled {
             format!("counters rising: {}", warn.join(", "))
         } else {
@@ -486,17 +576,31 @@ fn errors(f: &Facts) -> Outcome {
             "non-zero"
         });
     }
-    let note = if static_nonzero.is_empty() {
-        String::new()
-    } else {
-        format!(" (not rising: {})", static_nonzero.join(", "))
-    };
-    let how = if f.rdma.sample.is_some() {
+    if !unreadable.is_empty() {
+        return unreadable_counters("error", &unreadable, ev);
+    }
+    let judged = efa.len() - absent.len();
+    if judged == 0 {
+        return Outcome::skip(format!(
+            "no EFA device exposes an error counter ({}): nothing to judge",
+            absent.join(", ")
+        ))
+        .with_evidence(ev);
+    }
+    let mut note = Vec::new();
+    if !static_nonzero.is_empty() {
+        note.push(format!("not rising: {}", static_nonzero.join(", ")));
+    }
+    if !absent.is_empty() {
+        note.push(format!("no error counter on {}", absent.join(", ")));
+    }
+    let note = if note.is_empty() { String::new() } else { format!(" ({})", note.join("; ")) };
+    let how = if sampled {
         "no error counter rose during the sample"
     } else {
         "all error counters are zero"
     };
-    Outcome::pass(format!("{how} on {} EFA device(s){note}", efa.len())).with_evidence(ev)
+    Outcome::pass(format!("{how} on {judged} EFA device(s){note}")).with_evidence(ev)
 }
 
 pub struct Topology;

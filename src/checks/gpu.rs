@@ -7,6 +7,19 @@ use crate::facts::pci::PciKind;
 use crate::native::NativeState;
 use crate::report::{Evidence, Outcome};
 
+/// The GPUs where NVML did not give `field` (its value is `None`), as `GPU i (reason)`: the
+/// reason NVML gave (`not supported`), or `not reported`. Unknown stays unknown: it is never
+/// read as the healthy value.
+fn unknown_on(gpus: &[Gpu], field: &str, missing: impl Fn(&Gpu) -> bool) -> Vec<String> {
+    gpus.iter()
+        .filter(|g| missing(g))
+        .map(|g| {
+            let why = g.errors.get(field).map_or("not reported", String::as_str);
+            format!("GPU {} ({why})", g.index)
+        })
+        .collect()
+}
+
 /// Common gate: NVML must have answered. Returns the outcome to report otherwise.
 fn nvml_gate(f: &Facts) -> Result<&[Gpu], Box<Outcome>> {
     let g = &f.gpu;
@@ -85,7 +98,7 @@ fn inventory(f: &Facts) -> Outcome {
         .filter(|g| g.persistence_mode == Some(false))
         .map(|g| g.index.to_string())
         .collect();
-    let model = gpus.first().and_then(|g| g.name.clone()).unwrap_or_default();
+    let model = gpus.iter().find_map(|g| g.name.clone()).unwrap_or_else(|| "GPU".into());
     if !off.is_empty() {
         ev.push(
             Evidence::new("nvmlDeviceGetPersistenceMode")
@@ -97,7 +110,19 @@ fn inventory(f: &Facts) -> Outcome {
             .remediation("Enable persistence (`sudo systemctl enable --now nvidia-persistenced`, or `nvidia-smi -pm 1`) so the driver state is not torn down and re-initialised between jobs.")
             .value(n.to_string());
     }
-    Outcome::pass(format!("{n} × {model}, driver {drv}, CUDA {cuda}, persistence mode on"))
+    // The count is verified; a persistence mode NVML did not report is a note, not "on".
+    let unknown = unknown_on(gpus, "persistence_mode", |g| g.persistence_mode.is_none());
+    let persistence = if unknown.is_empty() {
+        "persistence mode on".to_string()
+    } else {
+        ev.push(
+            Evidence::new("nvmlDeviceGetPersistenceMode")
+                .observed(format!("unknown on {}", unknown.join(", ")))
+                .expected("enabled"),
+        );
+        format!("persistence mode unknown on {}", unknown.join(", "))
+    };
+    Outcome::pass(format!("{n} × {model}, driver {drv}, CUDA {cuda}, {persistence}"))
         .with_evidence(ev)
         .value(n.to_string())
 }
@@ -173,11 +198,51 @@ fn memory_health(f: &Facts) -> Outcome {
             .with_evidence(ev)
             .remediation("Enable ECC (`sudo nvidia-smi -e 1` and reboot).");
     }
-    Outcome::pass(format!(
-        "{} GPU(s): ECC on, no uncorrectable errors, no pending or failed row remapping",
-        gpus.len()
-    ))
-    .with_evidence(ev)
+    // Claim only what NVML reported; a field it did not give (`not supported`, an older
+    // driver) is named as unknown, never counted as healthy.
+    let fields: [(&str, &str, &str, Vec<String>); 3] = [
+        (
+            "ECC on",
+            "ECC mode",
+            "nvmlDeviceGetEccMode",
+            unknown_on(gpus, "ecc_mode", |g| g.ecc_enabled.is_none()),
+        ),
+        (
+            "no uncorrectable errors",
+            "uncorrectable ECC errors",
+            "nvmlDeviceGetTotalEccErrors(uncorrected, volatile)",
+            unknown_on(gpus, "ecc_uncorrected_volatile", |g| g.ecc_uncorrected_volatile.is_none()),
+        ),
+        (
+            "no pending or failed row remapping",
+            "row remapping",
+            "nvmlDeviceGetRemappedRows",
+            unknown_on(gpus, "remapped_rows", |g| g.remapped_rows.is_none()),
+        ),
+    ];
+    let mut claims = Vec::new();
+    let mut unknown = Vec::new();
+    for (claim, name, call, missing) in &fields {
+        if missing.is_empty() {
+            claims.push(*claim);
+        } else {
+            ev.push(Evidence::new(*call).observed(format!("unknown on {}", missing.join(", "))));
+            unknown.push(format!("{name} unknown on {}", missing.join(", ")));
+        }
+    }
+    // A claim covers every GPU or is not made; with no claim left there is nothing to pass.
+    if claims.is_empty() {
+        return Outcome::skip(format!(
+            "NVML reports no memory-health field on {} GPU(s): {}",
+            gpus.len(),
+            unknown.join("; ")
+        ))
+        .with_evidence(ev);
+    }
+    let unknown =
+        if unknown.is_empty() { String::new() } else { format!("; {}", unknown.join("; ")) };
+    Outcome::pass(format!("{} GPU(s): {}{unknown}", gpus.len(), claims.join(", ")))
+        .with_evidence(ev)
 }
 
 pub struct Fabric;
@@ -245,4 +310,63 @@ fn fabric(f: &Facts) -> Outcome {
     }
     Outcome::pass(format!("NVLink fabric registration completed on {} GPU(s)", supported.len()))
         .with_evidence(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::gpu::{GpuFacts, RemappedRows};
+    use crate::report::Status;
+
+    fn facts(gpus: Vec<Gpu>) -> Facts {
+        Facts {
+            gpu: GpuFacts { state: NativeState::Ok, gpus, ..GpuFacts::default() },
+            ..Facts::default()
+        }
+    }
+
+    fn healthy(index: u32) -> Gpu {
+        Gpu {
+            index,
+            name: Some("NVIDIA H100".into()),
+            persistence_mode: Some(true),
+            ecc_enabled: Some(true),
+            ecc_uncorrected_volatile: Some(0),
+            remapped_rows: Some(RemappedRows::default()),
+            ..Gpu::default()
+        }
+    }
+
+    #[test]
+    fn every_field_known_claims_everything() {
+        let f = facts(vec![healthy(0), healthy(1)]);
+        let m = memory_health(&f);
+        assert_eq!(m.status, Status::Pass);
+        assert_eq!(
+            m.summary,
+            "2 GPU(s): ECC on, no uncorrectable errors, no pending or failed row remapping"
+        );
+        assert!(inventory(&f).summary.ends_with("persistence mode on"));
+    }
+
+    #[test]
+    fn a_field_unknown_on_one_gpu_is_not_claimed_for_any() {
+        let mut odd = healthy(1);
+        odd.remapped_rows = None;
+        odd.persistence_mode = None;
+        odd.errors.insert("remapped_rows".into(), "not supported".into());
+        let f = facts(vec![healthy(0), odd]);
+        let m = memory_health(&f);
+        assert_eq!(m.status, Status::Pass);
+        assert_eq!(
+            m.summary,
+            "2 GPU(s): ECC on, no uncorrectable errors; row remapping unknown on GPU 1 (not supported)"
+        );
+        let inv = inventory(&f);
+        assert!(
+            inv.summary.ends_with("persistence mode unknown on GPU 1 (not reported)"),
+            "{}",
+            inv.summary
+        );
+    }
 }

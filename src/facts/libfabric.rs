@@ -181,6 +181,12 @@ pub fn gather(root: &Root, arch: Option<&str>, native_allowed: bool) -> Libfabri
         f.error = Some("this root has no files to load".into());
         return f;
     };
+    // dlopen would block on a FIFO planted in a loader directory (LD_LIBRARY_PATH).
+    if let Err(e) = root.regular_file(&path) {
+        f.state = NativeState::Failed;
+        f.error = Some(format!("not loaded: {e}"));
+        return f;
+    }
     let host = host_path.display().to_string();
     let run = native::run_json::<Enumeration>(
         &["libfabric", "--lib", &host],

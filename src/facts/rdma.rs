@@ -2,8 +2,10 @@
 //! (layout: REFERENCE §1.5, counter names and versions: §1.6).
 //!
 //! Counters are read by name from whatever the driver exposes; a driver version that lacks a
-//! counter simply has no entry (absent is not zero), and a counter file that fails to read
-//! (e.g. firmware rejecting a stats type) is recorded in `counter_errors`.
+//! counter simply has no entry (absent is not zero). A counter file that is listed but fails
+//! to read (permission denied, firmware rejecting a stats type) or does not hold a count
+//! (garbage, a negative number) is recorded in `counter_errors` with the reason, and a
+//! `hw_counters` directory that cannot be listed in `counters_unreadable`: never as a zero.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -36,6 +38,10 @@ pub struct RdmaPort {
     pub link_layer: Option<String>,
     pub counters: Counters,
     pub counter_errors: BTreeMap<String, String>,
+    /// Why `hw_counters` exists but could not be listed (`permission denied`); `None` when
+    /// it was listed or is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters_unreadable: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -56,7 +62,13 @@ pub struct RdmaDevice {
     pub ports: Vec<RdmaPort>,
     /// Device-level counters (admin/error counters on EFA >= 1.14).
     pub counters: Counters,
+    /// Counters listed but not read, with the reason (`permission denied`, `not found`,
+    /// `unparsable: ...`).
     pub counter_errors: BTreeMap<String, String>,
+    /// Why `hw_counters` exists but could not be listed (`permission denied`); `None` when
+    /// it was listed or is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters_unreadable: Option<String>,
     /// Network interfaces of the same PCI function, with their link state.
     pub netdevs: Vec<Netdev>,
 }
@@ -104,6 +116,31 @@ impl RdmaFacts {
 }
 
 impl RdmaDevice {
+    /// Counters of this device that could not be read, as `(sysfs path, reason)`: listed
+    /// counters that failed to read or parse (those `keep` accepts, by name) and
+    /// `hw_counters` directories that could not be listed.
+    pub fn counter_read_failures(&self, keep: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+        let base = format!("sys/class/infiniband/{}", self.name);
+        let mut out = Vec::new();
+        let mut dir = |dir: String, unlisted: &Option<String>, errs: &BTreeMap<String, String>| {
+            if let Some(why) = unlisted {
+                out.push((dir.clone(), why.clone()));
+            }
+            for (n, why) in errs.iter().filter(|(n, _)| keep(n)) {
+                out.push((format!("{dir}/{n}"), why.clone()));
+            }
+        };
+        dir(format!("{base}/hw_counters"), &self.counters_unreadable, &self.counter_errors);
+        for p in &self.ports {
+            dir(
+                format!("{base}/ports/{}/hw_counters", p.port),
+                &p.counters_unreadable,
+                &p.counter_errors,
+            );
+        }
+        out
+    }
+
     /// Every counter of the device, port counters keyed `port<N>/<name>`.
     pub fn all_counters(&self) -> Counters {
         let mut all = self.counters.clone();
@@ -152,13 +189,15 @@ fn device(root: &Root, base: &str, name: &str) -> RdmaDevice {
         numa_node: val("device/numa_node").as_deref().and_then(sysfs::numa_node),
         ..RdmaDevice::default()
     };
-    (d.counters, d.counter_errors) = counters(root, &format!("{base}/hw_counters"));
+    (d.counters, d.counter_errors, d.counters_unreadable) =
+        counters(root, &format!("{base}/hw_counters"));
     if let Ok(ports) = root.list(&format!("{base}/ports")) {
         for p in ports {
             let Ok(num) = p.parse::<u32>() else { continue };
             let pb = format!("{base}/ports/{p}");
             let pval = |rel: &str| root.read_value(&format!("{pb}/{rel}")).ok();
-            let (counters, counter_errors) = counters(root, &format!("{pb}/hw_counters"));
+            let (counters, counter_errors, counters_unreadable) =
+                counters(root, &format!("{pb}/hw_counters"));
             let rate = pval("rate");
             d.ports.push(RdmaPort {
                 port: num,
@@ -169,6 +208,7 @@ fn device(root: &Root, base: &str, name: &str) -> RdmaDevice {
                 link_layer: pval("link_layer"),
                 counters,
                 counter_errors,
+                counters_unreadable,
             });
         }
     }
@@ -192,35 +232,33 @@ fn device(root: &Root, base: &str, name: &str) -> RdmaDevice {
     d
 }
 
-fn counters(root: &Root, dir: &str) -> (Counters, BTreeMap<String, String>) {
+/// Reads every counter in `dir`: the values, the counters that could not be read (by name,
+/// with the reason), and why the directory itself could not be listed.
+fn counters(root: &Root, dir: &str) -> (Counters, BTreeMap<String, String>, Option<String>) {
     let mut values = Counters::new();
     let mut errors = BTreeMap::new();
-    let Ok(names) = root.list(dir) else {
-        return (values, errors);
+    let names = match root.list(dir) {
+        Ok(n) => n,
+        // No directory: a driver that exposes no counters here (absent, not unreadable).
+        Err(e) if e.is_not_found() => return (values, errors, None),
+        Err(e) => return (values, errors, Some(e.kind.to_string())),
     };
     for n in names.into_iter().filter(|n| n != "lifespan") {
         match root.read_value(&format!("{dir}/{n}")) {
-            Ok(v) => match sysfs::counter(&v) {
-                Some(x) => {
+            Ok(v) => match sysfs::counter_value(&v) {
+                Ok(x) => {
                     values.insert(n, x);
                 }
-                None => {
-                    errors.insert(n, format!("not a counter value: {:?}", truncate(&v, 40)));
+                Err(why) => {
+                    errors.insert(n, why);
                 }
             },
             Err(e) => {
-                errors.insert(n, e.to_string());
+                errors.insert(n, e.kind.to_string());
             }
         }
     }
-    (values, errors)
-}
-
-fn truncate(s: &str, n: usize) -> &str {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
+    (values, errors, None)
 }
 
 /// Takes the second counter reading for `--sample`: waits `interval`, then re-reads every

@@ -298,10 +298,10 @@ impl<'r> Analyser<'r> {
     /// with ripgrep, a file truncated while it is being read can then abort the process, so
     /// `mmap = false` (`--no-mmap`) streams it instead. Compressed files are always streamed.
     pub fn add_file(&mut self, name: &str, file: crate::root::UserFile, mmap: bool) {
-        if mmap {
+        if let (true, Some(regular)) = (mmap, file.regular()) {
             // SAFETY: a read-only private mapping of a regular file; see above for the
             // truncation caveat the caller accepted.
-            if let Ok(m) = unsafe { memmap2::Mmap::map(&file) } {
+            if let Ok(m) = unsafe { memmap2::Mmap::map(regular) } {
                 if !(m.len() >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
                     self.add_bytes(name, &m);
                     return;

@@ -202,8 +202,8 @@ impl RuleSet {
                 .map_err(|e| format!("--rules {}: {e}", d.display()))?;
             let mut any = false;
             for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "toml")) {
-                let data =
-                    crate::root::read_user_file(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                let data = crate::root::read_user_dir_entry(f)
+                    .map_err(|e| format!("{}: {e}", f.display()))?;
                 rules
                     .extend(parse_file(&f.display().to_string(), &String::from_utf8_lossy(&data))?);
                 any = true;

@@ -12,7 +12,24 @@ pub fn hex_u32(s: &str) -> Option<u32> {
 
 /// A counter file: a decimal u64.
 pub fn counter(s: &str) -> Option<u64> {
-    s.trim().parse().ok()
+    counter_value(s).ok()
+}
+
+/// A counter file: a decimal u64, or why the text is not one. A hardware counter is never
+/// negative, so `-1` is garbage, not a count.
+pub fn counter_value(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let shown: String = t.chars().take(40).collect();
+    if t.is_empty() {
+        return Err("unparsable: empty".into());
+    }
+    if t.starts_with('-') {
+        return Err(format!("unparsable: negative value {shown:?}"));
+    }
+    if !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("unparsable: not a decimal counter {shown:?}"));
+    }
+    t.parse().map_err(|_| format!("unparsable: over the 64-bit counter range {shown:?}"))
 }
 
 /// `numa_node`: `-1` means no NUMA affinity.
@@ -91,5 +108,18 @@ mod tests {
         assert!(is_bdf("0000:10:1b.0"));
         assert!(!is_bdf("pci0000:00"));
         assert_eq!(bdf_bus_dev("0000:10:1b.0"), Some((0x10, 0x1b, 0)));
+    }
+
+    #[test]
+    fn counter_values_say_why_they_are_not_counts() {
+        assert_eq!(counter_value("42\n"), Ok(42));
+        assert_eq!(counter_value("0"), Ok(0));
+        assert!(counter_value("-5").unwrap_err().contains("negative"));
+        assert!(counter_value("").unwrap_err().contains("empty"));
+        assert!(counter_value("0x10").unwrap_err().contains("not a decimal"));
+        assert!(counter_value("+7").unwrap_err().contains("not a decimal"));
+        assert!(counter_value("99999999999999999999999").unwrap_err().contains("64-bit"));
+        assert!(counter_value("garbage").unwrap_err().starts_with("unparsable"));
+        assert_eq!(counter("-1"), None);
     }
 }
