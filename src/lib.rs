@@ -307,13 +307,17 @@ fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
         Some(_) => "standard output".to_string(),
         None => a.output.display().to_string(),
     };
+    // The paths are the user's and the root's: shown escaped like every other text.
     eprintln!(
-        "efa-doctor: wrote {written} ({} files, {} links, {} bytes of content, {} bytes compressed) from {}",
-        stats.files,
-        stats.links,
-        stats.content_bytes,
-        stats.archive_bytes,
-        root.display()
+        "{}",
+        report::show_lines(&format!(
+            "efa-doctor: wrote {written} ({} files, {} links, {} bytes of content, {} bytes compressed) from {}",
+            stats.files,
+            stats.links,
+            stats.content_bytes,
+            stats.archive_bytes,
+            root.display()
+        ))
     );
     Ok(exit::OK)
 }
@@ -351,11 +355,15 @@ fn run_probe(
 fn probe_pair_cmd(a: &cli::ProbePairArgs) -> Result<i32> {
     let listen = a.listen_address();
     if let Some(l) = &listen {
+        let provider =
+            if a.provider == "efa" { String::new() } else { format!(" --provider {}", a.provider) };
         eprintln!(
-            "efa-doctor: waiting up to {} s for the other node on {l}; there, run: efa-doctor probe pair --connect THIS_NODE:{}{}",
-            a.wait.as_secs(),
-            a.port,
-            if a.provider == "efa" { String::new() } else { format!(" --provider {}", a.provider) }
+            "{}",
+            report::show_lines(&format!(
+                "efa-doctor: waiting up to {} s for the other node on {l}; there, run: efa-doctor probe pair --connect THIS_NODE:{}{provider}",
+                a.wait.as_secs(),
+                a.port,
+            ))
         );
     }
     let request = facts::pair::PairRequest {

@@ -153,3 +153,16 @@ fn error_messages_show_control_characters_visibly() {
     assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
     assert!(err.contains("missing\\x1b[2J\\x1b]0;x\\x07"), "{err}");
 }
+
+#[test]
+fn the_snapshot_summary_on_stderr_shows_the_root_visibly() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join(format!("node{CLEAR}"));
+    copy_tree(&fixture("p5-healthy"), &root);
+    let out = d.path().join("s.tar.gz");
+    let o = run(&["snapshot", "--root", root.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(err.contains("node\\x1b[2J"), "{err}");
+}
