@@ -45,7 +45,7 @@ complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s o -l output -d 'W
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
-complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l no-mmap -d 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l no-mmap -d 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l no-probe -d 'Do not run the live memory-registration probe (it runs by itself on live nodes with an efa provider and GPUs; see `efa-doctor probe mr`)'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s V -l version -d 'Print version'
@@ -79,7 +79,7 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s o -l out
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l no-mmap -d 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l no-mmap -d 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l no-probe -d 'Do not run the live memory-registration probe (it runs by itself on live nodes with an efa provider and GPUs; see `efa-doctor probe mr`)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s V -l version -d 'Print version'
@@ -95,7 +95,7 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s o -l outp
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l no-mmap -d 'Read log files with read(2) instead of memory maps (a log truncated while it is read through a map can abort the process, as with ripgrep)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l no-mmap -d 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s V -l version -d 'Print version'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand snapshot" -l root -d 'Capture the node root at DIR instead of this system' -r -F

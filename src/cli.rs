@@ -132,9 +132,9 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
 
-    /// Read log files with read(2) instead of memory maps (a log truncated while it is read
-    /// through a map can abort the process, as with ripgrep)
-    #[arg(long)]
+    /// Accepted for compatibility and ignored: logs are always read with read(2), never
+    /// memory-mapped (a mapped log truncated while it is read aborts the process)
+    #[arg(long, hide = true)]
     pub no_mmap: bool,
 
     /// Do not run the live memory-registration probe (it runs by itself on live nodes with
@@ -173,9 +173,9 @@ pub struct LogsArgs {
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
 
-    /// Read log files with read(2) instead of memory maps (a log truncated while it is read
-    /// through a map can abort the process, as with ripgrep)
-    #[arg(long)]
+    /// Accepted for compatibility and ignored: logs are always read with read(2), never
+    /// memory-mapped (a mapped log truncated while it is read aborts the process)
+    #[arg(long, hide = true)]
     pub no_mmap: bool,
 
     /// Exit 1 on `fail` only (default), or on `warn` too

@@ -126,22 +126,40 @@ pub fn fabric_node_release(minor: u32) -> Option<&'static str> {
     }
 }
 
-/// Finds printable strings of `min_len..=max_len` bytes that contain `needle`, up to
-/// `limit` of them.
+/// Longest printable string [`strings_containing`] returns.
+pub const MAX_STRING_BYTES: usize = 200;
+
+/// Finds printable strings of at most [`MAX_STRING_BYTES`] bytes that contain `needle`, up
+/// to `limit` of them.
+///
+/// Linear in `data` whatever it holds: each printable run is examined once (the search
+/// resumes after it), and the look back for a run's start stops after `MAX_STRING_BYTES`,
+/// so a megabyte of text full of the needle costs one pass, not one pass per occurrence.
 pub fn strings_containing(data: &[u8], needle: &[u8], limit: usize) -> Vec<String> {
+    let is_text = |b: &u8| (0x20..0x7f).contains(b);
     let mut out = Vec::new();
+    if needle.is_empty() || limit == 0 {
+        return out;
+    }
     let finder = memchr::memmem::Finder::new(needle);
-    for pos in finder.find_iter(data) {
-        let is_text = |b: &u8| (0x20..0x7f).contains(b);
-        let start = data[..pos].iter().rposition(|b| !is_text(b)).map_or(0, |i| i + 1);
+    let mut resume = 0;
+    while let Some(found) = finder.find(&data[resume..]) {
+        let pos = resume + found;
         let end = data[pos..].iter().position(|b| !is_text(b)).map_or(data.len(), |i| pos + i);
-        if end - start <= 200 {
+        resume = end.max(pos + 1);
+        let window = pos.saturating_sub(MAX_STRING_BYTES + 1);
+        let start = match data[window..pos].iter().rposition(|b| !is_text(b)) {
+            Some(i) => window + i + 1,
+            None if window == 0 => 0,
+            None => continue, // longer than MAX_STRING_BYTES
+        };
+        if end - start <= MAX_STRING_BYTES {
             let text = s(&data[start..end]);
             if !out.contains(&text) {
                 out.push(text);
             }
         }
-        if out.len() >= limit {
+        if out.len() >= limit || resume >= data.len() {
             break;
         }
     }
@@ -211,5 +229,43 @@ mod tests {
             strings_containing(b"\x00aws-ofi-nccl 1.17.2\x00", b"aws-ofi-nccl ", 5),
             vec!["aws-ofi-nccl 1.17.2"]
         );
+        // Too long to be a version string, however it starts.
+        let long = format!("\x00{}aws-ofi-nccl 1.0\x00", "x".repeat(MAX_STRING_BYTES));
+        assert!(strings_containing(long.as_bytes(), b"aws-ofi-nccl ", 5).is_empty());
+        let first = format!("aws-ofi-nccl 1.0\x00{}aws-ofi-nccl 2.0", "x".repeat(300));
+        assert_eq!(strings_containing(first.as_bytes(), b"aws-ofi-nccl ", 5), ["aws-ofi-nccl 1.0"]);
+    }
+
+    /// Runs `f` on a thread and fails the test if it takes longer than `bound` (the thread
+    /// is abandoned, so an unbounded search cannot hang the test run).
+    fn within<T: Send + 'static>(
+        bound: std::time::Duration,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(bound).unwrap_or_else(|_| panic!("took longer than {bound:?}"))
+    }
+
+    /// Issue 12: a 1 MB run of text full of the needle took 29 s (quadratic). 4 MB must take
+    /// well under 3 s, even unoptimised.
+    #[test]
+    fn version_string_search_is_linear_on_hostile_input() {
+        let bound = std::time::Duration::from_secs(3);
+        let needle_run = b"aws-ofi-nccl ".repeat(4 * 1024 * 1024 / 13);
+        let found = within(bound, move || strings_containing(&needle_run, b"aws-ofi-nccl ", 1));
+        assert!(found.is_empty(), "one 4 MB string is no version string");
+        // Many short runs, each holding the needle once, and a near-miss of the release regex.
+        let mut runs = Vec::new();
+        while runs.len() < 4 * 1024 * 1024 {
+            runs.extend_from_slice(b"aws-ofi-nccl 1.2\x00\x001.2.\x00");
+        }
+        let found = within(bound, move || {
+            (strings_containing(&runs, b"aws-ofi-nccl ", 5), libfabric_release_in(&runs))
+        });
+        assert_eq!(found.0, ["aws-ofi-nccl 1.2"]);
+        assert_eq!(found.1, None);
     }
 }

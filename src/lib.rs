@@ -134,7 +134,7 @@ fn build_report_with(
     let analysis = if args.logs.is_empty() {
         logs::analyse_captured(root, &rules)
     } else {
-        let a = logs::analyse_paths(&args.logs, &rules, !args.no_mmap);
+        let a = logs::analyse_paths(&args.logs, &rules);
         require_readable_logs(&a)?;
         Some(a)
     };
@@ -250,7 +250,7 @@ fn user_results(a: &logs::Analysis, only: &[String], skip: &[String]) -> Vec<rep
 
 fn logs_cmd(a: &cli::LogsArgs) -> Result<i32> {
     let rules = logs::rules::RuleSet::with_user_dir(a.rules.as_deref()).map_err(UsageError)?;
-    let analysis = logs::analyse_paths(&a.files, &rules, !a.no_mmap);
+    let analysis = logs::analyse_paths(&a.files, &rules);
     require_readable_logs(&analysis)?;
     let facts =
         facts::Facts { logs: Some(analysis.summary(rules.rules.len())), ..facts::Facts::default() };
@@ -293,7 +293,7 @@ fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
     let manifest = snapshot::manifest_for(&facts, now, a.description.clone());
     let mut rec = root.take_recording();
     for (i, path) in a.logs.iter().enumerate() {
-        let data = root::read_user_file(path)
+        let data = logs::read_for_capture(path)
             .with_context(|| format!("cannot read --log {}", path.display()))?;
         let base =
             path.file_name().map_or_else(|| "log".into(), |n| n.to_string_lossy().into_owned());

@@ -27,9 +27,6 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// The kernel fills such a file from one page (at most 64 KiB, on arm64 with 64 KiB pages).
 pub const MAX_VALUE_BYTES: u64 = 64 * 1024;
 
-/// Largest file read from inside a directory the user named (a `--rules DIR` entry).
-pub const MAX_DIR_ENTRY_BYTES: u64 = 4 * 1024 * 1024;
-
 /// How long a read from a pipe the user named (`logs <(kubectl logs x)`) may wait for data
 /// before it fails: a writer that neither writes nor closes must not hang the run.
 pub const PIPE_IDLE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -950,8 +947,8 @@ pub fn read_user_file(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// Reads a file found inside a directory the user named (a `--rules DIR` entry): nobody
 /// named this file, so only a regular file is read (a FIFO or device there is refused), at
-/// most [`MAX_DIR_ENTRY_BYTES`]. Links are followed (a Kubernetes ConfigMap volume is links).
-pub fn read_user_dir_entry(path: &Path) -> std::io::Result<Vec<u8>> {
+/// most `limit` bytes (the caller's bound for that kind of file). Links are followed (a Kubernetes ConfigMap volume is links).
+pub fn read_user_dir_entry(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     const ACCEPTED: &str = "a regular file";
     let pre = std::fs::metadata(path)?;
     if let Some(what) = special_type(&pre.file_type()) {
@@ -962,12 +959,12 @@ pub fn read_user_dir_entry(path: &Path) -> std::io::Result<Vec<u8>> {
     if let Some(what) = special_type(&meta.file_type()) {
         return Err(refused(what, ACCEPTED));
     }
-    if meta.len() > MAX_DIR_ENTRY_BYTES {
-        return Err(too_large(MAX_DIR_ENTRY_BYTES));
+    if meta.len() > limit {
+        return Err(too_large(limit));
     }
-    let buf = read_at_most(file, meta.len(), MAX_DIR_ENTRY_BYTES)?;
-    if buf.len() as u64 > MAX_DIR_ENTRY_BYTES {
-        return Err(too_large(MAX_DIR_ENTRY_BYTES));
+    let buf = read_at_most(file, meta.len(), limit)?;
+    if buf.len() as u64 > limit {
+        return Err(too_large(limit));
     }
     Ok(buf)
 }
@@ -1182,7 +1179,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let fifo = d.path().join("x.toml");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
-        let e = read_user_dir_entry(&fifo).unwrap_err();
+        let e = read_user_dir_entry(&fifo, 1024).unwrap_err();
         assert!(e.to_string().contains("is a fifo, not a regular file"), "{e}");
         let e = read_user_file(Path::new("/dev/zero")).unwrap_err();
         assert!(e.to_string().contains("character device"), "{e}");
@@ -1192,7 +1189,7 @@ mod tests {
         let e = f.read(&mut [0u8; 16]).unwrap_err();
         assert!(e.to_string().contains("no writer"), "{e}");
         std::fs::write(d.path().join("r.toml"), "x").unwrap();
-        assert_eq!(read_user_dir_entry(&d.path().join("r.toml")).unwrap(), b"x");
+        assert_eq!(read_user_dir_entry(&d.path().join("r.toml"), 1024).unwrap(), b"x");
     }
 
     #[test]

@@ -24,12 +24,19 @@ fn per_process(f: &Facts, judge: impl Fn(&ProcessFacts) -> Option<Outcome>) -> V
         };
         return vec![Outcome::skip(why)];
     }
-    let out: Vec<Outcome> = ps.processes.iter().filter_map(&judge).collect();
+    let mut out: Vec<Outcome> = ps.processes.iter().filter_map(&judge).collect();
     if out.is_empty() {
-        vec![Outcome::skip("nothing to judge in the inspected processes")]
-    } else {
-        out
+        out.push(Outcome::skip("nothing to judge in the inspected processes"));
     }
+    if ps.not_inspected() > 0 {
+        out.push(Outcome::skip(format!(
+            "{} more workers were found but not inspected: discovery stops at {} of {} (pass --pid to choose)",
+            ps.not_inspected(),
+            ps.processes.len(),
+            ps.discovered
+        )));
+    }
+    out
 }
 
 fn who(p: &ProcessFacts) -> String {

@@ -99,7 +99,18 @@ pub struct ProcessesFacts {
     /// How the processes were chosen: `--pid` or discovery.
     pub selection: String,
     pub processes: Vec<ProcessFacts>,
+    /// Workers discovery found, including those past [`MAX_PROCESSES`] that were not
+    /// inspected (0 with `--pid`).
+    #[serde(default)]
+    pub discovered: usize,
     pub notes: super::Notes,
+}
+
+impl ProcessesFacts {
+    /// Workers found but not inspected because discovery stops at [`MAX_PROCESSES`].
+    pub fn not_inspected(&self) -> usize {
+        self.discovered.saturating_sub(self.processes.len())
+    }
 }
 
 /// The framework a command line runs: a word's last path component names a worker module,
@@ -245,7 +256,7 @@ pub fn gather(root: &Root, pids: &[u32]) -> ProcessesFacts {
     };
     let self_pid = root.read_link("proc/self").ok().and_then(|t| t.parse::<u32>().ok());
     for pid in names.iter().filter_map(|n| n.parse::<u32>().ok()) {
-        if Some(pid) == self_pid || f.processes.len() >= MAX_PROCESSES {
+        if Some(pid) == self_pid {
             continue;
         }
         // A cheap look first (unrecorded), so snapshots keep only the workers' files.
@@ -256,11 +267,27 @@ pub fn gather(root: &Root, pids: &[u32]) -> ProcessesFacts {
             let t = String::from_utf8_lossy(d);
             ["libnixl", "libnccl.so", "/libfabric"].iter().any(|m| t.contains(m))
         });
-        if by_name || by_maps {
-            if let Some(p) = inspect_with(root, pid, Prefetched { cmdline, maps }) {
-                f.processes.push(p);
-            }
+        if !(by_name || by_maps) {
+            continue;
         }
+        // Past the cap, workers are only counted, so the report can say it capped.
+        if f.processes.len() >= MAX_PROCESSES {
+            f.discovered += 1;
+            continue;
+        }
+        if let Some(p) = inspect_with(root, pid, Prefetched { cmdline, maps }) {
+            f.processes.push(p);
+            f.discovered += 1;
+        }
+    }
+    if f.not_inspected() > 0 {
+        f.notes.insert(
+            "discovery".into(),
+            format!(
+                "found {} workers; inspected the first {MAX_PROCESSES} (the discovery limit): pass --pid to choose",
+                f.discovered
+            ),
+        );
     }
     f
 }
@@ -290,17 +317,48 @@ pub struct Region {
     pub source: String,
 }
 
-/// Classifies `addr` against a process's maps.
+/// Classifies `addr` against a process's maps (one lookup; see [`VmaIndex`] for many).
 pub fn classify(vmas: &[Vma], addr: u64) -> (RegionClass, Option<&Vma>) {
-    let Some(v) = vmas.iter().find(|v| v.start <= addr && addr < v.end) else {
-        return (RegionClass::Unmapped, None);
-    };
-    let class = if v.is_prot_none() && v.inode == 0 && v.path.is_empty() {
+    match vmas.iter().find(|v| v.start <= addr && addr < v.end) {
+        Some(v) => (class_of(v), Some(v)),
+        None => (RegionClass::Unmapped, None),
+    }
+}
+
+/// A process's maps sorted by start address, so each lookup is a binary search: a log can
+/// hold hundreds of thousands of registrations and a process as many mappings.
+pub struct VmaIndex<'a> {
+    sorted: Vec<&'a Vma>,
+}
+
+impl<'a> VmaIndex<'a> {
+    pub fn new(vmas: &'a [Vma]) -> VmaIndex<'a> {
+        let mut sorted: Vec<&Vma> = vmas.iter().collect();
+        sorted.sort_by_key(|v| (v.start, v.end));
+        VmaIndex { sorted }
+    }
+
+    /// Like [`classify`]. The kernel's mappings never overlap; of overlapping ones in a
+    /// planted file, the one starting last at or below `addr` is taken.
+    pub fn classify(&self, addr: u64) -> (RegionClass, Option<&'a Vma>) {
+        let after = self.sorted.partition_point(|v| v.start <= addr);
+        match after.checked_sub(1).map(|i| self.sorted[i]) {
+            Some(v) if addr < v.end => (class_of(v), Some(v)),
+            _ => (RegionClass::Unmapped, None),
+        }
+    }
+
+    fn maps(&self, addr: u64) -> bool {
+        self.classify(addr).0 != RegionClass::Unmapped
+    }
+}
+
+fn class_of(v: &Vma) -> RegionClass {
+    if v.is_prot_none() && v.inode == 0 && v.path.is_empty() {
         RegionClass::Device
     } else {
         RegionClass::Host
-    };
-    (class, Some(v))
+    }
 }
 
 /// A registered address to classify: where it came from, and the process that logged it
@@ -344,37 +402,45 @@ pub fn parse_addr(s: &str) -> Result<(u64, Option<u64>), String> {
 /// address mapped nowhere is reported as `unmapped` in every inspected process.
 pub fn attach_registrations(f: &mut ProcessesFacts, regs: &[Registration]) {
     let single = f.processes.len() == 1;
-    let mapped_somewhere = |addr: u64, procs: &[ProcessFacts]| {
-        procs.iter().any(|p| classify(&p.vmas, addr).0 != RegionClass::Unmapped)
-    };
+    let indexes: Vec<VmaIndex<'_>> = f.processes.iter().map(|p| VmaIndex::new(&p.vmas)).collect();
     let placed: Vec<bool> =
-        regs.iter().map(|r| mapped_somewhere(r.address, &f.processes)).collect();
-    for p in &mut f.processes {
+        regs.iter().map(|r| indexes.iter().any(|ix| ix.maps(r.address))).collect();
+    let mut regions: Vec<Vec<Region>> = Vec::with_capacity(indexes.len());
+    for (p, ix) in f.processes.iter().zip(&indexes) {
+        let mut here: Vec<Region> = Vec::new();
         if p.vmas.is_empty() {
+            regions.push(here);
             continue;
         }
-        let mine = |(r, placed): &(&Registration, &bool)| match r.pid {
-            Some(pid) => pid == p.pid,
-            None => single || !**placed || classify(&p.vmas, r.address).0 != RegionClass::Unmapped,
-        };
-        let regs_here: Vec<&Registration> =
-            regs.iter().zip(&placed).filter(mine).map(|(r, _)| r).collect();
-        for r in regs_here {
-            // The same buffer given by --addr and found in the log is one registration.
-            let address = format!("0x{:x}", r.address);
-            if let Some(seen) = p.regions.iter_mut().find(|x| x.address == address) {
-                seen.size = seen.size.or(r.size);
+        // The same buffer given by --addr and found in the log is one registration.
+        let mut seen: std::collections::HashMap<u64, usize> = Default::default();
+        for (r, placed) in regs.iter().zip(&placed) {
+            let mine = match r.pid {
+                Some(pid) => pid == p.pid,
+                None => single || !placed || ix.maps(r.address),
+            };
+            if !mine {
                 continue;
             }
-            let (class, vma) = classify(&p.vmas, r.address);
-            p.regions.push(Region {
-                address,
+            if let Some(&i) = seen.get(&r.address) {
+                here[i].size = here[i].size.or(r.size);
+                continue;
+            }
+            let (class, vma) = ix.classify(r.address);
+            seen.insert(r.address, here.len());
+            here.push(Region {
+                address: format!("0x{:x}", r.address),
                 size: r.size,
                 class,
                 vma: vma.map(vma_line),
                 source: r.source.clone(),
             });
         }
+        regions.push(here);
+    }
+    drop(indexes);
+    for (p, here) in f.processes.iter_mut().zip(regions) {
+        p.regions.extend(here);
     }
 }
 
@@ -400,6 +466,55 @@ mod tests {
         assert_eq!(classify(&maps, 0x7f0e1c000100).0, RegionClass::Host);
         assert_eq!(classify(&maps, 0x55d0c0000010).0, RegionClass::Host);
         assert_eq!(classify(&maps, 0x1000).0, RegionClass::Unmapped);
+        let ix = VmaIndex::new(&maps);
+        for a in [0x7f9d4a000000, 0x7f0e1c000100, 0x55d0c0000010, 0x1000, 0x7f9daa600000, 0] {
+            assert_eq!(ix.classify(a), classify(&maps, a), "{a:x}");
+        }
+    }
+
+    /// Issue 12: each registration was classified against each mapping (and each earlier
+    /// region), quadratic. 200,000 of each must take a few seconds at most, unoptimised.
+    #[test]
+    fn registrations_are_classified_in_n_log_n() {
+        let n = 200_000u64;
+        let vmas: Vec<Vma> = (0..n)
+            .rev()
+            .map(|i| Vma {
+                start: 0x1000_0000 + i * 0x2000,
+                end: 0x1000_0000 + i * 0x2000 + 0x1000,
+                perms: if i % 2 == 0 { "---p".into() } else { "rw-p".into() },
+                offset: 0,
+                inode: 0,
+                path: String::new(),
+            })
+            .collect();
+        let mut f = ProcessesFacts {
+            processes: vec![ProcessFacts { pid: 7, vmas, ..ProcessFacts::default() }],
+            ..ProcessesFacts::default()
+        };
+        // Every other registration falls in a gap between mappings.
+        let regs: Vec<Registration> = (0..n)
+            .map(|i| Registration {
+                address: 0x1000_0000 + i * 0x1000 + 8,
+                size: Some(64),
+                source: format!("log:{i}"),
+                pid: None,
+            })
+            .collect();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            attach_registrations(&mut f, &regs);
+            let _ = tx.send(f);
+        });
+        let f = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("classifying 200k registrations against 200k mappings took over 10 s");
+        let regions = &f.processes[0].regions;
+        assert_eq!(regions.len(), n as usize);
+        let count = |c| regions.iter().filter(|r| r.class == c).count();
+        assert_eq!(count(RegionClass::Unmapped), n as usize / 2);
+        assert_eq!(count(RegionClass::Device), n as usize / 4);
+        assert_eq!(count(RegionClass::Host), n as usize / 4);
     }
 
     #[test]
@@ -422,5 +537,34 @@ mod tests {
         assert_eq!(c("/usr/local/bin/trtllm-serve Qwen/Qwen3-8B").as_deref(), Some("trtllm"));
         assert_eq!(c("/usr/local/bin/vllm serve meta-llama/Llama-3.1-8B").as_deref(), Some("vllm"));
         assert_eq!(c("python3 my_vllm_notes.py").as_deref(), None);
+    }
+
+    /// Issue 12: discovery stopped at 64 workers without saying so.
+    #[test]
+    fn discovery_says_when_it_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let workers = MAX_PROCESSES + 6;
+        for pid in 100..100 + workers + 3 {
+            let d = dir.path().join(format!("proc/{pid}"));
+            std::fs::create_dir_all(&d).unwrap();
+            let cmd: &[u8] =
+                if pid < 100 + workers { b"vllm\0serve\0m\0" } else { b"/usr/bin/bash\0" };
+            std::fs::write(d.join("cmdline"), cmd).unwrap();
+            std::fs::write(d.join("maps"), b"").unwrap();
+        }
+        let root = Root::directory(dir.path(), crate::root::RootKind::Directory).unwrap();
+        let f = gather(&root, &[]);
+        assert_eq!(f.processes.len(), MAX_PROCESSES);
+        assert_eq!(f.discovered, workers);
+        assert_eq!(f.not_inspected(), 6);
+        let note = &f.notes["discovery"];
+        assert!(
+            note.contains(&format!("found {workers} workers")) && note.contains("64"),
+            "{note}"
+        );
+        // Under the cap, nothing is said.
+        let few = gather(&root, &[100, 101]);
+        assert_eq!(few.not_inspected(), 0);
+        assert!(!few.notes.contains_key("discovery"));
     }
 }

@@ -4,8 +4,9 @@
 //! literals (the way ripgrep prefilters), and only the few lines that contain one are tried
 //! against the rules' regexes. Matches become [`Event`]s tagged with their file, line number
 //! and stream (MPI rank, process id); [`interpret`] turns the events into verdicts. Memory is
-//! bounded: the chunk buffer, and at most [`MAX_EVENTS_PER_KIND`] kept events per kind and
-//! stream (the rest are counted).
+//! bounded: a few chunk buffers, at most [`MAX_EVENTS_PER_KIND`] kept events per kind and
+//! stream and [`MAX_KEPT_EVENTS`] in all, however many streams a log names (the rest are
+//! counted), and at most [`MAX_USER_RESULTS`] user-rule results.
 //!
 //! Prefixes do not matter to matching (rules are unanchored); they are parsed only to tell
 //! streams apart: Open MPI `[1,R]<stdout>:`, NCCL `host:pid:tid [dev]`, libfabric
@@ -25,11 +26,17 @@ use rules::RuleSet;
 
 /// Events kept per (kind, stream); later ones are only counted.
 pub const MAX_EVENTS_PER_KIND: usize = 64;
+/// Events kept in all, across every kind and stream: a log naming millions of process ids
+/// must not keep 64 events for each. Later ones are only counted, and the summary says so.
+pub const MAX_KEPT_EVENTS: usize = 20_000;
+/// User-rule results kept (one per result id and distinct value).
+pub const MAX_USER_RESULTS: usize = 1_000;
 /// Longest part of a line kept as evidence.
 const MAX_EVIDENCE_CHARS: usize = 400;
 /// Lines longer than this are examined only around the match (a binary file or a
 /// newline-free dump must not make the analyser hold it whole).
 const MAX_LINE: usize = 64 * 1024;
+/// Bytes read at a time; a reader thread fills the next chunk while this one is scanned.
 const CHUNK: usize = 8 * 1024 * 1024;
 
 /// One rule match.
@@ -73,6 +80,9 @@ pub struct LogSummary {
     /// Matches per event kind.
     pub events: BTreeMap<String, u64>,
     pub rules: usize,
+    /// Set when a global bound stopped keeping events or results (all are still counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capped: Option<String>,
 }
 
 /// Everything the analyser kept.
@@ -85,11 +95,35 @@ pub struct Analysis {
     /// Results emitted by user rules with a `[rule.result]`.
     #[serde(skip)]
     pub user_results: Vec<(String, crate::report::Outcome)>,
+    /// Matches past [`MAX_KEPT_EVENTS`]: counted, not kept.
+    #[serde(default)]
+    pub events_not_kept: u64,
+    /// User-rule results past [`MAX_USER_RESULTS`]: not reported.
+    #[serde(default)]
+    pub results_not_kept: u64,
 }
 
 impl Analysis {
     pub fn summary(&self, rules: usize) -> LogSummary {
-        LogSummary { files: self.files.clone(), events: self.counts.clone(), rules }
+        let mut capped = Vec::new();
+        if self.events_not_kept > 0 {
+            capped.push(format!(
+                "kept {MAX_KEPT_EVENTS} events (the limit across all streams); {} more matches were only counted",
+                self.events_not_kept
+            ));
+        }
+        if self.results_not_kept > 0 {
+            capped.push(format!(
+                "reported {MAX_USER_RESULTS} user-rule results (the limit); {} more matches of user rules were not reported",
+                self.results_not_kept
+            ));
+        }
+        LogSummary {
+            files: self.files.clone(),
+            events: self.counts.clone(),
+            rules,
+            capped: (!capped.is_empty()).then(|| capped.join("; ")),
+        }
     }
 
     pub fn of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
@@ -137,7 +171,10 @@ pub fn stream_of(line: &[u8]) -> String {
 /// A matching line as kept for evidence: redacted (a vLLM `non-default args:` line can hold
 /// an API key), then cut, so no part of a secret survives the cut.
 fn evidence_text(line: &[u8]) -> String {
-    let text = String::from_utf8_lossy(line);
+    // Redaction sees a generous window, so shrinking secrets cannot pull an unredacted
+    // partial secret from past the window into the kept characters.
+    let window = &line[..line.len().min(64 * 1024)];
+    let text = String::from_utf8_lossy(window);
     let text = crate::redact::text(text.trim_end_matches(['\r', '\n']));
     let text = text.as_ref();
     match text.char_indices().nth(MAX_EVIDENCE_CHARS) {
@@ -146,25 +183,44 @@ fn evidence_text(line: &[u8]) -> String {
     }
 }
 
+/// A capture's text, cut like evidence: a rule capturing a whole 64 KiB line must not make
+/// each kept event hold it.
+fn capture_text(v: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&v[..v.len().min(MAX_EVIDENCE_CHARS * 4)]);
+    let text = text.trim();
+    match text.char_indices().nth(MAX_EVIDENCE_CHARS) {
+        Some((i, _)) => text[..i].to_string(),
+        None => text.to_string(),
+    }
+}
+
 /// Matches found in one part of one input, with line numbers counted from the part's start.
-/// A part keeps no more than the analysis will (MAX_EVENTS_PER_KIND per kind and stream, one
-/// result per user-rule result and value), so memory stays bounded however large the part.
+/// A part keeps no more than the analysis will (MAX_EVENTS_PER_KIND per kind and stream,
+/// MAX_KEPT_EVENTS in all, one result per user-rule result and value up to
+/// MAX_USER_RESULTS), so memory stays bounded however large the part.
 #[derive(Default)]
 struct Part {
     events: Vec<Event>,
     /// Matches per event kind, including those past the limit.
     counts: BTreeMap<String, u64>,
     kept: BTreeMap<(String, String), usize>,
+    /// Events this part may keep: what the analysis has left of MAX_KEPT_EVENTS (plus the
+    /// first of each kind).
+    room: usize,
+    /// Matches not kept because of MAX_KEPT_EVENTS.
+    not_kept: u64,
     /// User-rule results first seen in this part: (rule index, value, the line's event).
     results: Vec<(usize, String, Event)>,
+    results_seen: std::collections::HashSet<(String, String)>,
+    results_not_kept: u64,
     /// Newlines in the part.
     newlines: u64,
 }
 
 /// Scans `data` (whole lines) and returns its matches. Pure: parts of one file can be scanned
 /// on several threads and merged in order.
-fn scan_part(rules: &RuleSet, file: usize, data: &[u8]) -> Part {
-    let mut part = Part::default();
+fn scan_part(rules: &RuleSet, file: usize, data: &[u8], room: usize) -> Part {
+    let mut part = Part { room, ..Part::default() };
     let ac = &rules.prefilter;
     let mut candidates = Vec::new();
     let mut counted = 0usize;
@@ -209,34 +265,61 @@ fn match_line(
     candidates: &mut Vec<usize>,
 ) {
     candidates.clear();
+    // Each distinct literal in the line names its rules once: a line repeating a literal
+    // thousands of times, or hundreds of rules sharing one, must not multiply the work (a
+    // `contains` per candidate made this quadratic in the rule count).
+    let mut literals: u64 = 0;
+    let mut more_literals: Vec<usize> = Vec::new();
     for m in rules.per_line.find_overlapping_iter(line) {
-        for &r in &rules.rules_of_literal[m.pattern().as_usize()] {
-            if !candidates.contains(&r) {
-                candidates.push(r);
-            }
+        let l = m.pattern().as_usize();
+        let new = if l < 64 {
+            let bit = 1u64 << l;
+            let new = literals & bit == 0;
+            literals |= bit;
+            new
+        } else if more_literals.contains(&l) {
+            false
+        } else {
+            more_literals.push(l);
+            true
+        };
+        if new {
+            candidates.extend_from_slice(&rules.rules_of_literal[l]);
         }
     }
     candidates.sort_unstable();
+    candidates.dedup();
     let mut stream: Option<String> = None;
     for &r in candidates.iter() {
         let rule = &rules.rules[r];
-        let Some(caps) = rule.regex.captures(line) else { continue };
-        let stream = stream.get_or_insert_with(|| stream_of(line)).clone();
-        let keep_event = rule.event.as_ref().is_some_and(|kind| {
-            *part.counts.entry(kind.clone()).or_default() += 1;
-            part.kept.get(&(kind.clone(), stream.clone())).copied().unwrap_or(0)
-                < MAX_EVENTS_PER_KIND
-        });
-        if !keep_event && rule.result.is_none() {
+        if !rule.regex.is_match(line) {
             continue;
         }
+        let stream = stream.get_or_insert_with(|| stream_of(line)).clone();
+        let keep_event = rule.event.as_ref().is_some_and(|kind| {
+            let count = part.counts.entry(kind.clone()).or_default();
+            *count += 1;
+            let room = part.events.len() < part.room || *count == 1;
+            if !room {
+                part.not_kept += 1;
+            }
+            room && part.kept.get(&(kind.clone(), stream.clone())).copied().unwrap_or(0)
+                < MAX_EVENTS_PER_KIND
+        });
+        // Past the result limit a result-only match is only counted: its captures (needed
+        // to tell a new value from a repeat) would cost a regex run for nothing.
+        let want_result = rule.result.is_some() && part.results.len() < MAX_USER_RESULTS;
+        if rule.result.is_some() && !want_result {
+            part.results_not_kept += 1;
+        }
+        if !keep_event && !want_result {
+            continue;
+        }
+        let Some(caps) = rule.regex.captures(line) else { continue };
         let mut captures = BTreeMap::new();
         for name in rule.regex.capture_names().flatten() {
             if let Some(v) = caps.name(name) {
-                captures.insert(
-                    name.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
-                );
+                captures.insert(name.to_string(), capture_text(v.as_bytes()));
             }
         }
         let event = |kind: String| Event {
@@ -249,11 +332,9 @@ fn match_line(
             text: evidence_text(line),
             captures: captures.clone(),
         };
-        if let Some(res) = &rule.result {
+        if let (true, Some(res)) = (want_result, &rule.result) {
             let value = fill(res.value.as_deref().unwrap_or(""), &captures);
-            if !part.results.iter().any(|(i, v, _)| {
-                rules.rules[*i].result.as_ref().is_some_and(|x| x.id == res.id) && *v == value
-            }) {
+            if part.results_seen.insert((res.id.clone(), value.clone())) {
                 part.results.push((r, value, event(res.id.clone())));
             }
         }
@@ -272,6 +353,8 @@ pub struct Analyser<'r> {
     rules: &'r RuleSet,
     pub analysis: Analysis,
     kept: BTreeMap<(String, String), usize>,
+    /// Kinds with at least one kept event.
+    kinds_kept: std::collections::BTreeSet<String>,
     /// User-rule results already reported: (result id, value).
     reported: std::collections::BTreeSet<(String, String)>,
     seq: u64,
@@ -283,6 +366,7 @@ impl<'r> Analyser<'r> {
             rules,
             analysis: Analysis::default(),
             kept: BTreeMap::new(),
+            kinds_kept: Default::default(),
             reported: Default::default(),
             seq: 0,
         }
@@ -293,21 +377,10 @@ impl<'r> Analyser<'r> {
         self.analysis.files.len() - 1
     }
 
-    /// Analyses a log file. Like ripgrep, a plain file is memory-mapped and scanned in
-    /// parallel parts split at line boundaries, which avoids copying it through read(2); as
-    /// with ripgrep, a file truncated while it is being read can then abort the process, so
-    /// `mmap = false` (`--no-mmap`) streams it instead. Compressed files are always streamed.
-    pub fn add_file(&mut self, name: &str, file: crate::root::UserFile, mmap: bool) {
-        if let (true, Some(regular)) = (mmap, file.regular()) {
-            // SAFETY: a read-only private mapping of a regular file; see above for the
-            // truncation caveat the caller accepted.
-            if let Ok(m) = unsafe { memmap2::Mmap::map(regular) } {
-                if !(m.len() >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
-                    self.add_bytes(name, &m);
-                    return;
-                }
-            }
-        }
+    /// Analyses a log file, plain or gzip. The file is read with read(2) (never memory-mapped:
+    /// a mapped log truncated while it is read, as logrotate's `copytruncate` does, would
+    /// kill the run with SIGBUS) in large chunks, each scanned in parallel parts.
+    pub fn add_file(&mut self, name: &str, file: crate::root::UserFile) {
         self.add(name, file);
     }
 
@@ -325,17 +398,20 @@ impl<'r> Analyser<'r> {
     fn scan_parallel(&mut self, file: usize, data: &[u8], mut line: u64) -> u64 {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
         let rules = self.rules;
+        let room = MAX_KEPT_EVENTS.saturating_sub(self.analysis.events.len());
         let parts = if data.len() >= PARALLEL_MIN_BYTES && threads > 1 {
             split_lines(data, threads)
         } else {
             vec![data]
         };
         let scanned: Vec<Part> = if parts.len() == 1 {
-            vec![scan_part(rules, file, data)]
+            vec![scan_part(rules, file, data, room)]
         } else {
             std::thread::scope(|s| {
-                let hs: Vec<_> =
-                    parts.iter().map(|p| s.spawn(move || scan_part(rules, file, p))).collect();
+                let hs: Vec<_> = parts
+                    .iter()
+                    .map(|p| s.spawn(move || scan_part(rules, file, p, room)))
+                    .collect();
                 hs.into_iter().map(|h| h.join().unwrap_or_default()).collect()
             })
         };
@@ -348,7 +424,7 @@ impl<'r> Analyser<'r> {
     }
 
     /// Analyses one stream (plain or gzip, detected by its magic number).
-    pub fn add(&mut self, name: &str, mut input: impl Read) {
+    pub fn add(&mut self, name: &str, mut input: impl Read + Send) {
         let mut magic = [0u8; 2];
         let n = read_full(&mut input, &mut magic).unwrap_or(0);
         let gzip = n == 2 && magic == [0x1f, 0x8b];
@@ -366,45 +442,33 @@ impl<'r> Analyser<'r> {
 
     /// Reads `r` in large chunks that end at a line boundary. A reader thread fills the next
     /// chunk while the current one is scanned, split into parts on every core; memory stays
-    /// bounded at a few chunks whatever the input's size.
-    fn stream(&mut self, file: usize, mut r: impl Read) -> std::io::Result<()> {
-        let mut buf = vec![0u8; CHUNK];
-        let mut filled = 0usize;
+    /// bounded at three chunks whatever the input's size. A read error, or a file that
+    /// shrinks while it is read, ends the input where it ends.
+    fn stream(&mut self, file: usize, r: impl Read + Send) -> std::io::Result<()> {
         let mut line: u64 = 1;
         let mut last = b'\n';
-        loop {
-            let n = match r.read(&mut buf[filled..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            let eof = n == 0;
-            if n > 0 {
-                last = buf[filled + n - 1];
+        let mut bytes = 0u64;
+        let result = std::thread::scope(|s| {
+            // Two chunks in flight (one being filled, one queued) besides the one scanned.
+            let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+            let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+            let reader = s.spawn(move || read_chunks(r, &full_tx, &empty_rx));
+            for chunk in full_rx {
+                if let Some(b) = chunk.last() {
+                    last = *b;
+                }
+                bytes += chunk.len() as u64;
+                line = self.scan_parallel(file, &chunk, line);
+                let _ = empty_tx.send(chunk);
             }
-            filled += n;
-            self.analysis.files[file].bytes += n as u64;
-            if !eof && filled < buf.len() {
-                continue;
-            }
-            // Process up to the last newline; keep the rest for the next read. A buffer
-            // without any newline is cut where it is full.
-            let end = if eof {
-                filled
-            } else {
-                memchr::memrchr(b'\n', &buf[..filled]).map_or(filled, |i| i + 1)
-            };
-            line = self.scan_parallel(file, &buf[..end], line);
-            buf.copy_within(end..filled, 0);
-            filled -= end;
-            if eof {
-                break;
-            }
-        }
+            drop(empty_tx);
+            reader.join().unwrap_or_else(|_| Err(std::io::Error::other("log reader panicked")))
+        });
         // A last line without a newline still counts as a line.
         let f = &mut self.analysis.files[file];
-        f.lines = if f.bytes == 0 { 0 } else { line - 1 + u64::from(last != b'\n') };
-        Ok(())
+        f.bytes = bytes;
+        f.lines = if bytes == 0 { 0 } else { line - 1 + u64::from(last != b'\n') };
+        result
     }
 
     /// Adds a part's events in order: line numbers made absolute, sequence numbers global,
@@ -413,13 +477,25 @@ impl<'r> Analyser<'r> {
         for (kind, n) in part.counts {
             *self.analysis.counts.entry(kind).or_default() += n;
         }
+        self.analysis.events_not_kept += part.not_kept;
+        self.analysis.results_not_kept += part.results_not_kept;
         for mut e in part.events {
             e.line += first_line;
             self.seq += 1;
             e.seq = self.seq;
+            // The first event of each kind is kept past the global limit, so a kind that
+            // appears late in a huge log still has its evidence (at most one per rule).
+            let first_of_kind = !self.kinds_kept.contains(&e.kind);
+            if self.analysis.events.len() >= MAX_KEPT_EVENTS && !first_of_kind {
+                self.analysis.events_not_kept += 1;
+                continue;
+            }
             let kept = self.kept.entry((e.kind.clone(), e.stream.clone())).or_default();
             if *kept < MAX_EVENTS_PER_KIND {
                 *kept += 1;
+                if first_of_kind {
+                    self.kinds_kept.insert(e.kind.clone());
+                }
                 self.analysis.events.push(e);
             }
         }
@@ -432,9 +508,14 @@ impl<'r> Analyser<'r> {
     /// One result per user-rule result and distinct value; the first line is the evidence.
     fn user_result(&mut self, rule: &crate::logs::rules::Rule, value: String, e: &Event) {
         let Some(res) = &rule.result else { return };
-        if !self.reported.insert((res.id.clone(), value)) {
+        if self.reported.contains(&(res.id.clone(), value.clone())) {
             return;
         }
+        if self.analysis.user_results.len() >= MAX_USER_RESULTS {
+            self.analysis.results_not_kept += 1;
+            return;
+        }
+        self.reported.insert((res.id.clone(), value));
         let mut o = crate::report::Outcome::new(res.status, fill(&res.summary, &e.captures))
             .evidence(
                 crate::report::Evidence::new(self.analysis.source_of(e))
@@ -473,6 +554,54 @@ fn split_lines(data: &[u8], n: usize) -> Vec<&[u8]> {
     parts
 }
 
+/// The reader side of [`Analyser::stream`]: sends chunks that end at a newline (or are full
+/// and hold none), carrying a partial last line into the next chunk.
+fn read_chunks(
+    mut r: impl Read,
+    full: &std::sync::mpsc::SyncSender<Vec<u8>>,
+    empty: &std::sync::mpsc::Receiver<Vec<u8>>,
+) -> std::io::Result<()> {
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut buf = empty.try_recv().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(&carry);
+        carry.clear();
+        let mut filled = buf.len();
+        buf.resize(CHUNK, 0);
+        let mut eof = false;
+        let mut failure = None;
+        while filled < CHUNK {
+            match r.read(&mut buf[filled..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(e);
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        buf.truncate(filled);
+        if !eof {
+            if let Some(i) = memchr::memrchr(b'\n', &buf) {
+                carry.extend_from_slice(&buf[i + 1..]);
+                buf.truncate(i + 1);
+            }
+        }
+        if !buf.is_empty() && full.send(buf).is_err() {
+            return Ok(());
+        }
+        if eof {
+            return failure.map_or(Ok(()), Err);
+        }
+    }
+}
+
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -486,6 +615,81 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Where a snapshot keeps the logs given to `efa-doctor snapshot --log`.
 pub const CAPTURED_LOG_DIR: &str = ".efa-doctor/logs";
+
+/// Most bytes of one `--log` a snapshot keeps: the first and last halves of a longer log
+/// (its start says how the job was set up, its end how it failed), with a marker line
+/// between. A capture stays loadable (under the loader's per-file limit) and bounded.
+pub const MAX_CAPTURED_LOG_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Most bytes of a compressed or unseekable `--log` read for a snapshot (decompressed): a
+/// gzip bomb or an endless pipe ends here, with the rest marked as not read.
+pub const MAX_CAPTURE_READ_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// Reads a `--log` for a snapshot within [`MAX_CAPTURED_LOG_BYTES`]: its first and last
+/// halves, with a marker line saying how much was left out. A gzipped log is kept
+/// decompressed (compressed bytes could be neither cut nor redacted); a plain regular file
+/// seeks to its tail, anything else is streamed through a bounded tail buffer.
+pub fn read_for_capture(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::{BufRead, Seek, SeekFrom};
+    let half = MAX_CAPTURED_LOG_BYTES / 2;
+    let file = crate::root::open_user_file(path)?;
+    let len = file.regular().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    let gzip = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let marker = |left_out: u64, how: &str| {
+        format!(
+            "\n[efa-doctor: {left_out} bytes of this log {how}: snapshots keep its first and last {half} bytes]\n"
+        )
+    };
+    if !gzip && len > MAX_CAPTURED_LOG_BYTES {
+        let mut data = Vec::new();
+        (&mut reader).take(half).read_to_end(&mut data)?;
+        let file = reader.into_inner();
+        if file.regular().is_some_and(|mut f| f.seek(SeekFrom::Start(len - half)).is_ok()) {
+            data.extend_from_slice(marker(len - 2 * half, "left out").as_bytes());
+            file.take(half).read_to_end(&mut data)?;
+            return Ok(data);
+        }
+        return Ok(data);
+    }
+    let input: Box<dyn Read> = if gzip {
+        Box::new(flate2::bufread::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let mut input = input.take(MAX_CAPTURE_READ_BYTES);
+    let mut head = Vec::new();
+    // A stream corrupt part-way keeps what it gave, as the analyser would read it.
+    if (&mut input).take(half).read_to_end(&mut head).is_err() {
+        return Ok(head);
+    }
+    let mut tail: Vec<u8> = Vec::new();
+    let mut dropped = 0u64;
+    let mut chunk = vec![0u8; 1024 * 1024];
+    loop {
+        match input.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => tail.extend_from_slice(&chunk[..n]),
+        }
+        if tail.len() as u64 > 2 * half {
+            let cut = tail.len() - half as usize;
+            dropped += cut as u64;
+            tail.drain(..cut);
+        }
+    }
+    if tail.len() as u64 > half {
+        let cut = tail.len() - half as usize;
+        dropped += cut as u64;
+        tail.drain(..cut);
+    }
+    if input.limit() == 0 {
+        head.extend_from_slice(marker(dropped, "left out, and the rest not read").as_bytes());
+    } else if dropped > 0 {
+        head.extend_from_slice(marker(dropped, "left out").as_bytes());
+    }
+    head.extend_from_slice(&tail);
+    Ok(head)
+}
 
 /// Analyses the logs a capture holds, through its root.
 pub fn analyse_captured(root: &crate::root::Root, rules: &RuleSet) -> Option<Analysis> {
@@ -502,17 +706,17 @@ pub fn analyse_captured(root: &crate::root::Root, rules: &RuleSet) -> Option<Ana
     Some(a.analysis)
 }
 
-/// Analyses named files (or `-` for standard input); `mmap` as in [`Analyser::add_file`].
-pub fn analyse_paths(paths: &[std::path::PathBuf], rules: &RuleSet, mmap: bool) -> Analysis {
+/// Analyses named files (or `-` for standard input).
+pub fn analyse_paths(paths: &[std::path::PathBuf], rules: &RuleSet) -> Analysis {
     let mut a = Analyser::new(rules);
     for p in paths {
         let name = p.display().to_string();
         if name == "-" {
-            a.add("<stdin>", std::io::stdin().lock());
+            a.add("<stdin>", std::io::stdin());
             continue;
         }
         match crate::root::open_user_file(p) {
-            Ok(f) => a.add_file(&name, f, mmap),
+            Ok(f) => a.add_file(&name, f),
             Err(e) => a.analysis.files.push(LogFile {
                 name,
                 error: Some(open_error(&e)),

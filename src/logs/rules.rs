@@ -23,6 +23,17 @@ use serde::Deserialize;
 
 use crate::report::Status;
 
+/// Most user rules (`--rules DIR`, all files together). Every rule whose literal occurs in a
+/// line runs its regex on that line, so this bounds the matching cost per log byte.
+pub const MAX_USER_RULES: usize = 256;
+/// Largest rules file read.
+pub const MAX_RULES_FILE_BYTES: u64 = 1024 * 1024;
+/// Most `*.toml` files read from a rules directory.
+pub const MAX_RULE_FILES: usize = 64;
+/// Largest compiled program of one rule's regex (the regex crate's `size_limit`), so a
+/// hostile pattern such as `(a{100}){100}` is refused instead of compiled.
+pub const MAX_REGEX_PROGRAM_BYTES: usize = 256 * 1024;
+
 #[derive(Debug, Clone, Deserialize)]
 struct RawRule {
     id: String,
@@ -110,8 +121,11 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Vec<Rule>, String> {
                     r.id
                 ));
             }
-            let regex =
-                Regex::new(&r.regex).map_err(|e| format!("{origin}: rule {}: {e}", r.id))?;
+            let regex = regex::bytes::RegexBuilder::new(&r.regex)
+                .size_limit(MAX_REGEX_PROGRAM_BYTES)
+                .dfa_size_limit(MAX_REGEX_PROGRAM_BYTES)
+                .build()
+                .map_err(|e| format!("{origin}: rule {}: {e}", r.id))?;
             let result = match r.result {
                 Some(res) => {
                     let status = parse_status(&res.status).ok_or_else(|| {
@@ -194,26 +208,60 @@ impl RuleSet {
         Ok(all)
     }
 
-    /// Built-in rules plus every `*.toml` in `dir`.
+    /// Built-in rules plus every `*.toml` in `dir`, within [`MAX_RULE_FILES`] files of
+    /// [`MAX_RULES_FILE_BYTES`] and [`MAX_USER_RULES`] rules. A user rule's result may not
+    /// take a built-in check's id.
     pub fn with_user_dir(dir: Option<&std::path::Path>) -> Result<RuleSet, String> {
         let mut rules = RuleSet::builtin()?;
         if let Some(d) = dir {
             let files = crate::root::list_user_dir(d)
                 .map_err(|e| format!("--rules {}: {e}", d.display()))?;
-            let mut any = false;
-            for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "toml")) {
-                let data = crate::root::read_user_dir_entry(f)
-                    .map_err(|e| format!("{}: {e}", f.display()))?;
-                rules
-                    .extend(parse_file(&f.display().to_string(), &String::from_utf8_lossy(&data))?);
-                any = true;
-            }
-            if !any {
+            let files: Vec<_> =
+                files.iter().filter(|f| f.extension().is_some_and(|x| x == "toml")).collect();
+            if files.is_empty() {
                 return Err(format!("--rules {}: no .toml rule file there", d.display()));
             }
+            if files.len() > MAX_RULE_FILES {
+                return Err(format!(
+                    "--rules {}: {} rule files, more than the {MAX_RULE_FILES}-file limit",
+                    d.display(),
+                    files.len()
+                ));
+            }
+            let mut user = Vec::new();
+            for f in files {
+                let data = read_rules_file(f)?;
+                user.extend(parse_file(&f.display().to_string(), &String::from_utf8_lossy(&data))?);
+                if user.len() > MAX_USER_RULES {
+                    return Err(format!(
+                        "--rules {}: more than {MAX_USER_RULES} user rules (the limit)",
+                        d.display()
+                    ));
+                }
+            }
+            for r in &user {
+                if let Some(res) =
+                    r.result.as_ref().filter(|res| crate::checks::find(&res.id).is_some())
+                {
+                    return Err(format!(
+                        "{}: rule {}: result id {} is a built-in check's; give user results their own id (e.g. site.{})",
+                        r.origin,
+                        r.id,
+                        res.id,
+                        res.id.rsplit('.').next().unwrap_or("name")
+                    ));
+                }
+            }
+            rules.extend(user);
         }
         RuleSet::new(rules)
     }
+}
+
+/// Reads a rules file within [`MAX_RULES_FILE_BYTES`].
+fn read_rules_file(f: &std::path::Path) -> Result<Vec<u8>, String> {
+    crate::root::read_user_dir_entry(f, MAX_RULES_FILE_BYTES)
+        .map_err(|e| format!("{}: {e} (the rules file limit)", f.display()))
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ pub mod pair;
 pub mod probe;
 pub mod rdm;
 
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -134,8 +133,127 @@ pub enum ChildError {
     Failed(String),
 }
 
-/// Lines of the child's stderr kept as evidence.
+/// Lines of the child's stderr kept as evidence (the last ones).
 const MAX_LOG_LINES: usize = 200;
+/// Longest stderr line kept; the rest of a longer line is dropped.
+const MAX_LOG_LINE_BYTES: usize = 4096;
+/// Most bytes of a helper's stdout (its one JSON document) read; a helper that writes more
+/// is killed. Libfabric's enumeration of a 32-NIC node is well under 1 MiB.
+pub const MAX_HELPER_STDOUT_BYTES: usize = 16 * 1024 * 1024;
+/// How long the pipes may stay open after the helper's process group is gone (held by a
+/// process that left the group) before they are abandoned.
+const PIPE_GRACE: Duration = Duration::from_millis(200);
+
+/// The helper's stderr, kept as it arrives within fixed memory: the last `step:` marker
+/// and the last [`MAX_LOG_LINES`] other lines, each cut at [`MAX_LOG_LINE_BYTES`]. A
+/// library spewing gigabytes costs time to drain, not memory.
+#[derive(Default)]
+struct StderrTail {
+    lines: std::collections::VecDeque<String>,
+    partial: Vec<u8>,
+    last_step: Option<String>,
+}
+
+impl StderrTail {
+    fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let (piece, rest, ended) = match memchr::memchr(b'\n', data) {
+                Some(i) => (&data[..i], &data[i + 1..], true),
+                None => (data, &data[data.len()..], false),
+            };
+            let room = MAX_LOG_LINE_BYTES.saturating_sub(self.partial.len());
+            self.partial.extend_from_slice(&piece[..piece.len().min(room)]);
+            if ended {
+                self.end_line();
+            }
+            data = rest;
+        }
+    }
+
+    fn end_line(&mut self) {
+        let raw = std::mem::take(&mut self.partial);
+        let text = String::from_utf8_lossy(&raw);
+        let line = text.trim_end_matches('\r');
+        if let Some(step) = line.strip_prefix("step: ") {
+            self.last_step = Some(step.to_string());
+        } else if !line.trim().is_empty() {
+            if self.lines.len() == MAX_LOG_LINES {
+                self.lines.pop_front();
+            }
+            self.lines.push_back(line.to_string());
+        }
+    }
+
+    fn finish(mut self) -> (Vec<String>, Option<String>) {
+        if !self.partial.is_empty() {
+            self.end_line();
+        }
+        (self.lines.into(), self.last_step)
+    }
+}
+
+/// Helper process groups alive now, killed if efa-doctor itself is interrupted (a helper
+/// in its own group gets no terminal signal of its own).
+static LIVE_GROUPS: [std::sync::atomic::AtomicI32; 8] =
+    [const { std::sync::atomic::AtomicI32::new(0) }; 8];
+
+extern "C" fn kill_groups_and_die(sig: nix::libc::c_int) {
+    use std::sync::atomic::Ordering;
+    for g in &LIVE_GROUPS {
+        let pgid = g.load(Ordering::SeqCst);
+        if pgid > 0 {
+            // SAFETY: kill(2) is async-signal-safe.
+            unsafe { nix::libc::kill(-pgid, nix::libc::SIGKILL) };
+        }
+    }
+    // SAFETY: signal(2) and raise(3) are async-signal-safe; the default action ends the
+    // process as the signal would have.
+    unsafe {
+        nix::libc::signal(sig, nix::libc::SIG_DFL);
+        nix::libc::raise(sig);
+    }
+}
+
+/// Registers a helper's group for [`kill_groups_and_die`] while it lives.
+struct GroupGuard(Option<usize>);
+
+impl GroupGuard {
+    fn register(pgid: i32) -> GroupGuard {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+        use std::sync::atomic::Ordering;
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let action = SigAction::new(
+                SigHandler::Handler(kill_groups_and_die),
+                SaFlags::empty(),
+                SigSet::empty(),
+            );
+            for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+                // SAFETY: the handler only makes async-signal-safe calls. A signal the
+                // user chose to ignore stays ignored.
+                unsafe {
+                    if let Ok(old) = sigaction(sig, &action) {
+                        if matches!(old.handler(), SigHandler::SigIgn) {
+                            let _ = sigaction(sig, &old);
+                        }
+                    }
+                }
+            }
+        });
+        let slot = LIVE_GROUPS
+            .iter()
+            .position(|g| g.compare_exchange(0, pgid, Ordering::SeqCst, Ordering::SeqCst).is_ok());
+        GroupGuard(slot)
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(i) = self.0 {
+            LIVE_GROUPS[i].store(0, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
 
 /// Runs `efa-doctor __native <args>` with extra environment, under `deadline`.
 pub fn run_child(
@@ -146,57 +264,125 @@ pub fn run_child(
     let exe = std::env::current_exe()
         .map_err(|e| ChildError::Failed(format!("cannot find own executable: {e}")))?;
     let mut cmd = Command::new(exe);
-    cmd.arg(HELPER_ARG)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.arg(HELPER_ARG).args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
+    run_bounded(cmd, deadline)
+}
+
+/// Runs `cmd` as a helper: in its own process group, which is killed at the deadline, when
+/// the helper exits (a library may have forked a daemon that still holds the pipes) and if
+/// efa-doctor is interrupted; its stdout is read up to [`MAX_HELPER_STDOUT_BYTES`] and its
+/// stderr kept as a bounded tail. Returns within `deadline` plus [`PIPE_GRACE`] whatever
+/// the helper or its descendants do.
+#[doc(hidden)]
+pub fn run_bounded(mut cmd: Command, deadline: Duration) -> Result<ChildOutput, ChildError> {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    // SAFETY: prctl(2) is async-signal-safe. If efa-doctor dies, so does the helper.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
+    }
     let mut child =
         cmd.spawn().map_err(|e| ChildError::Failed(format!("cannot start helper process: {e}")))?;
-    // Drain both pipes on threads so a chatty child never blocks on a full pipe.
-    let mut so = child.stdout.take().expect("piped stdout");
-    let mut se = child.stderr.take().expect("piped stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = so.read_to_end(&mut b);
-        b
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = se.read_to_end(&mut b);
-        b
-    });
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if start.elapsed() >= deadline => break None,
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(ChildError::Failed(format!("waiting for helper: {e}"))),
-        }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _guard = GroupGuard::register(pid.as_raw());
+    let kill_group = || {
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
     };
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
-        // The pipe closes when the child dies; a grandchild still holding it must not keep
-        // us waiting, so give the reader a moment and name whatever step it saw.
-        let give_up = Instant::now() + Duration::from_millis(200);
-        while !err_t.is_finished() && Instant::now() < give_up {
-            std::thread::sleep(Duration::from_millis(5));
+    let mut out_pipe = child.stdout.take().map(std::os::fd::OwnedFd::from);
+    let mut err_pipe = child.stderr.take().map(std::os::fd::OwnedFd::from);
+    for fd in out_pipe.iter().chain(err_pipe.iter()) {
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+    }
+    let mut stdout = Vec::new();
+    let mut stdout_overflow = false;
+    let mut stderr = StderrTail::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let start = Instant::now();
+    let mut status = None;
+    let mut timed_out = false;
+    let mut group_gone: Option<Instant> = None;
+    loop {
+        if status.is_none() {
+            // Seen without reaping, so the group is killed while its id cannot be reused.
+            use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+            let exited = match waitid(
+                Id::Pid(pid),
+                WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+            ) {
+                Ok(WaitStatus::StillAlive) => false,
+                Ok(_) => true,
+                Err(e) => return Err(ChildError::Failed(format!("waiting for helper: {e}"))),
+            };
+            let late = start.elapsed() >= deadline;
+            if exited || late || stdout_overflow {
+                timed_out = !exited && late;
+                kill_group();
+                status = Some(
+                    child
+                        .wait()
+                        .map_err(|e| ChildError::Failed(format!("waiting for helper: {e}")))?,
+                );
+                group_gone = Some(Instant::now());
+            }
         }
-        let last_step =
-            if err_t.is_finished() { split_log(&err_t.join().unwrap_or_default()).1 } else { None };
+        if out_pipe.is_none() && err_pipe.is_none() && status.is_some() {
+            break;
+        }
+        if group_gone.is_some_and(|t| t.elapsed() >= PIPE_GRACE) {
+            break; // a descendant that left the group holds a pipe: do not wait for it
+        }
+        let mut fds: Vec<nix::poll::PollFd<'_>> = out_pipe
+            .iter()
+            .chain(err_pipe.iter())
+            .map(|fd| {
+                use std::os::fd::AsFd;
+                nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)
+            })
+            .collect();
+        if fds.is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5u8));
+        drop(fds);
+        if let Some(fd) = &out_pipe {
+            match drain(fd, &mut buf, |d| {
+                if stdout.len() + d.len() > MAX_HELPER_STDOUT_BYTES {
+                    stdout_overflow = true;
+                } else {
+                    stdout.extend_from_slice(d);
+                }
+            }) {
+                Drained::Open if !stdout_overflow => {}
+                _ => out_pipe = None,
+            }
+        }
+        if let Some(fd) = &err_pipe {
+            if let Drained::Closed = drain(fd, &mut buf, |d| stderr.feed(d)) {
+                err_pipe = None;
+            }
+        }
+    }
+    let status = status.expect("the loop ends only after the helper is reaped");
+    let (log, last_step) = stderr.finish();
+    if timed_out {
         return Err(ChildError::Timeout {
             secs: deadline.as_secs(),
             last_step: last_step.unwrap_or_else(|| "none recorded".into()),
         });
-    };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    let (log, last_step) = split_log(&stderr);
+    }
+    if stdout_overflow {
+        return Err(ChildError::Failed(format!(
+            "the helper wrote more than {MAX_HELPER_STDOUT_BYTES} bytes of output (last call: {})",
+            last_step.as_deref().unwrap_or("none")
+        )));
+    }
     if !status.success() && stdout.is_empty() {
         use std::os::unix::process::ExitStatusExt;
         let why = match status.signal() {
@@ -216,21 +402,24 @@ pub fn run_child(
     Ok(ChildOutput { stdout, log })
 }
 
-fn split_log(stderr: &[u8]) -> (Vec<String>, Option<String>) {
-    let text = String::from_utf8_lossy(stderr);
-    let mut log = Vec::new();
-    let mut last = None;
-    for line in text.lines() {
-        if let Some(s) = line.strip_prefix("step: ") {
-            last = Some(s.to_string());
-        } else if !line.trim().is_empty() {
-            log.push(line.to_string());
+enum Drained {
+    Open,
+    Closed,
+}
+
+/// Reads what a non-blocking pipe holds now, at most a few MiB per call so one chatty pipe
+/// cannot starve the deadline check.
+fn drain(fd: &std::os::fd::OwnedFd, buf: &mut [u8], mut sink: impl FnMut(&[u8])) -> Drained {
+    for _ in 0..64 {
+        match nix::unistd::read(fd, buf) {
+            Ok(0) => return Drained::Closed,
+            Ok(n) => sink(&buf[..n]),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => return Drained::Open,
+            Err(_) => return Drained::Closed,
         }
     }
-    if log.len() > MAX_LOG_LINES {
-        log.drain(..log.len() - MAX_LOG_LINES);
-    }
-    (log, last)
+    Drained::Open
 }
 
 /// Entry point of the hidden `__native` subcommand, in the child process.
