@@ -452,3 +452,19 @@ fn an_unreadable_operstate_is_unknown_not_down() {
     assert_status(res, "pass", &["operstate unreadable for rdmap0s27 (eth1)"]);
     assert!(!res["summary"].as_str().unwrap().contains("interfaces up"), "{res:#}");
 }
+
+/// Issue 12: a NIXL `_api.py` in a Python environment a user controls was read with a
+/// blocking open; a FIFO there hung the run. It is refused, and the rest of the stack is
+/// still judged.
+#[test]
+fn a_fifo_nixl_api_in_a_venv_is_refused_without_blocking() {
+    let (_d, root) = copy_fixture("stack-nixl-old-libfabric");
+    std::fs::remove_file(root.join(".efa-doctor/manifest.json")).unwrap();
+    let api = root.join("usr/local/lib/python3.12/dist-packages/nixl_cu13/_api.py");
+    mkfifo(&api);
+    let (r, o) = check_json(&root, "stack.nixl");
+    assert_ne!(o.status.code(), Some(101), "{}", stderr(&o));
+    let pkgs = r["facts"]["efa_stack"]["nixl_packages"].as_array().unwrap();
+    assert!(pkgs.is_empty(), "a FIFO is no package file: {pkgs:?}");
+    assert!(!r["facts"]["efa_stack"]["nixl_plugins"].as_array().unwrap().is_empty());
+}
