@@ -57,6 +57,24 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// Whether a failed run (exit 2) also prints one line on stdout
+/// ([`report::npd::render_failure`]): for `check --format npd` writing to stdout only.
+/// node-problem-detector sets the condition's message from stdout, and without that line an
+/// `Unknown` condition would say nothing. Other formats report failures on stderr alone.
+pub fn reports_failure_to_npd(cli: &Cli) -> bool {
+    let args = match &cli.command {
+        None => &cli.check,
+        Some(Command::Check(a)) => a,
+        Some(_) => return false,
+    };
+    let to_stdout = args
+        .output
+        .output
+        .as_deref()
+        .is_none_or(|p| output::stdio_alias(p) == Some(output::Stdio::Stdout));
+    args.output.format == report::Format::Npd && to_stdout
+}
+
 /// The man page, generated from the clap definition.
 pub fn man_page() -> Result<Vec<u8>> {
     let mut out = Vec::new();

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         return ExitCode::from(efa_doctor::native::serve(&rest) as u8);
     }
     let cli = efa_doctor::cli::parse_from(args);
+    let npd_failure_line = efa_doctor::reports_failure_to_npd(&cli);
     match efa_doctor::run(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
@@ -30,6 +31,11 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("efa-doctor: {}", efa_doctor::report::show_lines(&format!("{e:#}")));
+            if npd_failure_line {
+                let line = efa_doctor::report::npd::render_failure(&format!("{e:#}"));
+                // Nothing more can be done if stdout is gone too; the exit code still says 2.
+                let _ = efa_doctor::write_stdout(line.as_bytes());
+            }
             ExitCode::from(efa_doctor::report::exit::UNKNOWN as u8)
         }
     }

@@ -117,9 +117,159 @@ fn kubectl_debug_script() {
     assert!(o.status.success(), "bash -n: {}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(check_all(&shell_lines(&text), "kubectl-debug/run.sh"), 5);
     // Every in-cluster run judges the node's root, not the debug container.
-    for line in shell_lines(&text).iter().filter(|l| l.contains("kubectl debug")) {
+    let in_pod: Vec<String> =
+        shell_lines(&text).into_iter().filter(|l| l.starts_with("debug ")).collect();
+    assert_eq!(in_pod.len(), 3);
+    for line in &in_pod {
         assert!(line.contains("--root /host"), "{line}");
     }
+    // The default image is the one scripts/image tags for this version.
+    let image = format!("{EFA_DOCTOR_IMAGE}:{}", env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&format!("IMAGE=${{2:-{image}}}")), "run.sh's default image is {image}");
+}
+
+/// What examples/kubectl-debug/run.sh did against tests/fakekubectl/kubectl, with the real
+/// efa-doctor both in the "pod" (on a fixture placed at /host) and on the workstation.
+struct DebugRun {
+    code: i32,
+    stderr: String,
+    calls: Vec<String>,
+    live_pods: Vec<String>,
+    work: tempfile::TempDir,
+}
+
+fn run_debug_script(fixture: &Path, worker: bool) -> DebugRun {
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("bin");
+    let state = work.path().join("state");
+    let cwd = work.path().join("cwd");
+    for d in [&bin, &state, &cwd] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::os::unix::fs::symlink(repo.join("tests/fakekubectl/kubectl"), bin.join("kubectl"))
+        .unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_efa-doctor"), bin.join("efa-doctor")).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(examples().join("kubectl-debug/run.sh"))
+        .arg("gpu-node-1")
+        .arg("registry.example/efa-doctor:test")
+        .current_dir(&cwd)
+        .env("PATH", path)
+        .env("FAKE_KUBECTL_STATE", &state)
+        .env("FAKE_HOST", fixture)
+        .env(
+            "FAKE_WORKER_LOG",
+            repo.join("tests/fixtures/logs/efa-mr-bad-address__libfabric-issue-12019.log"),
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if worker {
+        cmd.arg("prefill-0");
+    }
+    let mut child = cmd.spawn().unwrap();
+    // Read stderr on a thread so a full pipe cannot stall the script.
+    let mut err_pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut err_pipe, &mut s).unwrap();
+        s
+    });
+    // Bounded: the script runs efa-doctor at most five times on a fixture.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("run.sh did not finish in 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let stderr = reader.join().unwrap();
+    let lines = |f: &str| -> Vec<String> {
+        std::fs::read_to_string(state.join(f))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    DebugRun {
+        code: status.code().unwrap_or(-1),
+        stderr,
+        calls: lines("calls"),
+        live_pods: lines("pods"),
+        work,
+    }
+}
+
+impl DebugRun {
+    fn created_pods(&self) -> Vec<String> {
+        self.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("Creating debugging pod "))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect()
+    }
+    fn file(&self, name: &str) -> PathBuf {
+        self.work.path().join("cwd").join(name)
+    }
+    fn assert_pods_deleted(&self) {
+        let created = self.created_pods();
+        assert_eq!(created.len(), 3, "{}", self.stderr);
+        assert!(self.live_pods.is_empty(), "left behind: {:?}", self.live_pods);
+        // All in one delete call, at the end.
+        let last = self.calls.last().unwrap();
+        assert!(last.starts_with("delete pod -n default"), "{last}");
+        for pod in &created {
+            assert!(last.split(' ').any(|a| a == pod), "{pod} not deleted: {last}");
+        }
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+#[test]
+fn kubectl_debug_script_goes_on_after_a_failing_check_and_deletes_its_pods() {
+    let r = run_debug_script(&fixture("p5-silent-drop"), true);
+    assert_eq!(r.code, 1, "a failing check is exit 1, not a script failure:\n{}", r.stderr);
+    // Every step ran although the first one found a failing check.
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(r.file("efa-doctor-gpu-node-1.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["root"]["path"], fixture("p5-silent-drop").display().to_string());
+    assert!(report["summary"]["fail"].as_u64().unwrap() >= 1);
+    assert!(r.file("prefill-0.log").metadata().unwrap().len() > 0);
+    let bundle = std::fs::read(r.file("node-gpu-node-1.tar.gz")).unwrap();
+    assert_eq!(&bundle[..2], b"\x1f\x8b", "the snapshot came out whole");
+    assert!(r.stderr.contains("run.sh: snapshot report: a check failed"), "{}", r.stderr);
+    assert!(r.stderr.contains("run.sh: logs of prefill-0: a check failed"), "{}", r.stderr);
+    assert!(r.calls.iter().any(|c| c == "logs -n inference prefill-0"), "{:?}", r.calls);
+    r.assert_pods_deleted();
+}
+
+#[test]
+fn kubectl_debug_script_on_a_healthy_node_and_on_an_unreadable_one() {
+    let r = run_debug_script(&fixture("p5-healthy"), false);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.calls.iter().any(|c| c.starts_with("logs")), "no worker given: {:?}", r.calls);
+    r.assert_pods_deleted();
+
+    // efa-doctor exits 2 in every pod: the script still tries every step, says which could
+    // not run, exits 2 and cleans up.
+    let r = run_debug_script(&fixture("no-such-fixture"), false);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    for step in ["human report", "JSON report", "snapshot"] {
+        let said = format!("run.sh: {step}: could not run (exit 2)");
+        assert!(r.stderr.contains(&said), "{}", r.stderr);
+    }
+    r.assert_pods_deleted();
 }
 
 fn npd_monitor_checks(m: &Value, origin: &str) {
@@ -148,52 +298,207 @@ fn npd_monitor_checks(m: &Value, origin: &str) {
             "{origin}: no GPU contexts every few minutes"
         );
     }
+    let plugin = &m["pluginConfig"];
+    // Our line always fits NPD's default limit; a smaller one would cut the count.
+    assert!(
+        plugin["max_output_length"].as_u64().unwrap()
+            >= efa_doctor::report::npd::MAX_LINE_BYTES as u64,
+        "{origin}"
+    );
+    // No "healthy" condition before the first run, and a different failure while the
+    // condition is already True replaces the message.
+    assert_eq!(plugin["skip_initial_status"], true, "{origin}");
+    assert_eq!(plugin["enable_message_change_based_condition_update"], true, "{origin}");
+    // The default reason is also what an Unknown (exit 2) condition shows: it must not
+    // claim health.
+    for c in m["conditions"].as_array().unwrap() {
+        let reason = c["reason"].as_str().unwrap();
+        assert!(!reason.to_lowercase().contains("healthy"), "{origin}: {reason}");
+    }
+}
+
+fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes")
+}
+
+/// The YAML documents of a file in deploy/kubernetes/.
+fn deploy_docs(name: &str) -> Vec<Value> {
+    let text =
+        std::fs::read_to_string(deploy_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML document"))
+        .collect()
 }
 
 #[test]
-fn node_problem_detector_plugin_and_daemonset() {
+fn node_problem_detector_plugin_config() {
     let standalone: Value =
         serde_json::from_str(&read("node-problem-detector/efa-doctor-monitor.json")).unwrap();
-    npd_monitor_checks(&standalone, "efa-doctor-monitor.json");
+    npd_monitor_checks(&standalone, "examples/node-problem-detector/efa-doctor-monitor.json");
+    let deployed: Value = serde_json::from_str(
+        &std::fs::read_to_string(deploy_dir().join("efa-doctor-monitor.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(deployed, standalone, "the example and the deployed plugin config agree");
+}
 
-    let text = read("node-problem-detector/daemonset.yaml");
-    let docs: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML document"))
-        .collect();
-    let kind = |k: &str| docs.iter().find(|d| d["kind"] == k).unwrap_or_else(|| panic!("no {k}"));
-    let cm = kind("ConfigMap");
-    let embedded: Value =
-        serde_json::from_str(cm["data"]["efa-doctor-monitor.json"].as_str().unwrap()).unwrap();
-    npd_monitor_checks(&embedded, "daemonset.yaml ConfigMap");
-    assert_eq!(
-        embedded["rules"], standalone["rules"],
-        "the ConfigMap and the standalone file agree"
-    );
+fn mount_path(c: &Value, name: &str) -> String {
+    let mounts = c["volumeMounts"].as_array().unwrap();
+    let m = mounts.iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no {name}"));
+    m["mountPath"].as_str().unwrap().to_string()
+}
 
-    let ds = kind("DaemonSet");
+/// What every node agent of the base has: the node's PID and network namespaces, the
+/// node-critical priority, GPU/EFA taints tolerated, the node's root read-only at /host.
+fn node_agent_checks(ds: &Value) -> &Value {
+    let name = ds["metadata"]["name"].as_str().unwrap();
     let spec = &ds["spec"]["template"]["spec"];
-    let npd = &spec["containers"][0];
-    let config_arg = npd["command"]
+    assert_eq!(spec["hostPID"], true, "{name}");
+    assert_eq!(spec["hostNetwork"], true, "{name}");
+    assert_eq!(spec["dnsPolicy"], "ClusterFirstWithHostNet", "{name}");
+    assert_eq!(spec["priorityClassName"], "system-node-critical", "{name}");
+    let tolerated: Vec<&str> = spec["tolerations"]
         .as_array()
         .unwrap()
         .iter()
-        .find_map(|a| a.as_str().unwrap().strip_prefix("--config.custom-plugin-monitor="))
-        .unwrap();
-    let mount = |c: &Value, name: &str| -> String {
-        c["volumeMounts"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap()["mountPath"].as_str().unwrap().to_string()
-    };
-    // The plugin config, the binary and the host root are where the config says.
-    assert_eq!(format!("{}/efa-doctor-monitor.json", mount(npd, "config")), config_arg);
-    assert_eq!(
-        format!("{}/efa-doctor", mount(npd, "efa-doctor-bin")),
-        embedded["rules"][0]["path"]
-    );
-    assert_eq!(mount(npd, "host-root"), "/host");
+        .filter(|t| t["operator"] == "Exists" && t.get("effect").is_none())
+        .filter_map(|t| t["key"].as_str())
+        .collect();
+    for taint in ["nvidia.com/gpu", "aws.amazon.com/efa"] {
+        assert!(tolerated.contains(&taint), "{name}: {taint} not tolerated");
+    }
     let volumes = spec["volumes"].as_array().unwrap();
-    assert_eq!(volumes.iter().find(|v| v["name"] == "host-root").unwrap()["hostPath"]["path"], "/");
+    let host = volumes.iter().find(|v| v["name"] == "host-root").unwrap();
+    assert_eq!(host["hostPath"]["path"], "/");
+    let c = &spec["containers"][0];
+    assert_eq!(mount_path(c, "host-root"), "/host");
+    let m = c["volumeMounts"].as_array().unwrap().iter().find(|m| m["name"] == "host-root");
+    assert_eq!(m.unwrap()["readOnly"], true, "{name}: the node's root is read only");
+    spec
+}
+
+#[test]
+fn deploy_base_is_complete_and_consistent() {
+    let k = &deploy_docs("kustomization.yaml")[0];
+    let resources: Vec<&str> =
+        k["resources"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    // Every file of the base is used by it.
+    let mut used: Vec<String> = resources.iter().map(|s| s.to_string()).collect();
+    used.push("kustomization.yaml".into());
+    used.push(k["configMapGenerator"][0]["files"][0].as_str().unwrap().into());
+    used.push(k["patches"][0]["path"].as_str().unwrap().into());
+    used.sort();
+    let mut files: Vec<String> = std::fs::read_dir(deploy_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, used, "every file of deploy/kubernetes is in the kustomization");
+
+    // The efa-doctor image is versioned with the crate.
+    let image = k["images"].as_array().unwrap().iter().find(|i| i["name"] == EFA_DOCTOR_IMAGE);
+    assert_eq!(image.unwrap()["newTag"], env!("CARGO_PKG_VERSION"));
+
+    let all: Vec<Value> = resources.iter().flat_map(|r| deploy_docs(r)).collect();
+    let find = |kind: &str, name: &str| {
+        all.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+    };
+
+    // NPD's exporter: its node (get, patch), the node's status (patch), events.
+    let role = find("ClusterRole", "efa-doctor-npd");
+    let allows = |resource: &str, verb: &str| {
+        role["rules"].as_array().unwrap().iter().any(|r| {
+            r["apiGroups"].as_array().unwrap().iter().any(|g| g == "")
+                && r["resources"].as_array().unwrap().iter().any(|x| x == resource)
+                && r["verbs"].as_array().unwrap().iter().any(|v| v == verb)
+        })
+    };
+    for (resource, verb) in [
+        ("nodes", "get"),
+        ("nodes", "patch"),
+        ("nodes/status", "patch"),
+        ("events", "create"),
+        ("events", "patch"),
+    ] {
+        assert!(allows(resource, verb), "the NPD role cannot {verb} {resource}");
+    }
+    let binding = find("ClusterRoleBinding", "efa-doctor-npd");
+    assert_eq!(binding["roleRef"]["name"], "efa-doctor-npd");
+    assert_eq!(binding["subjects"][0]["name"], "efa-doctor-npd");
+    find("ServiceAccount", "efa-doctor-npd");
+
+    let npd_ds = find("DaemonSet", "efa-doctor-npd");
+    let spec = node_agent_checks(npd_ds);
+    assert_eq!(spec["serviceAccountName"], "efa-doctor-npd");
+    let npd = &spec["containers"][0];
+    let image = npd["image"].as_str().unwrap();
+    let tag = image.strip_prefix("registry.k8s.io/node-problem-detector/node-problem-detector:v");
+    let major: u32 = tag.unwrap().split('.').next().unwrap().parse().unwrap();
+    assert!(major >= 1, "a current NPD: {image}");
+    let args: Vec<&str> =
+        npd["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let config_arg =
+        args.iter().find_map(|a| a.strip_prefix("--config.custom-plugin-monitor=")).unwrap();
+    // Problem metrics on the node's address, not the pod's loopback.
+    assert!(args.contains(&"--prometheus-address=$(HOST_IP)"), "{args:?}");
+    let monitor: Value = serde_json::from_str(
+        &std::fs::read_to_string(deploy_dir().join("efa-doctor-monitor.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(format!("{}/efa-doctor-monitor.json", mount_path(npd, "config")), config_arg);
+    assert_eq!(
+        format!("{}/efa-doctor", mount_path(npd, "efa-doctor-bin")),
+        monitor["rules"][0]["path"]
+    );
+    let config_volume =
+        spec["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "config").unwrap();
+    assert_eq!(config_volume["configMap"]["name"], k["configMapGenerator"][0]["name"]);
+    // The init container copies the image's binary where the plugin config runs it.
     let init = &spec["initContainers"][0];
-    assert!(init["command"].to_string().contains("/efa-doctor/efa-doctor"));
-    assert_eq!(mount(init, "efa-doctor-bin"), "/efa-doctor");
+    assert_eq!(init["image"], EFA_DOCTOR_IMAGE);
+    let cp: Vec<&str> =
+        init["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(cp, ["cp", "/usr/local/bin/efa-doctor", "/efa-doctor/efa-doctor"]);
+    assert_eq!(mount_path(init, "efa-doctor-bin"), "/efa-doctor");
+
+    let textfile = find("DaemonSet", "efa-doctor-textfile");
+    let spec = node_agent_checks(textfile);
+    assert_eq!(spec["automountServiceAccountToken"], false, "it needs no API access");
+    let c = &spec["containers"][0];
+    assert_eq!(c["image"], EFA_DOCTOR_IMAGE);
+    let script = c["args"][0].as_str().unwrap();
+    assert_eq!(check_all(&shell_lines(script), "textfile-daemonset.yaml"), 1);
+    assert!(script.contains("--root /host") && script.contains("--format prometheus"));
+    let out = format!("{}/efa_doctor.prom", mount_path(c, "textfile"));
+    assert!(script.contains(&format!("--output {out}")), "{script}");
+    let tf = spec["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "textfile").unwrap();
+    assert_eq!(tf["hostPath"]["path"], "/var/lib/node_exporter/textfile_collector");
+}
+
+const EFA_DOCTOR_IMAGE: &str = "ghcr.io/efa-doctor/efa-doctor";
+
+#[test]
+fn deploy_node_affinity_is_the_instance_table() {
+    let k = &deploy_docs("kustomization.yaml")[0];
+    let patch = &k["patches"][0];
+    assert_eq!(patch["target"]["kind"], "DaemonSet", "the affinity applies to every DaemonSet");
+    let doc = &deploy_docs(patch["path"].as_str().unwrap())[0];
+    let term = &doc["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"][0]["matchExpressions"][0];
+    assert_eq!(term["key"], "node.kubernetes.io/instance-type");
+    assert_eq!(term["operator"], "In");
+    let listed: Vec<&str> =
+        term["values"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let table: Vec<&str> = efa_doctor::facts::instance::table()
+        .iter()
+        .filter(|s| s.gpus > 0 && s.efa_devices > 0)
+        .map(|s| s.instance_type.as_str())
+        .collect();
+    assert!(table.len() >= 10);
+    assert_eq!(listed, table, "stale: run scripts/gen-node-affinity");
 }
 
 #[test]
@@ -307,7 +612,6 @@ fn every_example_file_is_tested() {
         "README.md",
         "kubectl-debug/run.sh",
         "node-problem-detector/efa-doctor-monitor.json",
-        "node-problem-detector/daemonset.yaml",
         "ami-gate/efa-doctor.pkr.hcl",
         "ami-gate/image-builder-component.yaml",
         "prometheus-textfile/efa-doctor-textfile.service",

@@ -100,7 +100,7 @@ fn hostile_node_text_is_shown_visibly_in_every_format() {
     ]));
     assert_no_raw_controls("npd", &npd);
     assert!(
-        npd.starts_with("FAIL site.forged: forged: \\x1b[2J\\x1b[H ALL CHECKS PASSED"),
+        npd.starts_with("FAIL site.forged (+1 more): forged: \\x1b[2J\\x1b[H ALL CHECKS PASSED"),
         "{npd}"
     );
     assert_eq!(npd.lines().count(), 1);
