@@ -204,8 +204,13 @@ fn modules(f: &Facts) -> Outcome {
         return Outcome::skip(format!("the module list is not readable in this root ({why})"));
     };
     let state = |n: &str| f.modules.is_loaded(n) == Some(true);
-    let efa_hw = f.efa_hardware();
-    let gpu_hw = f.pci.has(PciKind::Gpu);
+    // Modules are required only for hardware that is present: with sysfs readable and no
+    // EFA (or no NVIDIA GPU) there, the efa (or nvidia) modules are not needed; efa.devices
+    // reports the missing EFA once. Unreadable sysfs keeps the requirement.
+    let efa_needed = !f.efa_absent();
+    let gpu_hw = f.pci.has(PciKind::Gpu) || !f.gpu.gpus.is_empty();
+    let gpu_needed = gpu_hw || f.pci.devices.is_none();
+    let mut not_needed = Vec::new();
 
     let mut ev = Vec::new();
     let mut fails = Vec::new();
@@ -221,15 +226,18 @@ fn modules(f: &Facts) -> Outcome {
             if state(name) { format!("loaded{how}{version}") } else { "not loaded".to_string() };
         ev.push(Evidence::new(format!("proc/modules: {name}")).observed(obs));
     }
-    if !state("efa") {
-        let why = if efa_hw { "" } else { " (and no EFA PCI device is present: see efa.devices)" };
-        fails.push(format!("efa is not loaded{why}"));
+    if !efa_needed {
+        not_needed.push("efa and ib_uverbs not needed: no EFA device (see efa.devices)");
+    } else if !state("efa") {
+        fails.push("efa is not loaded".to_string());
         fixes.push("Load the EFA driver (`sudo modprobe efa`); if it is not installed, run the EFA installer or use an EFA-enabled AMI (EKS AL2023 NVIDIA, Bottlerocket, DLAMI).");
     } else if !state("ib_uverbs") {
         fails.push("efa is loaded but ib_uverbs is not: user-space verbs (libfabric) cannot open the device".into());
         fixes.push("Load the verbs interface: `sudo modprobe ib_uverbs` (rdma-core's udev rules normally do this).");
     }
-    if !state("nvidia") {
+    if !gpu_needed {
+        not_needed.push("nvidia modules not needed: no NVIDIA GPU on the PCI bus");
+    } else if !state("nvidia") {
         let why = if gpu_hw { " while NVIDIA GPUs are on the PCI bus" } else { "" };
         fails.push(format!("nvidia is not loaded{why}"));
         fixes.push("Install or load the NVIDIA driver (`sudo modprobe nvidia`); check `dmesg | grep NVRM` for why it failed.");
@@ -265,11 +273,25 @@ fn modules(f: &Facts) -> Outcome {
         Outcome::warn(warns.join("; "))
     } else {
         let nv = f.nvidia_driver.version.as_deref().unwrap_or("?");
-        return Outcome::pass(format!(
-            "{efa_kind}, ib_uverbs, nvidia {nv} and nvidia_uvm loaded; {gdr}"
-        ))
-        .with_evidence(ev)
-        .details(serde_json::json!({ "loaded": loaded.len() }));
+        let mut have = Vec::new();
+        if efa_needed {
+            have.push(format!("{efa_kind}, ib_uverbs"));
+        }
+        if gpu_needed {
+            have.push(format!("nvidia {nv} and nvidia_uvm"));
+        }
+        let mut summary = if have.is_empty() {
+            "no EFA device and no NVIDIA GPU: no module required".to_string()
+        } else {
+            format!("{} loaded; {gdr}", have.join(", "))
+        };
+        for n in &not_needed {
+            summary.push_str("; ");
+            summary.push_str(n);
+        }
+        return Outcome::pass(summary)
+            .with_evidence(ev)
+            .details(serde_json::json!({ "loaded": loaded.len() }));
     };
     outcome.with_evidence(ev).remediation(fixes.join(" "))
 }

@@ -72,6 +72,9 @@ fn efa_provider(f: &Facts) -> Outcome {
         }
         NativeState::Ok => {}
     }
+    if f.efa_unreachable() {
+        return Outcome::skip(crate::facts::NO_EFA_HERE).evidence(lib_evidence(f));
+    }
     let mut ev = vec![lib_evidence(f)];
     let rdm: Vec<_> = l
         .efa_entries()
@@ -116,10 +119,24 @@ fn efa_provider(f: &Facts) -> Outcome {
         return o.with_evidence(ev).value("efa");
     }
     if !hw {
-        return Outcome::skip(format!("no EFA device; this libfabric offers {}", names.join(", ")))
-            .with_evidence(ev);
+        return Outcome::skip(format!(
+            "{}; this libfabric offers {}",
+            crate::facts::NO_EFA,
+            names.join(", ")
+        ))
+        .with_evidence(ev);
     }
     let built = chosen_copy(f).map(|c| c.has_efa_provider);
+    if built == Some(false) {
+        if let Some(e) = crate::checks::stack::shadowed_efa_copy(f).filter(|e| e.has_efa_provider) {
+            return Outcome::skip(format!(
+                "skipped: the loader picks {} (no efa provider) before the EFA installer's {} (see stack.libfabric-copies)",
+                l.path.as_deref().unwrap_or("?"),
+                e.path
+            ))
+            .with_evidence(ev);
+        }
+    }
     let (summary, fix) = match built {
         Some(false) => (
             format!(

@@ -19,6 +19,10 @@ pub struct HostFacts {
     /// Whether this root shows a `/dev` at all (a plain sysroot may have none, which says
     /// nothing about device access).
     pub dev_visible: bool,
+    /// `/dev/nvidiaN` nodes this root shows: in a container, the GPUs it was given (the
+    /// NVIDIA container toolkit creates one per visible device). `None` without `/dev`.
+    #[serde(default)]
+    pub nvidia_dev_nodes: Option<usize>,
     /// MemTotal in bytes.
     pub mem_total: Option<u64>,
     /// Why the inspecting process is believed to run in a container (empty: it is not).
@@ -154,6 +158,15 @@ pub fn gather(root: &Root, captured: Option<&crate::snapshot::LiveFacts>) -> Hos
     }
     h.shm = shm_of(root, h.mem_total, &mut h.notes);
     h.dev_visible = root.exists("dev/null");
+    h.nvidia_dev_nodes = root.list("dev").ok().map(|names| {
+        names
+            .iter()
+            .filter(|n| {
+                n.strip_prefix("nvidia")
+                    .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .count()
+    });
     h.uverbs = uverbs_of(root, &mut h.notes);
     if let Some(live) = captured {
         // Replaying a capture: what system calls said on the node at capture time.
