@@ -301,3 +301,100 @@ fn ofi_nccl_without_the_efa_installer_copy_fails_on_its_own() {
     let o = result(&r, "stack.aws-ofi-nccl");
     assert_verdict(o, Fail, "needs FABRIC_1.9", "/opt/aws-ofi-nccl/lib/libnccl-net-ofi.so");
 }
+
+fn bake(dir: &Path) -> Report {
+    let args = efa_doctor::cli::CheckArgs {
+        profile: efa_doctor::cli::Profile::Bake,
+        ..Default::default()
+    };
+    let root =
+        efa_doctor::root::Root::directory(dir, efa_doctor::root::RootKind::Directory).unwrap();
+    efa_doctor::build_report(&root, &args).unwrap()
+}
+
+#[test]
+fn the_bake_profile_judges_the_image_not_the_attachment() {
+    let r = bake(&fixture("bake-no-efa"));
+    assert!(findings(&r).is_empty(), "{:#?}", findings(&r));
+    assert_verdict(
+        result(&r, "kernel.modules"),
+        Pass,
+        "efa and ib_uverbs installed; nvidia and nvidia_uvm installed",
+        "updates/dkms/efa.ko",
+    );
+    assert_verdict(
+        result(&r, "host.hugepages"),
+        Pass,
+        "reserves 5128 2 MiB huge pages at boot",
+        "etc/sysctl.d/99-efa-hugepages.conf:2",
+    );
+    assert_verdict(
+        result(&r, "libfabric.efa-provider"),
+        Pass,
+        "built with the efa provider",
+        "/opt/amazon/efa/lib/libfabric.so.1",
+    );
+    assert_eq!(result(&r, "stack.aws-ofi-nccl").status, Pass);
+    for id in [
+        "efa.devices",
+        "efa.link",
+        "efa.errors",
+        "efa.traffic",
+        "efa.topology",
+        "host.privileges",
+        "probe.mr",
+    ] {
+        let x = result(&r, id);
+        assert_eq!(x.status, Skip, "{id}: {}", x.summary);
+        assert!(x.summary.contains("bake profile"), "{id}: {}", x.summary);
+    }
+    assert_eq!(r.summary.exit_code, 0);
+    // The same image judged as a running node: the missing EFA, once.
+    let r = report("bake-no-efa");
+    assert_eq!(only_finding(&r, "efa.devices").len(), 1, "{:#?}", findings(&r));
+}
+
+#[test]
+fn the_bake_profile_fails_an_image_without_the_efa_module() {
+    let d = variant("bake-no-efa");
+    let dep = d.path().join("lib/modules/6.8.0-1024-aws/modules.dep");
+    let t: String = std::fs::read_to_string(&dep)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("updates/dkms/efa.ko"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&dep, t).unwrap();
+    std::fs::remove_file(d.path().join("etc/sysctl.d/99-efa-hugepages.conf")).unwrap();
+    let hp = d.path().join("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages");
+    std::fs::write(&hp, "0\n").unwrap();
+    let r = bake(d.path());
+    let m = result(&r, "kernel.modules");
+    assert_verdict(
+        m,
+        Fail,
+        "the efa module is not installed for the running kernel 6.8.0-1024-aws",
+        "modules.dep: efa",
+    );
+    assert!(m.remediation.as_deref().unwrap().contains("EFA installer"));
+    assert_verdict(
+        result(&r, "host.hugepages"),
+        Warn,
+        "reserves no 2 MiB huge pages at boot",
+        "nr_hugepages",
+    );
+    assert_eq!(r.summary.exit_code, 1);
+    // A kernel command line setting counts too.
+    std::fs::create_dir_all(d.path().join("etc/default")).unwrap();
+    std::fs::write(
+        d.path().join("etc/default/grub"),
+        "GRUB_CMDLINE_LINUX=\"hugepagesz=2M hugepages=4096\"\n",
+    )
+    .unwrap();
+    assert_verdict(
+        result(&bake(d.path()), "host.hugepages"),
+        Pass,
+        "reserves 4096",
+        "etc/default/grub:1",
+    );
+}

@@ -23,6 +23,9 @@ const EXPECTED: &[(&str, &[&str])] = &[
     // until it lands host.hugepages warns on both GB200 fixtures.
     ("gb200-fixed", &["host.hugepages"]),
     ("gb200-arm64", &["libfabric.gb200-registration", "host.hugepages"]),
+    // An AMI build instance without EFA interfaces, judged as a running node: the one
+    // finding is the missing EFA (the bake profile judges it as an image, below).
+    ("bake-no-efa", &["efa.devices"]),
     ("container-no-devices", &["efa.devices"]),
     ("old-kernel-no-peermem", &["kernel.gpudirect-path"]),
     ("p5-device-missing", &["efa.devices"]),
@@ -100,6 +103,15 @@ fn every_fixture_gives_exactly_its_findings() {
     }
     assert_eq!(seen.len(), EXPECTED.len(), "a fixture in the table is missing: {seen:?}");
     assert!(EXPECTED.iter().filter(|(_, e)| e.is_empty()).count() >= 5);
+}
+
+#[test]
+fn the_build_instance_is_clean_under_the_bake_profile() {
+    let args = efa_doctor::cli::CheckArgs {
+        profile: efa_doctor::cli::Profile::Bake,
+        ..Default::default()
+    };
+    judge("bake-no-efa (bake)", &report_with("bake-no-efa", &args), &[]);
 }
 
 #[test]

@@ -69,7 +69,42 @@ impl Check for Hugepages {
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
+        if cx.bake {
+            return vec![hugepages_configured(cx.facts)];
+        }
         vec![hugepages(cx.facts)]
+    }
+}
+
+/// Bake profile: the pool the image reserves at boot (sysctl files, kernel command line),
+/// or one already reserved on the build instance.
+fn hugepages_configured(f: &Facts) -> Outcome {
+    let live = f.host.hugepages.as_ref().and_then(|h| h.nr_2m).unwrap_or(0);
+    let mut ev: Vec<Evidence> = f
+        .host
+        .hugepages_config
+        .iter()
+        .map(|(src, n)| Evidence::new(src.clone()).observed(format!("{n} pages")))
+        .collect();
+    ev.push(
+        Evidence::new("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")
+            .observed(live.to_string()),
+    );
+    // The last setting wins, as systemd-sysctl applies files in order.
+    let configured = f.host.hugepages_config.last().map(|(_, n)| *n);
+    match configured {
+        Some(n) if n > 0 => Outcome::pass(format!("the image reserves {n} 2 MiB huge pages at boot"))
+            .with_evidence(ev)
+            .value(n.to_string()),
+        _ if live > 0 => Outcome::pass(format!(
+            "{live} 2 MiB huge pages reserved on this build instance (no boot-time setting found in sysctl files or the kernel command line)"
+        ))
+        .with_evidence(ev)
+        .value(live.to_string()),
+        _ => Outcome::warn("the image reserves no 2 MiB huge pages at boot: libfabric's EFA provider will use regular pages and pods requesting hugepages-2Mi cannot be scheduled")
+            .with_evidence(ev)
+            .remediation(format!("Persist the pool in the image: `echo vm.nr_hugepages={EKS_PREALLOCATED_2M} > /etc/sysctl.d/99-efa-hugepages.conf` (EKS GPU AMIs reserve {EKS_PREALLOCATED_2M}), or `hugepages={EKS_PREALLOCATED_2M}` on the kernel command line."))
+            .value("0"),
     }
 }
 

@@ -194,8 +194,66 @@ impl Check for Modules {
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
+        if cx.bake {
+            return vec![modules_on_disk(cx.facts)];
+        }
         vec![modules(cx.facts)]
     }
+}
+
+/// Bake profile: what the image installs for the running kernel. On a build instance
+/// without EFA interfaces the efa module is not loaded (nothing to bind), so loaded state
+/// says nothing; `lib/modules/<release>/modules.dep` says what modprobe will load at boot.
+fn modules_on_disk(f: &Facts) -> Outcome {
+    let release = f.kernel.release.as_deref().unwrap_or("?");
+    let Some(disk) = &f.modules.on_disk else {
+        let why = f.modules.notes.get("on_disk").cloned().unwrap_or_default();
+        return Outcome::skip(format!(
+            "the module index of kernel {release} is not readable in this root ({why})"
+        ));
+    };
+    let src = format!("lib/modules/{release}/modules.dep");
+    let has = |n: &str| disk.contains_key(n) || f.modules.is_loaded(n) == Some(true);
+    let mut ev = Vec::new();
+    for name in ["efa", "ib_uverbs", "nvidia", "nvidia_uvm"] {
+        ev.push(
+            Evidence::new(format!("{src}: {name}"))
+                .observed(disk.get(name).cloned().unwrap_or_else(|| "not installed".into())),
+        );
+    }
+    let mut fails = Vec::new();
+    let mut fixes = Vec::new();
+    if !has("efa") {
+        fails.push(format!("the efa module is not installed for the running kernel {release}"));
+        fixes.push(format!("Install the EFA driver for kernel {release} in the image: run the EFA installer (`sudo ./efa_installer.sh -y`, which builds efa.ko through DKMS and runs depmod), or use a kernel that ships the in-tree driver (CONFIG_INFINIBAND_EFA); rebuild it whenever the image's kernel changes."));
+    }
+    if !has("ib_uverbs") {
+        fails.push(format!("ib_uverbs is not installed for kernel {release}"));
+        fixes.push(
+            "Install the kernel's RDMA modules (e.g. `linux-modules-extra-$(uname -r)` on Ubuntu)."
+                .into(),
+        );
+    }
+    let gpu_hw = f.pci.has(PciKind::Gpu) || !f.gpu.gpus.is_empty();
+    let nvidia = has("nvidia") && has("nvidia_uvm");
+    if !nvidia && gpu_hw {
+        fails.push(format!(
+            "the NVIDIA kernel driver is not installed for kernel {release} on this GPU instance"
+        ));
+        fixes.push("Install the NVIDIA driver (open kernel modules for GPUDirect RDMA over dma-buf) built for the image's kernel.".into());
+    }
+    if !fails.is_empty() {
+        return Outcome::fail(fails.join("; ")).with_evidence(ev).remediation(fixes.join(" "));
+    }
+    let nv = if nvidia {
+        "nvidia and nvidia_uvm installed"
+    } else {
+        "no NVIDIA driver (and no NVIDIA GPU on this build instance)"
+    };
+    Outcome::pass(format!(
+        "image content for kernel {release}: efa and ib_uverbs installed; {nv} (bake profile: loaded state not judged)"
+    ))
+    .with_evidence(ev)
 }
 
 fn modules(f: &Facts) -> Outcome {

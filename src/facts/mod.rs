@@ -107,7 +107,8 @@ pub struct GatherOptions {
 /// Reads every fact from `root`.
 pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
     let kernel = kernel::gather_kernel(root, opts.manifest.as_ref());
-    let modules = kernel::gather_modules(root);
+    let mut modules = kernel::gather_modules(root);
+    modules.on_disk = kernel::modules_on_disk(root, kernel.release.as_deref(), &mut modules.notes);
     let nvidia_driver = kernel::gather_nvidia(root);
     let captured_live = if root.kind().is_live() {
         None
