@@ -217,7 +217,7 @@ fn hugepages_config(root: &Root) -> Vec<(String, u64)> {
         }
     }
     for f in ["etc/default/grub", "proc/cmdline"] {
-        let Ok(text) = root.read_string(&f) else { continue };
+        let Ok(text) = root.read_string(f) else { continue };
         for (i, line) in text.lines().enumerate() {
             if line.trim_start().starts_with('#') {
                 continue;
