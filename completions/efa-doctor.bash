@@ -101,7 +101,7 @@ _efa__doctor() {
 
     case "${cmd}" in
         efa__doctor)
-            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --format --output --color --help --version check logs snapshot probe list explain completions man help"
+            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --profile --format --output --color --help --version check logs snapshot probe list explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -151,6 +151,10 @@ _efa__doctor() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "node bake" -- "${cur}"))
+                    return 0
+                    ;;
                 --format)
                     COMPREPLY=($(compgen -W "human json junit prometheus npd" -- "${cur}"))
                     return 0
@@ -179,7 +183,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__check)
-            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --format --output --color --help --version"
+            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --profile --format --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -227,6 +231,10 @@ _efa__doctor() {
                     ;;
                 --sample)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -W "node bake" -- "${cur}"))
                     return 0
                     ;;
                 --format)

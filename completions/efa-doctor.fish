@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_efa_doctor_global_optspecs
-    string join \n root= snapshot= only= skip= fail-on= log= pid= addr= metrics= rules= no-mmap no-probe sample= f/format= o/output= color= h/help V/version
+    string join \n root= snapshot= only= skip= fail-on= log= pid= addr= metrics= rules= no-mmap no-probe sample= profile= f/format= o/output= color= h/help V/version
 end
 
 function __fish_efa_doctor_needs_command
@@ -36,6 +36,8 @@ complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l addr -d 'Classify
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l metrics -d 'Scrape KV-transfer metrics from this Prometheus endpoint (vLLM\'s /metrics, or NIXL\'s exporter), or read a saved exposition file' -r
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l rules -d 'Add the log rules in DIR/*.toml (same format as checks/rules/)' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l sample -d 'Read the EFA hardware counters (and --metrics) twice, SECS apart, and judge their deltas (silent drops, rising error counters, idle transfers)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l profile -d 'What is being judged: a running node (default), or an AMI build instance launched without EFA interfaces (`bake`: attachment checks skip, the image\'s content is judged)' -r -f -a "node\t'A node that runs (or will run) EFA workloads: every check applies'
+bake\t'An AMI or image build instance without EFA interfaces: devices, links, counters, topology and processes are not judged; kernel modules on disk, the NVIDIA driver, libfabric and its efa provider, aws-ofi-nccl, NIXL and hugepage settings are'"
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s f -l format -d 'Output format' -r -f -a "human\t'A table for people, with remediation for every fail and warn'
 json\t'The versioned JSON report (`efa-doctor/1`)'
 junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
@@ -70,6 +72,8 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l addr -d 
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l metrics -d 'Scrape KV-transfer metrics from this Prometheus endpoint (vLLM\'s /metrics, or NIXL\'s exporter), or read a saved exposition file' -r
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l rules -d 'Add the log rules in DIR/*.toml (same format as checks/rules/)' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l sample -d 'Read the EFA hardware counters (and --metrics) twice, SECS apart, and judge their deltas (silent drops, rising error counters, idle transfers)' -r
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l profile -d 'What is being judged: a running node (default), or an AMI build instance launched without EFA interfaces (`bake`: attachment checks skip, the image\'s content is judged)' -r -f -a "node\t'A node that runs (or will run) EFA workloads: every check applies'
+bake\t'An AMI or image build instance without EFA interfaces: devices, links, counters, topology and processes are not judged; kernel modules on disk, the NVIDIA driver, libfabric and its efa provider, aws-ofi-nccl, NIXL and hugepage settings are'"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s f -l format -d 'Output format' -r -f -a "human\t'A table for people, with remediation for every fail and warn'
 json\t'The versioned JSON report (`efa-doctor/1`)'
 junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'

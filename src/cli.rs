@@ -147,8 +147,25 @@ pub struct CheckArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub sample: Option<std::time::Duration>,
 
+    /// What is being judged: a running node (default), or an AMI build instance launched
+    /// without EFA interfaces (`bake`: attachment checks skip, the image's content is judged)
+    #[arg(long, value_enum, default_value_t = Profile::Node)]
+    pub profile: Profile,
+
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// The vantage point a run judges from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Profile {
+    /// A node that runs (or will run) EFA workloads: every check applies
+    #[default]
+    Node,
+    /// An AMI or image build instance without EFA interfaces: devices, links, counters,
+    /// topology and processes are not judged; kernel modules on disk, the NVIDIA driver,
+    /// libfabric and its efa provider, aws-ofi-nccl, NIXL and hugepage settings are
+    Bake,
 }
 
 fn parse_addr(s: &str) -> Result<(u64, Option<u64>), String> {

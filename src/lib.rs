@@ -163,7 +163,11 @@ fn build_report_with(
         facts.metrics = Some(facts::metrics::gather(&args.metrics, args.sample));
     }
     let verdicts = analysis.as_ref().map(|a| logs::interpret::interpret(a, &facts));
-    let cx = checks::Context { facts: &facts, logs: verdicts.as_ref() };
+    let cx = checks::Context {
+        facts: &facts,
+        logs: verdicts.as_ref(),
+        bake: args.profile == cli::Profile::Bake,
+    };
     let mut results = checks::run(&selected, &cx);
     if let Some(a) = &analysis {
         results.extend(user_results(a, &args.only, &args.skip));
@@ -273,7 +277,7 @@ fn logs_cmd(a: &cli::LogsArgs) -> Result<i32> {
     let facts =
         facts::Facts { logs: Some(analysis.summary(rules.rules.len())), ..facts::Facts::default() };
     let verdicts = logs::interpret::interpret(&analysis, &facts);
-    let cx = checks::Context { facts: &facts, logs: Some(&verdicts) };
+    let cx = checks::Context { facts: &facts, logs: Some(&verdicts), bake: false };
     let selected: Vec<&'static dyn checks::Check> =
         checks::CHECKS.iter().copied().filter(|c| logs::interpret::IDS.contains(&c.id())).collect();
     let mut results = checks::run(&selected, &cx);

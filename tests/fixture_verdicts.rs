@@ -126,17 +126,20 @@ fn one_missing_device_warns() {
 
 #[test]
 fn partial_allocation_in_a_container() {
+    // A pod given 4 of the node's 32 EFA devices is what topology-aware allocation does
+    // (EKS "Manage EFA devices"): information, not a warning.
     let r = report("p5-container-partial");
     assert_verdict(
         result(&r, "efa.devices"),
-        Warn,
-        "partial EFA allocation: 4 of 32",
+        Pass,
+        "4 of the node's 32 EFA devices allocated to this container",
         "4 uverbs node(s)",
     );
+    // The unconfirmed "needs privileged: true" report is a note, not a warning.
     assert_verdict(
         result(&r, "host.privileges"),
-        Warn,
-        "CAP_IPC_LOCK but is not privileged",
+        Pass,
+        "CAP_IPC_LOCK (not privileged; note:",
         "CapEff",
     );
     assert!(!r.facts.host.container_clues.is_empty());
@@ -161,26 +164,20 @@ fn gpu_far_from_every_efa_warns() {
 
 #[test]
 fn container_without_devices_and_small_memlock() {
+    // One root cause, one failure: efa.devices; what follows skips and points at it, and
+    // efa-doctor's own memlock limit is information (process.memlock judges workers).
     let r = report("container-no-devices");
-    assert_verdict(result(&r, "host.memlock"), Fail, "64 KiB", "proc/self/limits");
-    assert_verdict(
-        result(&r, "host.privileges"),
-        Fail,
-        "/dev/infiniband is absent",
-        "dev/infiniband",
-    );
+    let m = result(&r, "host.memlock");
+    assert_verdict(m, Skip, "64 KiB", "proc/self/limits");
+    assert!(m.summary.contains("process.memlock"), "{}", m.summary);
+    assert_verdict(result(&r, "host.privileges"), Skip, "see efa.devices", "");
     assert_verdict(
         result(&r, "efa.devices"),
         Fail,
         "none of the 32 EFA devices is usable",
         "dev/infiniband",
     );
-    assert_verdict(
-        result(&r, "libfabric.efa-provider"),
-        Fail,
-        "found no usable EFA device",
-        "fi_getinfo",
-    );
+    assert_verdict(result(&r, "libfabric.efa-provider"), Skip, "see efa.devices", "");
 }
 
 #[test]
@@ -246,17 +243,25 @@ fn gb200_with_fixed_libfabric_passes() {
 
 #[test]
 fn ofi_nccl_built_against_another_libfabric() {
+    // One root cause: the distribution's libfabric comes first. The plugin's missing
+    // FABRIC_1.9 and the missing efa provider follow from it and point at it
+    // (tests/vantage.rs has the variant where the plugin's mismatch is its own fault).
     let r = report("stack-ofi-nccl-mismatch");
     let o = result(&r, "stack.aws-ofi-nccl");
-    assert_verdict(o, Fail, "needs FABRIC_1.9", "/opt/aws-ofi-nccl/lib/libnccl-net-ofi.so");
-    assert!(o.summary.contains("falls back to sockets"));
+    assert_verdict(o, Skip, "lacks FABRIC_1.9", "/opt/aws-ofi-nccl/lib/libnccl-net-ofi.so");
+    assert!(o.summary.contains("see stack.libfabric-copies"), "{}", o.summary);
     assert_verdict(
         result(&r, "stack.libfabric-copies"),
         Fail,
         "is found before the EFA installer's",
         "1.17.0",
     );
-    assert_verdict(result(&r, "libfabric.efa-provider"), Fail, "has no efa provider", "");
+    assert_verdict(
+        result(&r, "libfabric.efa-provider"),
+        Skip,
+        "no efa provider) before the EFA installer's",
+        "",
+    );
 }
 
 #[test]

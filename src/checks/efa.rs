@@ -41,7 +41,7 @@ fn devices(f: &Facts) -> Outcome {
     let expected = f.instance.spec.as_ref().map(|s| s.efa_devices);
     let itype = f.instance.instance_type.clone().unwrap_or_else(|| "this instance".into());
     let mut ev = vec![
-        Evidence::new("sys/bus/pci/devices (vendor 0x1d0f, device 0xefa0-0xefa3)")
+        Evidence::new("sys/bus/pci/devices (vendor 0x1d0f, device 0xefaN, or driver efa)")
             .observed(format!("{} EFA function(s)", pci_efa.len())),
         Evidence::new("sys/class/infiniband").observed(format!(
             "{} EFA RDMA device(s){}",
@@ -73,7 +73,7 @@ fn devices(f: &Facts) -> Outcome {
                 }
                 None => String::new(),
             };
-            return Outcome::fail(format!("no EFA devices: this GPU node has no EFA PCI function and no EFA RDMA device{why}"))
+            return Outcome::fail(format!("no EFA devices: this GPU node has no EFA PCI function and no EFA RDMA device{why}; the checks that need EFA (the efa part of kernel.modules, host.hugepages, host.privileges, efa.*, libfabric.efa-provider, probe.mr) skip and point here"))
                 .with_evidence(ev)
                 .remediation("Launch the instance with EFA interfaces (eksctl `efaEnabled: true`, `InterfaceType: efa` or `efa-only` in the launch template, one per network card) on an EFA-capable instance type.")
                 .value("0");
@@ -90,15 +90,26 @@ fn devices(f: &Facts) -> Outcome {
         .remediation("Load the EFA driver (`sudo modprobe efa`) and check `dmesg | grep -i efa` for probe errors; install it with the EFA installer if absent.")
         .value("0");
     }
+    // In a pod with the RDMA subsystem in exclusive network-namespace mode,
+    // /sys/class/infiniband lists only the pod's devices while /sys/bus/pci lists all of the
+    // node's: fewer RDMA devices than functions is the allocation, not a broken device.
+    let mut notes = Vec::new();
     if rdma_efa.len() < pci_efa.len() {
-        return Outcome::fail(format!(
-            "only {} of {} EFA PCI functions have an RDMA device",
+        if !in_container(f) {
+            return Outcome::fail(format!(
+                "only {} of {} EFA PCI functions have an RDMA device",
+                rdma_efa.len(),
+                pci_efa.len()
+            ))
+            .with_evidence(ev)
+            .remediation("Check `dmesg | grep -i efa` for devices the driver failed to probe; a reboot or instance replacement may be needed.")
+            .value(rdma_efa.len().to_string());
+        }
+        notes.push(format!(
+            "{} of the node's {} EFA functions are in this pod's RDMA namespace (exclusive network-namespace mode)",
             rdma_efa.len(),
             pci_efa.len()
-        ))
-        .with_evidence(ev)
-        .remediation("Check `dmesg | grep -i efa` for devices the driver failed to probe; a reboot or instance replacement may be needed.")
-        .value(rdma_efa.len().to_string());
+        ));
     }
     let count = rdma_efa.len();
     // How many devices this process can reach through /dev/infiniband; `None` without it.
@@ -125,30 +136,37 @@ fn devices(f: &Facts) -> Outcome {
         let msg = format!(
             "{visible} of {count} EFA devices are usable here (uverbs nodes in /dev/infiniband)"
         );
-        return if in_container(f) {
-            Outcome::warn(format!("partial EFA allocation: {msg}"))
-                .with_evidence(ev)
-                .remediation(format!("Request every EFA device of the node: `vpc.amazonaws.com/efa: {count}` in the pod's resources (partial allocation degrades NCCL's and NIXL's topology mapping); for fewer GPUs per pod, request the EFA devices near those GPUs."))
-                .value(format!("{visible}/{count}"))
-        } else {
-            Outcome::fail(msg)
+        if !in_container(f) {
+            return Outcome::fail(msg)
                 .with_evidence(ev)
                 .remediation(
                     "Load ib_uverbs (`sudo modprobe ib_uverbs`) and check rdma-core's udev rules.",
                 )
-                .value(format!("{visible}/{count}"))
-        };
+                .value(format!("{visible}/{count}"));
+        }
+        // A pod given some of the node's EFA devices is normal: the EFA DRA driver and the
+        // device plugin allocate the EFA near the pod's GPUs (EKS "Manage EFA devices").
+        return Outcome::pass(format!(
+            "{visible} of the node's {count} EFA devices allocated to this container (topology-aware allocation gives a pod the EFA near its GPUs){}",
+            notes.iter().map(|n| format!("; {n}")).collect::<String>()
+        ))
+        .with_evidence(ev)
+        .value(format!("{visible}/{count}"));
     }
+    // What is attached to the instance is what the PCI bus shows (a pod's namespace may hold
+    // fewer RDMA devices).
+    let attached = count.max(pci_efa.len());
     match expected {
-        Some(n) if count < n as usize => Outcome::warn(format!(
-            "{count} EFA device(s) attached; {itype} supports up to {n}"
+        Some(n) if attached < n as usize => Outcome::warn(format!(
+            "{attached} EFA device(s) attached; {itype} supports up to {n}"
         ))
         .with_evidence(ev)
         .remediation("The attached count depends on the launch template's network interfaces: add one EFA (or efa-only) interface per network card to use the full bandwidth.")
-        .value(count.to_string()),
+        .value(attached.to_string()),
         _ => {
             let of = expected.map(|n| format!(" of {n} supported")).unwrap_or_default();
-            Outcome::pass(format!("{count} EFA device(s){of}, all usable")).with_evidence(ev).value(count.to_string())
+            let notes = notes.iter().map(|n| format!("; {n}")).collect::<String>();
+            Outcome::pass(format!("{count} EFA device(s){of}, all usable{notes}")).with_evidence(ev).value(count.to_string())
         }
     }
 }

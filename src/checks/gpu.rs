@@ -79,6 +79,33 @@ fn inventory(f: &Facts) -> Outcome {
                 .remediation("Reload the NVIDIA kernel modules or reboot so kernel and user-space driver versions match.");
         }
     }
+    // A container given fewer GPUs than the node has is normal: compare NVML with the
+    // /dev/nvidiaN nodes it was given, not with the PCI bus or the instance type.
+    let given = f.host.nvidia_dev_nodes.filter(|g| {
+        !f.host.container_clues.is_empty()
+            && *g > 0
+            && *g < pci_gpus.max(expected.unwrap_or(0) as usize)
+    });
+    if let Some(g) = given {
+        ev.push(
+            Evidence::new("dev/nvidia*")
+                .observed(format!("{g} GPU device node(s) given to this container"))
+                .expected(format!("{g} seen by NVML")),
+        );
+        let model = gpus.iter().find_map(|g| g.name.clone()).unwrap_or_else(|| "GPU".into());
+        if n < g {
+            return Outcome::fail(format!("NVML sees {n} of the {g} GPU(s) given to this container"))
+                .with_evidence(ev)
+                .remediation("Check `dmesg` on the node for GPUs the driver failed to initialise (Xid errors, RmInitAdapter failed).")
+                .value(n.to_string());
+        }
+        return Outcome::pass(format!(
+            "{n} × {model}, driver {drv}, CUDA {cuda}: the {n} GPU(s) given to this container (the node has {})",
+            pci_gpus.max(expected.unwrap_or(0) as usize)
+        ))
+        .with_evidence(ev)
+        .value(n.to_string());
+    }
     if let Some(e) = expected {
         if (n as u32) < e {
             return Outcome::fail(format!("NVML sees {n} GPU(s); {} has {e}", f.instance.instance_type.as_deref().unwrap_or("this type")))

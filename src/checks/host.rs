@@ -1,8 +1,8 @@
 //! Host resources: instance identity, hugepages, memlock, privileges, /dev/shm.
 
 use super::{Check, Context, human_bytes};
-use crate::facts::Facts;
 use crate::facts::pci::PciKind;
+use crate::facts::{Facts, NO_EFA};
 use crate::report::{Evidence, Outcome};
 
 pub struct Instance;
@@ -69,11 +69,52 @@ impl Check for Hugepages {
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
+        if cx.bake {
+            return vec![hugepages_configured(cx.facts)];
+        }
         vec![hugepages(cx.facts)]
     }
 }
 
+/// Bake profile: the pool the image reserves at boot (sysctl files, kernel command line),
+/// or one already reserved on the build instance.
+fn hugepages_configured(f: &Facts) -> Outcome {
+    let live = f.host.hugepages.as_ref().and_then(|h| h.nr_2m).unwrap_or(0);
+    let mut ev: Vec<Evidence> = f
+        .host
+        .hugepages_config
+        .iter()
+        .map(|(src, n)| Evidence::new(src.clone()).observed(format!("{n} pages")))
+        .collect();
+    ev.push(
+        Evidence::new("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")
+            .observed(live.to_string()),
+    );
+    // The last setting wins, as systemd-sysctl applies files in order.
+    let configured = f.host.hugepages_config.last().map(|(_, n)| *n);
+    match configured {
+        Some(n) if n > 0 => Outcome::pass(format!("the image reserves {n} 2 MiB huge pages at boot"))
+            .with_evidence(ev)
+            .value(n.to_string()),
+        _ if live > 0 => Outcome::pass(format!(
+            "{live} 2 MiB huge pages reserved on this build instance (no boot-time setting found in sysctl files or the kernel command line)"
+        ))
+        .with_evidence(ev)
+        .value(live.to_string()),
+        _ => Outcome::warn("the image reserves no 2 MiB huge pages at boot: libfabric's EFA provider will use regular pages and pods requesting hugepages-2Mi cannot be scheduled")
+            .with_evidence(ev)
+            .remediation(format!("Persist the pool in the image: `echo vm.nr_hugepages={EKS_PREALLOCATED_2M} > /etc/sysctl.d/99-efa-hugepages.conf` (EKS GPU AMIs reserve {EKS_PREALLOCATED_2M}), or `hugepages={EKS_PREALLOCATED_2M}` on the kernel command line."))
+            .value("0"),
+    }
+}
+
 fn hugepages(f: &Facts) -> Outcome {
+    // The pool is reserved for libfabric's EFA provider: without EFA nothing needs it.
+    if f.efa_absent() {
+        return Outcome::skip(format!(
+            "{NO_EFA}; huge pages are reserved for libfabric's EFA provider"
+        ));
+    }
     let Some(h) = &f.host.hugepages else {
         return Outcome::skip(format!(
             "hugepage counters not readable ({})",
@@ -108,10 +149,13 @@ fn hugepages(f: &Facts) -> Outcome {
             .remediation(fix)
             .value("0")
     } else if free == 0 {
-        Outcome::warn(format!("all {nr} 2 MiB huge pages are in use: a new EFA workload gets none"))
-            .evidence(ev)
-            .remediation(fix)
-            .value("0")
+        // Pages in use are pages EFA workloads hold: the pool works. A workload that needs
+        // more (FI_EFA_USE_HUGE_PAGE=1) is judged by process.environment.
+        Outcome::pass(format!(
+            "all {nr} 2 MiB huge pages are in use by running workloads (note: a new workload that sets FI_EFA_USE_HUGE_PAGE=1 gets none; process.environment judges that)"
+        ))
+        .evidence(ev)
+        .value("0")
     } else {
         Outcome::pass(format!(
             "{free} of {nr} 2 MiB huge pages free ({})",
@@ -138,6 +182,8 @@ pub(crate) fn memlock_text(v: Option<u64>) -> String {
     v.map_or("unlimited".into(), human_bytes)
 }
 
+/// efa-doctor's own limit (under SSH, sudo or a debug container) is not the workload's: it is
+/// information, and `process.memlock` judges the workers' limits.
 fn memlock(f: &Facts) -> Outcome {
     let Some(l) = &f.host.memlock else {
         return Outcome::skip(format!(
@@ -148,23 +194,24 @@ fn memlock(f: &Facts) -> Outcome {
     let ev = Evidence::new(
         f.host.notes.get("memlock").cloned().unwrap_or_else(|| "proc/self/limits".into()),
     )
-    .observed(format!("soft {}, hard {}", memlock_text(l.soft), memlock_text(l.hard)))
-    .expected("unlimited (or CAP_IPC_LOCK)");
+    .observed(format!("soft {}, hard {}", memlock_text(l.soft), memlock_text(l.hard)));
     let ipc_lock = f.host.capabilities.as_ref().is_some_and(|c| c.ipc_lock);
+    let defer = "efa-doctor's own limit, not the workload's: process.memlock judges the workers";
     match l.soft {
-        None => Outcome::pass("memlock is unlimited for this process").evidence(ev).value("unlimited"),
+        None => Outcome::pass(format!("memlock is unlimited for this process ({defer})"))
+            .evidence(ev)
+            .value("unlimited"),
         Some(_) if ipc_lock => Outcome::pass(format!(
-            "memlock is {} but CAP_IPC_LOCK lets this process pin memory beyond it",
+            "memlock is {} but CAP_IPC_LOCK lets this process pin memory beyond it ({defer})",
             memlock_text(l.soft)
         ))
         .evidence(ev)
         .value(memlock_text(l.soft)),
-        Some(soft) => Outcome::fail(format!(
-            "this process may lock only {} of memory: EFA registrations beyond it fail with ENOMEM (libfabric EFA error 4112)",
+        Some(soft) => Outcome::skip(format!(
+            "this process may lock only {}; {defer} (a workload started the same way would fail EFA registrations with ENOMEM)",
             human_bytes(soft)
         ))
         .evidence(ev)
-        .remediation("Raise RLIMIT_MEMLOCK to unlimited where workloads start: `ulimit -l unlimited` (hard limit permitting), `LimitMEMLOCK=infinity` in systemd units, `--ulimit memlock=-1:-1` for Docker, `default-ulimits` in the container runtime for Kubernetes; or grant CAP_IPC_LOCK.")
         .value(human_bytes(soft)),
     }
 }
@@ -182,6 +229,14 @@ impl Check for Privileges {
 }
 
 fn privileges(f: &Facts) -> Outcome {
+    // Device access is judged once, by efa.devices: without EFA, or with none reachable
+    // from here, there is nothing this check adds.
+    if f.efa_absent() {
+        return Outcome::skip(NO_EFA);
+    }
+    if f.efa_unreachable() {
+        return Outcome::skip(crate::facts::NO_EFA_HERE);
+    }
     let efa_count = f.rdma.efa().count().max(f.pci.of_kind(PciKind::Efa).count());
     let mut ev = Vec::new();
     let caps = f.host.capabilities.as_ref();
@@ -247,12 +302,12 @@ fn privileges(f: &Facts) -> Outcome {
             nodes.len()
         ))
         .with_evidence(ev),
-        Some(c) if c.ipc_lock => Outcome::warn(format!(
-            "{} verbs node(s), {open_note}; process has CAP_IPC_LOCK but is not privileged: NVIDIA's Dynamo guide reports that NIXL's fi_mr_reg of CUDA memory needs privileged: true (not confirmed by AWS documentation)",
+        // An expectation no AWS document confirms is a note, never a warning.
+        Some(c) if c.ipc_lock => Outcome::pass(format!(
+            "{} verbs node(s), {open_note}; process has CAP_IPC_LOCK (not privileged; note: NVIDIA's Dynamo guide reports that NIXL's fi_mr_reg of CUDA memory needs privileged: true, not confirmed by AWS documentation; `efa-doctor probe mr` tests it)",
             nodes.len()
         ))
-        .with_evidence(ev)
-        .remediation("If GPU memory registration fails with EFAULT or EPERM in this pod, set `securityContext.privileged: true` (run `efa-doctor probe mr` in the pod to test it directly)."),
+        .with_evidence(ev),
         Some(_) => Outcome::warn(format!(
             "{} verbs node(s), {open_note}; process lacks CAP_IPC_LOCK and is not privileged, so it cannot pin memory beyond its memlock limit",
             nodes.len()
@@ -283,7 +338,57 @@ impl Check for Shm {
     }
 }
 
+/// The workers' `/dev/shm` is what NCCL and CUDA IPC use. From a pod or `--root /host`,
+/// `proc/self/mounts` is efa-doctor's own mount table (a pod's 64 MiB default), so the
+/// inspector's own value is information only; the workers' (from `/proc/PID/mounts`) is judged.
 fn shm(f: &Facts) -> Outcome {
+    let fix = "Give the workload a larger /dev/shm: `--shm-size=16g` for Docker, or in Kubernetes mount an `emptyDir: {medium: Memory, sizeLimit: 64Gi}` volume at /dev/shm.";
+    let workers: Vec<_> = f
+        .processes
+        .iter()
+        .flat_map(|p| &p.processes)
+        .filter_map(|p| p.shm.as_ref().map(|s| (p, s)))
+        .collect();
+    if !workers.is_empty() {
+        let ev: Vec<Evidence> = workers
+            .iter()
+            .map(|(p, s)| {
+                Evidence::new(s.source.clone())
+                    .observed(format!("pid {}: {}", p.pid, human_bytes(s.size_bytes)))
+                    .expected(">= 1 GiB")
+            })
+            .collect();
+        let small: Vec<String> = workers
+            .iter()
+            .filter(|(_, s)| s.size_bytes < SHM_MIN)
+            .map(|(p, s)| {
+                format!(
+                    "{} (pid {}) {}",
+                    p.comm.as_deref().unwrap_or("?"),
+                    p.pid,
+                    human_bytes(s.size_bytes)
+                )
+            })
+            .collect();
+        let min = workers.iter().map(|(_, s)| s.size_bytes).min().unwrap_or(0);
+        return if small.is_empty() {
+            Outcome::pass(format!(
+                "/dev/shm of {} worker(s) is at least {}",
+                workers.len(),
+                human_bytes(min)
+            ))
+            .with_evidence(ev)
+            .value(min.to_string())
+        } else {
+            Outcome::fail(format!(
+                "the workers' /dev/shm is too small for NCCL and CUDA IPC buffers: {} (Docker's default is 64 MiB)",
+                small.join(", ")
+            ))
+            .with_evidence(ev)
+            .remediation(fix)
+            .value(min.to_string())
+        };
+    }
     let Some(s) = &f.host.shm else {
         return Outcome::skip(format!(
             "size of /dev/shm not known in this root ({})",
@@ -293,12 +398,13 @@ fn shm(f: &Facts) -> Outcome {
     let ev =
         Evidence::new(s.source.clone()).observed(human_bytes(s.size_bytes)).expected(">= 1 GiB");
     if s.size_bytes < SHM_MIN {
-        Outcome::fail(format!(
-            "/dev/shm is only {}: NCCL and CUDA IPC buffers do not fit (Docker's default is 64 MiB)",
+        // efa-doctor's own /dev/shm (its pod's, or its mount namespace's under --root /host)
+        // says nothing about the workers'.
+        Outcome::skip(format!(
+            "efa-doctor's own /dev/shm is {} (information only: the workers' /dev/shm is judged from their /proc/PID/mounts; pass --pid PID)",
             human_bytes(s.size_bytes)
         ))
         .evidence(ev)
-        .remediation("Give the workload a larger /dev/shm: `--shm-size=16g` for Docker, or in Kubernetes mount an `emptyDir: {medium: Memory, sizeLimit: 64Gi}` volume at /dev/shm.")
         .value(s.size_bytes.to_string())
     } else {
         Outcome::pass(format!("/dev/shm is {}", human_bytes(s.size_bytes)))

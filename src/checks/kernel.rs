@@ -194,8 +194,66 @@ impl Check for Modules {
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
+        if cx.bake {
+            return vec![modules_on_disk(cx.facts)];
+        }
         vec![modules(cx.facts)]
     }
+}
+
+/// Bake profile: what the image installs for the running kernel. On a build instance
+/// without EFA interfaces the efa module is not loaded (nothing to bind), so loaded state
+/// says nothing; `lib/modules/<release>/modules.dep` says what modprobe will load at boot.
+fn modules_on_disk(f: &Facts) -> Outcome {
+    let release = f.kernel.release.as_deref().unwrap_or("?");
+    let Some(disk) = &f.modules.on_disk else {
+        let why = f.modules.notes.get("on_disk").cloned().unwrap_or_default();
+        return Outcome::skip(format!(
+            "the module index of kernel {release} is not readable in this root ({why})"
+        ));
+    };
+    let src = format!("lib/modules/{release}/modules.dep");
+    let has = |n: &str| disk.contains_key(n) || f.modules.is_loaded(n) == Some(true);
+    let mut ev = Vec::new();
+    for name in ["efa", "ib_uverbs", "nvidia", "nvidia_uvm"] {
+        ev.push(
+            Evidence::new(format!("{src}: {name}"))
+                .observed(disk.get(name).cloned().unwrap_or_else(|| "not installed".into())),
+        );
+    }
+    let mut fails = Vec::new();
+    let mut fixes = Vec::new();
+    if !has("efa") {
+        fails.push(format!("the efa module is not installed for the running kernel {release}"));
+        fixes.push(format!("Install the EFA driver for kernel {release} in the image: run the EFA installer (`sudo ./efa_installer.sh -y`, which builds efa.ko through DKMS and runs depmod), or use a kernel that ships the in-tree driver (CONFIG_INFINIBAND_EFA); rebuild it whenever the image's kernel changes."));
+    }
+    if !has("ib_uverbs") {
+        fails.push(format!("ib_uverbs is not installed for kernel {release}"));
+        fixes.push(
+            "Install the kernel's RDMA modules (e.g. `linux-modules-extra-$(uname -r)` on Ubuntu)."
+                .into(),
+        );
+    }
+    let gpu_hw = f.pci.has(PciKind::Gpu) || !f.gpu.gpus.is_empty();
+    let nvidia = has("nvidia") && has("nvidia_uvm");
+    if !nvidia && gpu_hw {
+        fails.push(format!(
+            "the NVIDIA kernel driver is not installed for kernel {release} on this GPU instance"
+        ));
+        fixes.push("Install the NVIDIA driver (open kernel modules for GPUDirect RDMA over dma-buf) built for the image's kernel.".into());
+    }
+    if !fails.is_empty() {
+        return Outcome::fail(fails.join("; ")).with_evidence(ev).remediation(fixes.join(" "));
+    }
+    let nv = if nvidia {
+        "nvidia and nvidia_uvm installed"
+    } else {
+        "no NVIDIA driver (and no NVIDIA GPU on this build instance)"
+    };
+    Outcome::pass(format!(
+        "image content for kernel {release}: efa and ib_uverbs installed; {nv} (bake profile: loaded state not judged)"
+    ))
+    .with_evidence(ev)
 }
 
 fn modules(f: &Facts) -> Outcome {
@@ -204,8 +262,13 @@ fn modules(f: &Facts) -> Outcome {
         return Outcome::skip(format!("the module list is not readable in this root ({why})"));
     };
     let state = |n: &str| f.modules.is_loaded(n) == Some(true);
-    let efa_hw = f.efa_hardware();
-    let gpu_hw = f.pci.has(PciKind::Gpu);
+    // Modules are required only for hardware that is present: with sysfs readable and no
+    // EFA (or no NVIDIA GPU) there, the efa (or nvidia) modules are not needed; efa.devices
+    // reports the missing EFA once. Unreadable sysfs keeps the requirement.
+    let efa_needed = !f.efa_absent();
+    let gpu_hw = f.pci.has(PciKind::Gpu) || !f.gpu.gpus.is_empty();
+    let gpu_needed = gpu_hw || f.pci.devices.is_none();
+    let mut not_needed = Vec::new();
 
     let mut ev = Vec::new();
     let mut fails = Vec::new();
@@ -221,15 +284,18 @@ fn modules(f: &Facts) -> Outcome {
             if state(name) { format!("loaded{how}{version}") } else { "not loaded".to_string() };
         ev.push(Evidence::new(format!("proc/modules: {name}")).observed(obs));
     }
-    if !state("efa") {
-        let why = if efa_hw { "" } else { " (and no EFA PCI device is present: see efa.devices)" };
-        fails.push(format!("efa is not loaded{why}"));
+    if !efa_needed {
+        not_needed.push("efa and ib_uverbs not needed: no EFA device (see efa.devices)");
+    } else if !state("efa") {
+        fails.push("efa is not loaded".to_string());
         fixes.push("Load the EFA driver (`sudo modprobe efa`); if it is not installed, run the EFA installer or use an EFA-enabled AMI (EKS AL2023 NVIDIA, Bottlerocket, DLAMI).");
     } else if !state("ib_uverbs") {
         fails.push("efa is loaded but ib_uverbs is not: user-space verbs (libfabric) cannot open the device".into());
         fixes.push("Load the verbs interface: `sudo modprobe ib_uverbs` (rdma-core's udev rules normally do this).");
     }
-    if !state("nvidia") {
+    if !gpu_needed {
+        not_needed.push("nvidia modules not needed: no NVIDIA GPU on the PCI bus");
+    } else if !state("nvidia") {
         let why = if gpu_hw { " while NVIDIA GPUs are on the PCI bus" } else { "" };
         fails.push(format!("nvidia is not loaded{why}"));
         fixes.push("Install or load the NVIDIA driver (`sudo modprobe nvidia`); check `dmesg | grep NVRM` for why it failed.");
@@ -265,11 +331,25 @@ fn modules(f: &Facts) -> Outcome {
         Outcome::warn(warns.join("; "))
     } else {
         let nv = f.nvidia_driver.version.as_deref().unwrap_or("?");
-        return Outcome::pass(format!(
-            "{efa_kind}, ib_uverbs, nvidia {nv} and nvidia_uvm loaded; {gdr}"
-        ))
-        .with_evidence(ev)
-        .details(serde_json::json!({ "loaded": loaded.len() }));
+        let mut have = Vec::new();
+        if efa_needed {
+            have.push(format!("{efa_kind}, ib_uverbs"));
+        }
+        if gpu_needed {
+            have.push(format!("nvidia {nv} and nvidia_uvm"));
+        }
+        let mut summary = if have.is_empty() {
+            "no EFA device and no NVIDIA GPU: no module required".to_string()
+        } else {
+            format!("{} loaded; {gdr}", have.join(", "))
+        };
+        for n in &not_needed {
+            summary.push_str("; ");
+            summary.push_str(n);
+        }
+        return Outcome::pass(summary)
+            .with_evidence(ev)
+            .details(serde_json::json!({ "loaded": loaded.len() }));
     };
     outcome.with_evidence(ev).remediation(fixes.join(" "))
 }

@@ -34,8 +34,51 @@ impl Check for EfaProvider {
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
+        if cx.bake {
+            return vec![efa_provider_on_disk(cx.facts)];
+        }
         vec![efa_provider(cx.facts)]
     }
+}
+
+/// Bake profile: without an EFA device fi_getinfo lists no efa entry, so the provider is
+/// judged on disk: the libfabric the loader picks is built with it.
+fn efa_provider_on_disk(f: &Facts) -> Outcome {
+    let copies = &f.efa_stack.libfabric;
+    let ev: Vec<Evidence> = copies
+        .iter()
+        .map(|c| {
+            Evidence::new(c.path.clone()).observed(format!(
+                "{}{}",
+                if c.has_efa_provider { "efa provider" } else { "no efa provider" },
+                if c.on_loader_path { ", on the loader path" } else { "" }
+            ))
+        })
+        .collect();
+    let Some(first) = copies.iter().find(|c| c.on_loader_path) else {
+        return Outcome::fail("no libfabric.so.1 in the image")
+            .with_evidence(ev)
+            .remediation("Install the EFA user space in the image: the EFA installer (`aws-efa-installer`, `--minimal` in containers) puts libfabric with the efa provider in /opt/amazon/efa.");
+    };
+    if first.has_efa_provider {
+        return Outcome::pass(format!(
+            "the loader picks {}, built with the efa provider (bake profile: no device to enumerate)",
+            first.path
+        ))
+        .with_evidence(ev)
+        .value(first.path.clone());
+    }
+    if let Some(e) = crate::checks::stack::shadowed_efa_copy(f).filter(|e| e.has_efa_provider) {
+        return Outcome::skip(format!(
+            "skipped: the loader picks {} before the EFA installer's {} (see stack.libfabric-copies)",
+            first.path, e.path
+        ))
+        .with_evidence(ev);
+    }
+    Outcome::fail(format!("the loader picks {}, which has no efa provider", first.path))
+        .with_evidence(ev)
+        .remediation("Install the EFA installer's libfabric in the image and put /opt/amazon/efa/lib first on the loader path.")
+        .value(first.path.clone())
 }
 
 fn efa_provider(f: &Facts) -> Outcome {
@@ -71,6 +114,9 @@ fn efa_provider(f: &Facts) -> Outcome {
             return o;
         }
         NativeState::Ok => {}
+    }
+    if f.efa_unreachable() {
+        return Outcome::skip(crate::facts::NO_EFA_HERE).evidence(lib_evidence(f));
     }
     let mut ev = vec![lib_evidence(f)];
     let rdm: Vec<_> = l
@@ -116,10 +162,24 @@ fn efa_provider(f: &Facts) -> Outcome {
         return o.with_evidence(ev).value("efa");
     }
     if !hw {
-        return Outcome::skip(format!("no EFA device; this libfabric offers {}", names.join(", ")))
-            .with_evidence(ev);
+        return Outcome::skip(format!(
+            "{}; this libfabric offers {}",
+            crate::facts::NO_EFA,
+            names.join(", ")
+        ))
+        .with_evidence(ev);
     }
     let built = chosen_copy(f).map(|c| c.has_efa_provider);
+    if built == Some(false) {
+        if let Some(e) = crate::checks::stack::shadowed_efa_copy(f).filter(|e| e.has_efa_provider) {
+            return Outcome::skip(format!(
+                "skipped: the loader picks {} (no efa provider) before the EFA installer's {} (see stack.libfabric-copies)",
+                l.path.as_deref().unwrap_or("?"),
+                e.path
+            ))
+            .with_evidence(ev);
+        }
+    }
     let (summary, fix) = match built {
         Some(false) => (
             format!(

@@ -3,7 +3,7 @@
 
 use super::{Check, Context};
 use crate::logs::interpret::nothing_for;
-use crate::report::Outcome;
+use crate::report::{Outcome, Status};
 
 /// One log-derived check, identified by its result id.
 pub struct LogCheck(pub &'static str);
@@ -20,10 +20,28 @@ impl Check for LogCheck {
             )];
         };
         match verdicts.get(self.0) {
-            Some(v) if !v.is_empty() => v.clone(),
+            Some(v) if !v.is_empty() => v.iter().map(|o| on_this_node(self.0, o, cx)).collect(),
             _ => vec![Outcome::skip(nothing_for(self.0))],
         }
     }
+}
+
+/// A log verdict read against the node the logs came from: the UCX backend is only a
+/// finding where EFA exists (the logs alone cannot tell, so they warn); on a node without
+/// EFA it is the right choice, and efa.devices reports the missing EFA once.
+fn on_this_node(id: &str, o: &Outcome, cx: &Context<'_>) -> Outcome {
+    if id == "nixl.backend"
+        && o.status == Status::Warn
+        && o.value.as_deref() == Some("UCX")
+        && cx.facts.efa_absent()
+    {
+        let mut p = o.clone();
+        p.status = Status::Pass;
+        p.summary = "NIXL instantiated the UCX backend; this node has no EFA device (see efa.devices), so UCX is the right choice".into();
+        p.remediation = None;
+        return p;
+    }
+    o.clone()
 }
 
 pub static NIXL_BACKEND: LogCheck = LogCheck("nixl.backend");

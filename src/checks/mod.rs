@@ -30,6 +30,35 @@ pub struct Context<'a> {
     pub facts: &'a Facts,
     /// Verdicts drawn from the logs given, if any.
     pub logs: Option<&'a LogVerdicts>,
+    /// `--profile bake`: an image build instance without EFA interfaces.
+    pub bake: bool,
+}
+
+/// What the bake profile does not judge: what exists only once EFA interfaces are attached
+/// and workloads run (devices, links, counters, topology, device access, processes, the
+/// instance's network and GPUs' live state).
+const ATTACHMENT: &[&str] = &[
+    "efa.devices",
+    "efa.link",
+    "efa.traffic",
+    "efa.errors",
+    "efa.topology",
+    "pci.link",
+    "host.instance",
+    "host.privileges",
+    "host.network",
+    "host.memlock",
+    "host.shm",
+    "gpu.inventory",
+    "gpu.memory-health",
+    "gpu.fabric",
+    "probe.mr",
+    "probe.pair",
+    "kv.metrics",
+];
+
+fn attachment_check(id: &str) -> bool {
+    ATTACHMENT.contains(&id) || id.starts_with("process.")
 }
 
 /// One check of the catalogue.
@@ -121,6 +150,13 @@ pub fn select(
 pub fn run(checks: &[&'static dyn Check], cx: &Context<'_>) -> Vec<CheckResult> {
     let mut results = Vec::new();
     for c in checks {
+        if cx.bake && attachment_check(c.id()) {
+            results.push(
+                Outcome::skip("skipped: bake profile (an image build instance has no EFA interfaces attached and runs no workload)")
+                    .into_result(c.id()),
+            );
+            continue;
+        }
         let outcomes = catch_unwind(AssertUnwindSafe(|| c.run(cx))).unwrap_or_else(|p| {
             let msg = p
                 .downcast_ref::<&str>()

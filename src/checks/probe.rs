@@ -73,6 +73,13 @@ fn judge(f: &Facts) -> Vec<Outcome> {
                 .evidence(Evidence::new(r.lib.clone()).observed(e.clone())),
         ];
     }
+    // Without an EFA device the efa provider has nothing to open: efa.devices says so once.
+    if r.provider == "efa" && (f.efa_absent() || f.efa_unreachable()) {
+        let why = if f.efa_absent() { crate::facts::NO_EFA } else { crate::facts::NO_EFA_HERE };
+        return vec![Outcome::skip(format!(
+            "{why}; `--provider tcp` exercises the CUDA registration path without EFA"
+        ))];
+    }
     if r.hmem.is_none() || (r.entries.is_empty() && r.hmem == Some(false)) {
         let e = r.getinfo_error.as_ref();
         let text = e.map_or("no entry".to_string(), call_text);

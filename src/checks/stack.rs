@@ -26,6 +26,18 @@ fn node_release(node: &str) -> String {
         .map_or_else(|| "a release newer than 2.6".to_string(), |r| format!("libfabric >= {r}"))
 }
 
+/// The EFA installer's libfabric when another copy wins the loader's search: the root cause
+/// `stack.libfabric-copies` reports; what follows from it (no efa provider, missing symbol
+/// versions) points there instead of failing again.
+pub(crate) fn shadowed_efa_copy(f: &Facts) -> Option<&LibfabricCopy> {
+    let copies = &f.efa_stack.libfabric;
+    let first = copies.iter().find(|c| c.on_loader_path)?;
+    copies
+        .iter()
+        .find(|c| c.on_loader_path && c.path.starts_with("/opt/amazon/efa/"))
+        .filter(|e| e.path != first.path)
+}
+
 pub struct LibfabricCopies;
 
 impl Check for LibfabricCopies {
@@ -122,6 +134,8 @@ fn aws_ofi_nccl(f: &Facts) -> Outcome {
         return Outcome::skip("aws-ofi-nccl is not installed in this root (containers usually bring their own; `process.*` and `logs` checks judge those)").with_evidence(ev);
     }
     let mut fails = Vec::new();
+    let mut deferred = Vec::new();
+    let shadowed = shadowed_efa_copy(f);
     for p in plugins {
         let v = p.version.clone().unwrap_or_else(|| "unknown version".into());
         let lib = p.resolves_to.as_deref().and_then(|r| f.efa_stack.copy(r));
@@ -140,6 +154,17 @@ fn aws_ofi_nccl(f: &Facts) -> Outcome {
         };
         if let Some(lib) = lib {
             let missing = missing_nodes(p, lib);
+            // It would resolve the EFA installer's copy, which has every node, if that copy
+            // came first: one root cause, reported by stack.libfabric-copies.
+            if !missing.is_empty() && shadowed.is_some_and(|e| missing_nodes(p, e).is_empty()) {
+                deferred.push(format!(
+                    "{} (aws-ofi-nccl {v}) resolves {resolved}, which lacks {}; the EFA installer's {} has them",
+                    p.path,
+                    missing.join(" "),
+                    shadowed.map_or("", |e| e.path.as_str())
+                ));
+                continue;
+            }
             if !missing.is_empty() {
                 fails.push(format!(
                     "{} (aws-ofi-nccl {v}) needs {} from libfabric ({}), but {} defines up to {}: NCCL's dlopen fails and it falls back to sockets",
@@ -167,6 +192,13 @@ fn aws_ofi_nccl(f: &Facts) -> Outcome {
             .with_evidence(ev)
             .remediation("Rebuild aws-ofi-nccl from source against the libfabric shipped in the same image (`./configure --with-libfabric=/opt/amazon/efa`), or install matching versions from one EFA installer; aws-ofi-nccl >= 1.13 needs libfabric >= 1.22.")
             .value("mismatch");
+    }
+    if !deferred.is_empty() {
+        return Outcome::skip(format!(
+            "skipped: the wrong libfabric comes first on the loader path (see stack.libfabric-copies): {}",
+            deferred.join("; ")
+        ))
+        .with_evidence(ev);
     }
     Outcome::pass(format!(
         "{} aws-ofi-nccl plugin(s); each resolves a libfabric that defines every version it needs",

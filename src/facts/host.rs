@@ -19,6 +19,15 @@ pub struct HostFacts {
     /// Whether this root shows a `/dev` at all (a plain sysroot may have none, which says
     /// nothing about device access).
     pub dev_visible: bool,
+    /// `/dev/nvidiaN` nodes this root shows: in a container, the GPUs it was given (the
+    /// NVIDIA container toolkit creates one per visible device). `None` without `/dev`.
+    #[serde(default)]
+    pub nvidia_dev_nodes: Option<usize>,
+    /// 2 MiB pool sizes the image configures for boot: `vm.nr_hugepages` in sysctl files,
+    /// `hugepages=` on the kernel command line in `etc/default/grub` or `proc/cmdline`, as
+    /// (source, pages). The bake profile judges these.
+    #[serde(default)]
+    pub hugepages_config: Vec<(String, u64)>,
     /// MemTotal in bytes.
     pub mem_total: Option<u64>,
     /// Why the inspecting process is believed to run in a container (empty: it is not).
@@ -154,6 +163,16 @@ pub fn gather(root: &Root, captured: Option<&crate::snapshot::LiveFacts>) -> Hos
     }
     h.shm = shm_of(root, h.mem_total, &mut h.notes);
     h.dev_visible = root.exists("dev/null");
+    h.hugepages_config = hugepages_config(root);
+    h.nvidia_dev_nodes = root.list("dev").ok().map(|names| {
+        names
+            .iter()
+            .filter(|n| {
+                n.strip_prefix("nvidia")
+                    .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .count()
+    });
     h.uverbs = uverbs_of(root, &mut h.notes);
     if let Some(live) = captured {
         // Replaying a capture: what system calls said on the node at capture time.
@@ -168,6 +187,55 @@ pub fn gather(root: &Root, captured: Option<&crate::snapshot::LiveFacts>) -> Hos
         }
     }
     h
+}
+
+/// Where an image sets the boot-time 2 MiB pool (systemd-sysctl's directories, in its order,
+/// and the kernel command line).
+fn hugepages_config(root: &Root) -> Vec<(String, u64)> {
+    let mut found = Vec::new();
+    let mut files = vec!["etc/sysctl.conf".to_string()];
+    for dir in ["usr/lib/sysctl.d", "lib/sysctl.d", "run/sysctl.d", "etc/sysctl.d"] {
+        let mut names = root.list(dir).unwrap_or_default();
+        names.sort();
+        files.extend(
+            names.into_iter().filter(|n| n.ends_with(".conf")).map(|n| format!("{dir}/{n}")),
+        );
+    }
+    for f in files {
+        let Ok(text) = root.read_string(&f) else { continue };
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            let Some((k, v)) = line.split_once('=') else { continue };
+            if k.trim().replace('/', ".") == "vm.nr_hugepages" {
+                if let Ok(n) = v.trim().parse() {
+                    found.push((format!("{f}:{}", i + 1), n));
+                }
+            }
+        }
+    }
+    for f in ["etc/default/grub", "proc/cmdline"] {
+        let Ok(text) = root.read_string(f) else { continue };
+        for (i, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with('#') {
+                continue;
+            }
+            // `hugepages=N` applies to the default size, or to the `hugepagesz=` before it.
+            let mut size_2m = true;
+            for w in line.split(|c: char| c.is_whitespace() || c == '"') {
+                if let Some(sz) = w.strip_prefix("hugepagesz=") {
+                    size_2m = matches!(sz, "2M" | "2m" | "2048k" | "2048K");
+                } else if let Some(n) = w.strip_prefix("hugepages=").and_then(|n| n.parse().ok()) {
+                    if size_2m {
+                        found.push((format!("{f}:{}", i + 1), n));
+                    }
+                }
+            }
+        }
+    }
+    found
 }
 
 /// Size of `/dev/shm`: statvfs on the live root, else the tmpfs `size=` option in the

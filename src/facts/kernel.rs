@@ -151,6 +151,12 @@ pub struct ModulesFacts {
     /// `/sys/module/<name>/taint` of modules of interest (`O` = out-of-tree, `P` =
     /// proprietary).
     pub taint: std::collections::BTreeMap<String, String>,
+    /// Modules of interest installed for the running kernel, from
+    /// `lib/modules/<release>/modules.dep` (what modprobe loads; DKMS and the EFA installer
+    /// register there through depmod) and `modules.builtin`: name -> path. `None` when that
+    /// index is unreadable. The bake profile judges the image by it.
+    #[serde(default)]
+    pub on_disk: Option<std::collections::BTreeMap<String, String>>,
     pub notes: Notes,
 }
 
@@ -160,6 +166,50 @@ impl ModulesFacts {
         let loaded = self.loaded.as_ref()?;
         Some(loaded.iter().any(|m| m.name == name) || self.builtin.iter().any(|b| b == name))
     }
+}
+
+/// Module name of a `modules.dep` / `modules.builtin` path: `.../efa.ko.xz` -> `efa`
+/// (modprobe treats `-` and `_` alike).
+fn module_name(path: &str) -> Option<String> {
+    let file = path.rsplit('/').next()?;
+    let stem = file.split(".ko").next().filter(|s| s.len() < file.len())?;
+    Some(stem.replace('-', "_"))
+}
+
+/// Which modules of interest are installed for kernel `release` (see `on_disk`).
+pub fn modules_on_disk(
+    root: &Root,
+    release: Option<&str>,
+    notes: &mut Notes,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    let Some(release) = release.filter(|r| !r.contains('/') && !r.is_empty()) else {
+        notes.insert("on_disk".into(), "kernel release unknown".into());
+        return None;
+    };
+    let dir = format!("lib/modules/{release}");
+    let dep = match root.read_string(&format!("{dir}/modules.dep")) {
+        Ok(t) => t,
+        Err(e) => {
+            notes.insert("on_disk".into(), e.to_string());
+            return None;
+        }
+    };
+    let mut found = std::collections::BTreeMap::new();
+    let builtin = root.read_string(&format!("{dir}/modules.builtin")).unwrap_or_default();
+    let entries = dep
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .map(|p| (p, false))
+        .chain(builtin.lines().map(|p| (p, true)));
+    for (path, built_in) in entries {
+        let Some(name) = module_name(path.trim()) else { continue };
+        if MODULES_OF_INTEREST.contains(&name.as_str()) {
+            let shown =
+                if built_in { format!("{path} (built in)") } else { format!("{dir}/{path}") };
+            found.entry(name).or_insert(shown);
+        }
+    }
+    Some(found)
 }
 
 pub fn gather_modules(root: &Root) -> ModulesFacts {
@@ -245,6 +295,23 @@ pub fn gather_nvidia(root: &Root) -> NvidiaDriverFacts {
         }
     }
     n
+}
+
+#[cfg(test)]
+mod on_disk_tests {
+    #[test]
+    fn module_names() {
+        assert_eq!(
+            super::module_name("kernel/drivers/infiniband/hw/efa/efa.ko.xz").as_deref(),
+            Some("efa")
+        );
+        assert_eq!(super::module_name("updates/dkms/efa.ko").as_deref(), Some("efa"));
+        assert_eq!(
+            super::module_name("kernel/drivers/video/nvidia-uvm.ko.zst").as_deref(),
+            Some("nvidia_uvm")
+        );
+        assert_eq!(super::module_name("kernel/drivers/net/efa_x"), None);
+    }
 }
 
 #[cfg(test)]

@@ -66,7 +66,27 @@ impl Facts {
     pub fn efa_hardware(&self) -> bool {
         self.rdma.has_efa() || self.pci.has(pci::PciKind::Efa)
     }
+
+    /// EFA is known to be absent: sysfs is readable and shows neither an EFA function nor an
+    /// EFA RDMA device. `efa.devices` reports that once; the checks that need EFA skip and
+    /// point at it (one root cause, one failure).
+    pub fn efa_absent(&self) -> bool {
+        (self.pci.devices.is_some() || self.rdma.devices.is_some()) && !self.efa_hardware()
+    }
+
+    /// EFA hardware exists but this process cannot reach any of it (a container given no
+    /// `/dev/infiniband` or an empty one). `efa.devices` reports that once.
+    pub fn efa_unreachable(&self) -> bool {
+        self.efa_hardware()
+            && self.host.dev_visible
+            && self.host.uverbs.as_ref().is_none_or(|n| n.is_empty())
+    }
 }
+
+/// The skip reason of a check that needs an EFA device when there is none.
+pub const NO_EFA: &str = "skipped: no EFA device (see efa.devices)";
+/// The skip reason of a check that needs to open an EFA device when none is reachable here.
+pub const NO_EFA_HERE: &str = "skipped: no EFA device is usable from here (see efa.devices)";
 
 /// What the gatherers may do beyond reading files.
 #[derive(Debug, Clone, Default)]
@@ -87,7 +107,8 @@ pub struct GatherOptions {
 /// Reads every fact from `root`.
 pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
     let kernel = kernel::gather_kernel(root, opts.manifest.as_ref());
-    let modules = kernel::gather_modules(root);
+    let mut modules = kernel::gather_modules(root);
+    modules.on_disk = kernel::modules_on_disk(root, kernel.release.as_deref(), &mut modules.notes);
     let nvidia_driver = kernel::gather_nvidia(root);
     let captured_live = if root.kind().is_live() {
         None

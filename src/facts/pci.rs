@@ -1,5 +1,5 @@
 //! PCI functions that matter for GPUDirect: NVIDIA GPUs, EFA functions (vendor `0x1d0f`,
-//! device `0xefa0`-`0xefa3`, REFERENCE §1.1) and NVSwitches, with their NUMA node, PCIe
+//! device `0xefaN`, or bound to the `efa` driver, REFERENCE §1.1) and NVSwitches, with their NUMA node, PCIe
 //! link state and the chain of bridges above them (from the canonical sysfs path, the way
 //! NIXL groups NICs with GPUs, REFERENCE §2.3).
 
@@ -11,7 +11,16 @@ use crate::root::Root;
 
 pub const VENDOR_AMAZON: u32 = 0x1d0f;
 pub const VENDOR_NVIDIA: u32 = 0x10de;
-pub const EFA_DEVICE_IDS: [u32; 4] = [0xefa0, 0xefa1, 0xefa2, 0xefa3];
+
+/// An EFA function: Amazon's vendor id with a `0xefaN` device id. Generations so far are
+/// `0xefa0`-`0xefa3` and a patch adding `0xefa4` was posted to linux-rdma in 2026, so the
+/// prefix is matched, not a fixed list (shared/research/real-efa/README.md, "PCI ids").
+pub fn is_efa_id(vendor: u32, device: u32) -> bool {
+    vendor == VENDOR_AMAZON && device >> 4 == 0xefa
+}
+
+/// Driver name the EFA kernel module binds as; a bound function is EFA whatever its id.
+pub const EFA_DRIVER: &str = "efa";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,11 +91,13 @@ impl PciFacts {
     }
 }
 
-fn classify(vendor: u32, device: u32, class: u32) -> Option<PciKind> {
+fn classify(vendor: u32, device: u32, class: u32, driver: Option<&str>) -> Option<PciKind> {
     let base = class >> 16;
     let sub = (class >> 8) & 0xff;
+    if is_efa_id(vendor, device) || driver == Some(EFA_DRIVER) {
+        return Some(PciKind::Efa);
+    }
     match vendor {
-        VENDOR_AMAZON if EFA_DEVICE_IDS.contains(&device) => Some(PciKind::Efa),
         // Display controllers: 0x0300 VGA, 0x0302 3D (datacenter GPUs).
         VENDOR_NVIDIA if base == 0x03 && (sub == 0x00 || sub == 0x02) => Some(PciKind::Gpu),
         // Bridge / other (0x0680): NVSwitch.
@@ -116,7 +127,11 @@ pub fn gather(root: &Root) -> PciFacts {
         ) else {
             continue;
         };
-        let Some(kind) = classify(vendor, device, class) else {
+        let driver = root
+            .read_link(&format!("{base}/driver"))
+            .ok()
+            .and_then(|t| t.rsplit('/').next().map(String::from));
+        let Some(kind) = classify(vendor, device, class, driver.as_deref()) else {
             continue;
         };
         let sysfs_path = root.canonical(&base).unwrap_or_else(|_| base.clone());
@@ -133,10 +148,7 @@ pub fn gather(root: &Root) -> PciFacts {
             max_link_speed_gts: attr("max_link_speed").as_deref().and_then(sysfs::link_speed_gts),
             current_link_width: attr("current_link_width").as_deref().and_then(sysfs::link_width),
             max_link_width: attr("max_link_width").as_deref().and_then(sysfs::link_width),
-            driver: root
-                .read_link(&format!("{base}/driver"))
-                .ok()
-                .and_then(|t| t.rsplit('/').next().map(String::from)),
+            driver,
             sysfs_path,
             ancestors,
             bdf,
@@ -174,9 +186,19 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert_eq!(classify(0x1d0f, 0xefa1, 0x020000), Some(PciKind::Efa));
-        assert_eq!(classify(0x1d0f, 0xec20, 0x020000), None);
-        assert_eq!(classify(0x10de, 0x2330, 0x030200), Some(PciKind::Gpu));
-        assert_eq!(classify(0x10de, 0x22a3, 0x068000), Some(PciKind::Nvswitch));
+        assert_eq!(classify(0x1d0f, 0xefa1, 0x020000, None), Some(PciKind::Efa));
+        // The posted next generation, and any later one, by prefix.
+        assert_eq!(classify(0x1d0f, 0xefa4, 0x020000, None), Some(PciKind::Efa));
+        assert_eq!(classify(0x1d0f, 0xefaf, 0x020000, None), Some(PciKind::Efa));
+        // An unknown id bound to the efa driver is EFA.
+        assert_eq!(classify(0x1d0f, 0x1234, 0x020000, Some("efa")), Some(PciKind::Efa));
+        // ENA, NVMe and Amazon bridges are not.
+        assert_eq!(classify(0x1d0f, 0xec20, 0x020000, Some("ena")), None);
+        assert_eq!(classify(0x1d0f, 0xcd01, 0x010802, Some("nvme")), None);
+        assert_eq!(classify(0x1d0f, 0x0200, 0x060400, Some("pcieport")), None);
+        assert_eq!(classify(0x1d0f, 0xef00, 0x020000, None), None);
+        assert_eq!(classify(0x10de, 0xefa1, 0x020000, None), None);
+        assert_eq!(classify(0x10de, 0x2330, 0x030200, Some("nvidia")), Some(PciKind::Gpu));
+        assert_eq!(classify(0x10de, 0x22a3, 0x068000, None), Some(PciKind::Nvswitch));
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::Notes;
-use super::pci::{EFA_DEVICE_IDS, VENDOR_AMAZON};
+use super::pci::{EFA_DRIVER, is_efa_id};
 use crate::parse::sysfs;
 use crate::root::Root;
 
@@ -178,8 +178,10 @@ fn device(root: &Root, base: &str, name: &str) -> RdmaDevice {
         .filter(|b| sysfs::is_bdf(b));
     let mut d = RdmaDevice {
         name: name.to_string(),
-        is_efa: vendor == Some(VENDOR_AMAZON)
-            && device.is_some_and(|x| EFA_DEVICE_IDS.contains(&x)),
+        is_efa: matches!((vendor, device), (Some(v), Some(d)) if is_efa_id(v, d))
+            || root
+                .read_link(&format!("{base}/device/driver"))
+                .is_ok_and(|t| t.rsplit('/').next() == Some(EFA_DRIVER)),
         vendor,
         device,
         bdf,
