@@ -77,6 +77,12 @@ fn p5_facts_follow_the_layout() {
     assert_eq!(d.counters.len(), 12, "device-level counters: {:?}", d.counters.keys());
     assert_eq!(d.ports[0].counters.len(), 22, "port-level counters");
     assert_eq!(f.host.uverbs.as_ref().unwrap().len(), 32);
+    // The GPU's link partner is its switch's downstream port 0000:46:05.0.
+    let gpu = f.pci.by_bdf("0000:53:00.0").unwrap();
+    assert_eq!(
+        (gpu.partner_max_link_speed_gts, gpu.partner_max_link_width),
+        (Some(32.0), Some(16))
+    );
     assert_eq!(f.efa_stack.installer.as_ref().unwrap().version.as_deref(), Some("1.50.0"));
 }
 
