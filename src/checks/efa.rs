@@ -139,15 +139,21 @@ fn devices(f: &Facts) -> Outcome {
                 .value(format!("{visible}/{count}"))
         };
     }
+    let verified = f.instance.spec.as_ref().is_some_and(|s| s.verified);
     match expected {
-        Some(n) if count < n as usize => Outcome::warn(format!(
+        // An unverified row's count is a note on the pass below, never a warning.
+        Some(n) if count < n as usize && verified => Outcome::warn(format!(
             "{count} EFA device(s) attached; {itype} supports up to {n}"
         ))
         .with_evidence(ev)
         .remediation("The attached count depends on the launch template's network interfaces: add one EFA (or efa-only) interface per network card to use the full bandwidth.")
         .value(count.to_string()),
         _ => {
-            let of = expected.map(|n| format!(" of {n} supported")).unwrap_or_default();
+            let of = match expected {
+                Some(n) if verified => format!(" of {n} supported"),
+                Some(n) => format!(" (efa-doctor's unverified table row says up to {n}: a note, not checked)"),
+                None => String::new(),
+            };
             Outcome::pass(format!("{count} EFA device(s){of}, all usable")).with_evidence(ev).value(count.to_string())
         }
     }
@@ -225,7 +231,10 @@ fn link(f: &Facts) -> Outcome {
             .remediation("Check the interface (`ip link`), the instance's network interface attachments and `dmesg`; an EFA whose interface is down carries no traffic.");
     }
     let netdevs = efa.iter().filter(|d| !d.netdevs.is_empty()).count();
-    let expected_rate = f.instance.spec.as_ref().and_then(|s| s.efa_gbps);
+    // Only a verified row sets an expectation that can warn (issue 14).
+    let spec = f.instance.spec.as_ref();
+    let expected_rate = spec.filter(|s| s.verified).and_then(|s| s.efa_gbps);
+    let unverified_rate = spec.filter(|s| !s.verified).and_then(|s| s.efa_gbps);
     if let (Some(exp), Some((&low, _))) = (expected_rate, rates.iter().next()) {
         if low < exp {
             // Drivers before 2.13.0 always report 100 Gb/s; only newer ones read the device.
@@ -249,7 +258,13 @@ fn link(f: &Facts) -> Outcome {
     } else {
         "network interfaces up".to_string()
     };
-    Outcome::pass(format!("{} EFA port(s): {rate_text}; {link_note}", efa.len()))
+    let rate_note = match (unverified_rate, rates.keys().next()) {
+        (Some(exp), Some(&low)) if low < exp => format!(
+            "; efa-doctor's unverified table row says {exp} Gb/s per device (a note, not checked)"
+        ),
+        _ => String::new(),
+    };
+    Outcome::pass(format!("{} EFA port(s): {rate_text}; {link_note}{rate_note}", efa.len()))
         .with_evidence(ev)
         .value(rate_text)
 }
@@ -984,5 +999,73 @@ mod tests {
         assert_eq!(o.status, Status::Fail, "{}", o.summary);
         // The remediation no longer blames a same-node peer.
         assert!(o.remediation.as_deref().is_some_and(|r| r.contains("same node is not a cause")));
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+    use crate::facts::instance::InstanceSpec;
+    use crate::facts::rdma::{RdmaFacts, RdmaPort};
+    use crate::report::Status;
+
+    /// `n` EFA devices at `gbps` on an instance whose table row says 4 at 400 Gb/s.
+    fn node(n: usize, gbps: u32, verified: bool) -> Facts {
+        let mut f = Facts {
+            rdma: RdmaFacts {
+                devices: Some(
+                    (0..n)
+                        .map(|i| RdmaDevice {
+                            name: format!("rdmap{i}s0"),
+                            is_efa: true,
+                            ports: vec![RdmaPort {
+                                port: 1,
+                                rate_gbps: Some(gbps),
+                                ..RdmaPort::default()
+                            }],
+                            ..RdmaDevice::default()
+                        })
+                        .collect(),
+                ),
+                ..RdmaFacts::default()
+            },
+            ..Facts::default()
+        };
+        f.pci.devices = Some(Vec::new());
+        f.modules.versions.insert("efa".into(), "2.17.3g".into());
+        f.instance.instance_type = Some("p6-x".into());
+        f.instance.spec = Some(InstanceSpec {
+            instance_type: "p6-x".into(),
+            gpus: 8,
+            gpu: "B200".into(),
+            efa_devices: 4,
+            efa_gbps: Some(400),
+            gpudirect: true,
+            nvswitch: true,
+            arch: "x86_64".into(),
+            verified,
+            sources: vec!["torchx".into()],
+            notes: None,
+        });
+        f
+    }
+
+    #[test]
+    fn an_unverified_rate_is_a_note_and_a_verified_one_warns() {
+        let o = link(&node(4, 100, false));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.contains("unverified table row says 400 Gb/s"), "{}", o.summary);
+        let o = link(&node(4, 100, true));
+        assert_eq!(o.status, Status::Warn, "{}", o.summary);
+    }
+
+    #[test]
+    fn an_unverified_count_is_a_note_and_a_verified_one_warns() {
+        let o = devices(&node(3, 400, false));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.contains("unverified table row says up to 4"), "{}", o.summary);
+        let o = devices(&node(3, 400, true));
+        assert_eq!(o.status, Status::Warn, "{}", o.summary);
+        assert!(o.summary.contains("supports up to 4"));
     }
 }

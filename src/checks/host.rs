@@ -33,6 +33,13 @@ fn instance(f: &Facts) -> Outcome {
         .evidence(ev);
     }
     match &i.spec {
+        // An unverified row never makes a finding: said as information.
+        Some(s) if s.efa_devices == 0 && !s.verified => Outcome::skip(format!(
+            "{t} offers no EFA according to efa-doctor's table, whose row for it is unverified ({})",
+            s.sources.join("; ")
+        ))
+        .evidence(ev)
+        .value(t.clone()),
         Some(s) if s.efa_devices == 0 => Outcome::fail(format!("{t} has no EFA support"))
             .evidence(ev.expected("an EFA-capable instance type"))
             .remediation("Run EFA workloads on an EFA-capable type (p4d, p5, p5e, p5en, p6, g5.8xlarge and larger, g6e.24xlarge and larger, trn1).")
@@ -40,7 +47,11 @@ fn instance(f: &Facts) -> Outcome {
         Some(s) => {
             let gbps = s.efa_gbps.map(|g| format!(" at {g} Gb/s")).unwrap_or_default();
             let gdr = if s.gpudirect { "GPUDirect RDMA expected" } else { "no GPUDirect RDMA expected" };
-            let caveat = if s.verified { "" } else { " (figures from third-party sources)" };
+            let caveat = if s.verified {
+                ""
+            } else {
+                " (unverified figures: notes only, never a warning)"
+            };
             Outcome::pass(format!(
                 "{t}: up to {} EFA device(s){gbps}, {} × {}, {gdr}{caveat}",
                 s.efa_devices, s.gpus, s.gpu
@@ -49,8 +60,9 @@ fn instance(f: &Facts) -> Outcome {
             .value(t.clone())
             .details(serde_json::to_value(s).unwrap_or_default())
         }
-        None => Outcome::warn(format!(
-            "{t} is not in efa-doctor's instance table: expected EFA and GPU counts cannot be checked"
+        // Not knowing a type is no fault of the node: information only.
+        None => Outcome::skip(format!(
+            "{t} is not in efa-doctor's instance table: expected EFA and GPU counts are not checked"
         ))
         .evidence(ev)
         .remediation("If this type supports EFA, compare the EFA device count with `aws ec2 describe-instance-types --instance-types <type> --query 'InstanceTypes[].NetworkInfo.EfaInfo'` and report the type to efa-doctor.")
@@ -388,5 +400,55 @@ mod hugepage_tests {
         }));
         assert_eq!(o.status, Status::Warn, "{}", o.summary);
         assert!(o.remediation.as_deref().is_some_and(|r| r.contains("vm.nr_hugepages=5128")));
+    }
+}
+
+#[cfg(test)]
+mod instance_tests {
+    use super::*;
+    use crate::facts::instance::InstanceSpec;
+    use crate::report::Status;
+
+    fn on(t: &str, spec: Option<InstanceSpec>) -> Facts {
+        let mut f = Facts::default();
+        f.instance.instance_type = Some(t.into());
+        f.instance.sys_vendor = Some("Amazon EC2".into());
+        f.instance.spec = spec;
+        f
+    }
+
+    fn row(efa: u32, verified: bool) -> InstanceSpec {
+        InstanceSpec {
+            instance_type: "x".into(),
+            gpus: 1,
+            gpu: "A10G".into(),
+            efa_devices: efa,
+            efa_gbps: None,
+            gpudirect: false,
+            nvswitch: false,
+            arch: "x86_64".into(),
+            verified,
+            sources: vec!["torchx".into()],
+            notes: None,
+        }
+    }
+
+    #[test]
+    fn a_type_not_in_the_table_is_information() {
+        // Was a warning: not knowing a type is no fault of the node (issue 14).
+        let o = instance(&on("g7e.48xlarge", None));
+        assert_eq!(o.status, Status::Skip, "{}", o.summary);
+        assert!(o.summary.contains("not in efa-doctor's instance table"));
+        assert_eq!(o.value.as_deref(), Some("g7e.48xlarge"));
+    }
+
+    #[test]
+    fn only_a_verified_row_fails_a_type_without_efa() {
+        let o = instance(&on("g5.xlarge", Some(row(0, false))));
+        assert_eq!(o.status, Status::Skip, "{}", o.summary);
+        assert!(o.summary.contains("unverified"), "{}", o.summary);
+        let o = instance(&on("g5.xlarge", Some(row(0, true))));
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert!(o.remediation.is_some());
     }
 }
