@@ -19,10 +19,9 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("g5-single-efa", &[]),
     // A pod given 4 of 32 EFA devices is normal (topology-aware allocation).
     ("p5-container-partial", &[]),
-    // The 64K-page arm64 hugepage pool is judged by another change (issue 14, arm64 item);
-    // until it lands host.hugepages warns on both GB200 fixtures.
-    ("gb200-fixed", &["host.hugepages"]),
-    ("gb200-arm64", &["libfabric.gb200-registration", "host.hugepages"]),
+    // GB200 with the libfabric fix: healthy (the 64K-page default pool is the one judged).
+    ("gb200-fixed", &[]),
+    ("gb200-arm64", &["libfabric.gb200-registration"]),
     // An AMI build instance without EFA interfaces, judged as a running node: the one
     // finding is the missing EFA (the bake profile judges it as an image, below).
     ("bake-no-efa", &["efa.devices"]),

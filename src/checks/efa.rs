@@ -156,15 +156,21 @@ fn devices(f: &Facts) -> Outcome {
     // What is attached to the instance is what the PCI bus shows (a pod's namespace may hold
     // fewer RDMA devices).
     let attached = count.max(pci_efa.len());
+    let verified = f.instance.spec.as_ref().is_some_and(|s| s.verified);
     match expected {
-        Some(n) if attached < n as usize => Outcome::warn(format!(
+        // An unverified row's count is a note on the pass below, never a warning.
+        Some(n) if attached < n as usize && verified => Outcome::warn(format!(
             "{attached} EFA device(s) attached; {itype} supports up to {n}"
         ))
         .with_evidence(ev)
         .remediation("The attached count depends on the launch template's network interfaces: add one EFA (or efa-only) interface per network card to use the full bandwidth.")
         .value(attached.to_string()),
         _ => {
-            let of = expected.map(|n| format!(" of {n} supported")).unwrap_or_default();
+            let of = match expected {
+                Some(n) if verified => format!(" of {n} supported"),
+                Some(n) => format!(" (efa-doctor's unverified table row says up to {n}: a note, not checked)"),
+                None => String::new(),
+            };
             let notes = notes.iter().map(|n| format!("; {n}")).collect::<String>();
             Outcome::pass(format!("{count} EFA device(s){of}, all usable{notes}")).with_evidence(ev).value(count.to_string())
         }
@@ -243,7 +249,10 @@ fn link(f: &Facts) -> Outcome {
             .remediation("Check the interface (`ip link`), the instance's network interface attachments and `dmesg`; an EFA whose interface is down carries no traffic.");
     }
     let netdevs = efa.iter().filter(|d| !d.netdevs.is_empty()).count();
-    let expected_rate = f.instance.spec.as_ref().and_then(|s| s.efa_gbps);
+    // Only a verified row sets an expectation that can warn (issue 14).
+    let spec = f.instance.spec.as_ref();
+    let expected_rate = spec.filter(|s| s.verified).and_then(|s| s.efa_gbps);
+    let unverified_rate = spec.filter(|s| !s.verified).and_then(|s| s.efa_gbps);
     if let (Some(exp), Some((&low, _))) = (expected_rate, rates.iter().next()) {
         if low < exp {
             // Drivers before 2.13.0 always report 100 Gb/s; only newer ones read the device.
@@ -267,7 +276,13 @@ fn link(f: &Facts) -> Outcome {
     } else {
         "network interfaces up".to_string()
     };
-    Outcome::pass(format!("{} EFA port(s): {rate_text}; {link_note}", efa.len()))
+    let rate_note = match (unverified_rate, rates.keys().next()) {
+        (Some(exp), Some(&low)) if low < exp => format!(
+            "; efa-doctor's unverified table row says {exp} Gb/s per device (a note, not checked)"
+        ),
+        _ => String::new(),
+    };
+    Outcome::pass(format!("{} EFA port(s): {rate_text}; {link_note}{rate_note}", efa.len()))
         .with_evidence(ev)
         .value(rate_text)
 }
@@ -304,7 +319,12 @@ impl Check for Traffic {
     }
 }
 
-const SILENT_DROP_CAUSES: &str = "the security group has no self-referencing egress rule (all traffic to itself; 0.0.0.0/0 is not enough for SRD), the ENI's subnet is on a secondary VPC CIDR, or the peer is this same node (EFA does not loop back)";
+const SILENT_DROP_CAUSES: &str = "the security group has no self-referencing egress rule (all traffic to itself; 0.0.0.0/0 is not enough for SRD), the ENI's subnet is on a secondary VPC CIDR, or the peers are in another availability zone. A peer on this same node is not a cause: libfabric's efa provider carries traffic between two endpoints of one node over the device (the EFA installer's own test runs fi_pingpong -p efa to localhost with FI_EFA_ENABLE_SHM_TRANSFER=0)";
+
+/// Counters that corroborate a window of tx without rx: the device retransmits, times out
+/// or finds the peer unresponsive (out-of-tree 2.17.0+, upstream ~6.17).
+const PATH_EVENT_COUNTERS: [&str; 3] =
+    ["retrans_pkts", "retrans_timeout_events", "unresponsive_remote_events"];
 
 fn traffic(f: &Facts) -> Outcome {
     let efa: Vec<&RdmaDevice> = f.rdma.efa().collect();
@@ -313,6 +333,8 @@ fn traffic(f: &Facts) -> Outcome {
     }
     let mut ev = Vec::new();
     let mut silent = Vec::new();
+    // tx without rx in the sample window alone: suspected, not proven.
+    let mut silent_once = Vec::new();
     let mut silent_since_boot = Vec::new();
     let mut moving = 0usize;
     let sampled = f.rdma.sample.is_some();
@@ -352,12 +374,40 @@ fn traffic(f: &Facts) -> Outcome {
             };
             judged += 1;
             if dtx > 0 && drx == 0 {
-                silent.push(d.name.clone());
+                // One window is not enough: a peer that just went away looks the same. A
+                // device that never received since the driver loaded, or whose path
+                // counters rose in the same window, corroborates it.
+                let mut why = Vec::new();
+                if rx == 0 {
+                    why.push(format!("rx_pkts 0 since the driver loaded (tx_pkts {tx})"));
+                }
+                for n in PATH_EVENT_COUNTERS {
+                    if let Some(r) = port_counter(&delta, n).filter(|r| *r > 0) {
+                        why.push(format!("{n} +{r}"));
+                    }
+                }
+                if pair_saw_silent_drop(f) {
+                    why.push(
+                        "the pair probe saw this node send and the peer receive nothing".into(),
+                    );
+                }
                 ev.push(
                     Evidence::new(counter_path(&d.name, true, ""))
-                        .observed(format!("tx_pkts +{dtx}, rx_pkts +0 in {secs:.1} s"))
+                        .observed(format!(
+                            "tx_pkts +{dtx}, rx_pkts +0 in {secs:.1} s{}",
+                            if why.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; {}", why.join(", "))
+                            }
+                        ))
                         .expected("rx_pkts rising with tx_pkts"),
                 );
+                if why.is_empty() {
+                    silent_once.push(d.name.clone())
+                } else {
+                    silent.push(d.name.clone())
+                }
             } else if dtx > 0 || drx > 0 {
                 moving += 1;
             }
@@ -386,6 +436,15 @@ fn traffic(f: &Facts) -> Outcome {
         .with_evidence(ev)
         .remediation(format!("Likely causes: {SILENT_DROP_CAUSES}. Add an outbound rule 'All traffic' to the security group itself, keep EFA ENIs on the VPC's primary CIDR, and prove the path with `efa-doctor probe pair` between two nodes."))
         .value("silent-drop");
+    }
+    if !silent_once.is_empty() {
+        return Outcome::warn(format!(
+            "{} sent and received nothing during the sample, with nothing else to corroborate it (a peer that just went away looks the same)",
+            silent_once.join(", ")
+        ))
+        .with_evidence(ev)
+        .remediation(format!("Re-run with a longer --sample during traffic, or run `efa-doctor probe pair` between two nodes. If rx stays flat: {SILENT_DROP_CAUSES}."))
+        .value("silent-drop-suspected");
     }
     if !silent_since_boot.is_empty() {
         return Outcome::warn(format!(
@@ -426,6 +485,21 @@ fn traffic(f: &Facts) -> Outcome {
     }
 }
 
+/// The pair probe, run in this invocation, saw packets leave and none arrive at the peer.
+fn pair_saw_silent_drop(f: &Facts) -> bool {
+    let Some(r) = f.pair.as_ref().and_then(|p| p.result.as_ref()) else {
+        return false;
+    };
+    let sum = |c: Option<&BTreeMap<String, crate::native::pair::PortCounters>>, rx: bool| {
+        c.map(|c| c.values().filter_map(|p| if rx { p.rx_pkts } else { p.tx_pkts }).sum::<u64>())
+    };
+    let tx = sum(Some(&r.counters_after), false).zip(sum(Some(&r.counters_before), false));
+    let prx =
+        sum(r.peer_counters_after.as_ref(), true).zip(sum(r.peer_counters_before.as_ref(), true));
+    r.error.is_some()
+        && matches!((tx, prx), (Some((ta, tb)), Some((ra, rb))) if ta > tb && ra == rb)
+}
+
 /// Most unreadable counters named in a summary; the evidence lists them all.
 const UNREADABLE_SHOWN: usize = 4;
 
@@ -449,28 +523,72 @@ fn unreadable_counters(what: &str, unreadable: &[String], mut ev: Vec<Evidence>)
     .value("unreadable")
 }
 
-/// Error counters and whether a rise fails or warns.
-const ERROR_COUNTERS: [(&str, bool); 15] = [
-    ("rdma_read_wr_err", true),
-    ("rdma_write_wr_err", true),
-    ("unresponsive_remote_events", true),
-    ("impaired_remote_conn_events", true),
-    ("retrans_timeout_events", true),
-    ("rx_drops", false),
-    ("cmds_err", true),
-    ("no_completion_cmds", true),
-    ("reg_mr_err", true),
-    ("alloc_pd_err", true),
-    ("create_qp_err", true),
-    ("create_cq_err", true),
-    ("alloc_ucontext_err", true),
-    ("create_ah_err", true),
-    ("mmap_err", true),
+/// What a rise of an error counter says about the node.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ErrorKind {
+    /// Peer or path events, the counters the EKS node monitoring agent watches: a rise over
+    /// its allowance warns; it fails only when the device's own traffic corroborates it.
+    Path,
+    /// The device's admin queue did not answer a command.
+    AdminTimeout,
+    /// A caller's request the device refused (a failed registration, QP, PD...). These rise
+    /// on healthy nodes (libfabric's start-up P2P probe makes a registration fail on purpose):
+    /// reported, never judged.
+    Request,
+}
+
+/// An error counter, its kind and the burst it may rise by before it is a finding.
+struct ErrorCounter {
+    name: &'static str,
+    kind: ErrorKind,
+    burst: u64,
+}
+
+/// The EKS node monitoring agent (aws/eks-node-monitoring-agent
+/// `monitors/networking/efa/efa.go`) gives each port counter a token bucket of
+/// `rate.NewLimiter(rate.Every(time.Second), burst)`: `burst` at once, refilled by one per
+/// second. A rise beyond that is its `EFAErrorMetric` condition, of severity Warning.
+const ERROR_COUNTERS: [ErrorCounter; 18] = [
+    ErrorCounter { name: "rdma_read_wr_err", kind: ErrorKind::Path, burst: 100 },
+    ErrorCounter { name: "rdma_write_wr_err", kind: ErrorKind::Path, burst: 100 },
+    ErrorCounter { name: "unresponsive_remote_events", kind: ErrorKind::Path, burst: 100 },
+    ErrorCounter { name: "impaired_remote_conn_events", kind: ErrorKind::Path, burst: 100 },
+    ErrorCounter { name: "retrans_timeout_events", kind: ErrorKind::Path, burst: 100 },
+    ErrorCounter { name: "rx_drops", kind: ErrorKind::Path, burst: 100 },
+    ErrorCounter { name: "retrans_pkts", kind: ErrorKind::Path, burst: 1_000 },
+    ErrorCounter { name: "retrans_bytes", kind: ErrorKind::Path, burst: 1_000_000 },
+    // Not watched by the agent; an admin command that never completed is the device itself.
+    ErrorCounter { name: "no_completion_cmds", kind: ErrorKind::AdminTimeout, burst: 0 },
+    ErrorCounter { name: "cmds_err", kind: ErrorKind::Request, burst: 0 },
+    ErrorCounter { name: "reg_mr_err", kind: ErrorKind::Request, burst: 0 },
+    ErrorCounter { name: "alloc_pd_err", kind: ErrorKind::Request, burst: 0 },
+    ErrorCounter { name: "create_qp_err", kind: ErrorKind::Request, burst: 0 },
+    ErrorCounter { name: "create_cq_err", kind: ErrorKind::Request, burst: 0 },
+    ErrorCounter { name: "alloc_ucontext_err", kind: ErrorKind::Request, burst: 0 },
+    ErrorCounter { name: "create_ah_err", kind: ErrorKind::Request, burst: 0 },
+    ErrorCounter { name: "mmap_err", kind: ErrorKind::Request, burst: 0 },
+    // Out-of-tree 2.12.0+ only (kernel verbs); absent elsewhere.
+    ErrorCounter { name: "alloc_mr_err", kind: ErrorKind::Request, burst: 0 },
 ];
 
-/// Retransmissions happen on a healthy fabric; this rate is the EKS node monitoring agent's
-/// burst limit for `retrans_pkts`.
-const RETRANS_PKTS_PER_SEC: f64 = 1000.0;
+fn error_counter(name: &str) -> Option<&'static ErrorCounter> {
+    ERROR_COUNTERS.iter().find(|c| c.name == name)
+}
+
+/// The rise a counter may show over `secs` seconds before it is a finding: the agent's
+/// bucket starts full (`burst`) and refills by one per second.
+fn allowance(c: &ErrorCounter, secs: f64) -> u64 {
+    c.burst + secs.floor() as u64
+}
+
+/// Counters only some drivers have (COUNTERS.md): their absence is normal, never a finding.
+const NETWORK_COUNTERS: [&str; 5] = [
+    "retrans_bytes",
+    "retrans_pkts",
+    "retrans_timeout_events",
+    "unresponsive_remote_events",
+    "impaired_remote_conn_events",
+];
 
 pub struct Errors;
 
@@ -488,24 +606,44 @@ fn counter_name(key: &str) -> &str {
     key.rsplit('/').next().unwrap_or(key)
 }
 
+/// A device's error counters by name, once each: drivers before the stats split (out-of-tree
+/// 1.14, upstream 5.15) list the same counters in both the device and the port directory.
+fn error_counters_of(all: &Counters) -> BTreeMap<&str, (&str, u64)> {
+    let mut out = BTreeMap::new();
+    for (key, value) in all {
+        let name = counter_name(key);
+        if error_counter(name).is_some() {
+            out.entry(name).or_insert((key.as_str(), *value));
+        }
+    }
+    out
+}
+
 fn errors(f: &Facts) -> Outcome {
     let efa: Vec<&RdmaDevice> = f.rdma.efa().collect();
     if efa.is_empty() {
         return Outcome::skip("no EFA device (see efa.devices)");
     }
     let mut ev = Vec::new();
-    let (mut fail, mut warn, mut static_nonzero) = (Vec::new(), Vec::new(), Vec::new());
-    let is_error_counter = |n: &str| ERROR_COUNTERS.iter().any(|(e, _)| *e == n);
+    // Over the allowance and corroborated / over the allowance alone / within it or a
+    // refused request (information).
+    let (mut fail, mut warn, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+    let is_error_counter = |n: &str| error_counter(n).is_some();
     // Error counters (and counter directories) that could not be read: never zeros.
     let mut unreadable = Vec::new();
     // Devices whose driver exposes no error counter at all: not judged, never a pass.
     let mut absent = Vec::new();
+    let mut without_network = 0usize;
     let sampled = f.rdma.sample.is_some();
     for d in &efa {
         let failures = d.counter_read_failures(is_error_counter);
         let all = d.all_counters();
-        if failures.is_empty() && !all.keys().any(|k| is_error_counter(counter_name(k))) {
+        let counters = error_counters_of(&all);
+        if failures.is_empty() && counters.is_empty() {
             absent.push(d.name.clone());
+        }
+        if !all.keys().any(|k| NETWORK_COUNTERS.contains(&counter_name(k))) {
+            without_network += 1;
         }
         unreadable.extend(failures.into_iter().map(|(p, why)| format!("{p}: {why}")));
         let delta = deltas(f, d);
@@ -513,57 +651,64 @@ fn errors(f: &Facts) -> Outcome {
             unreadable.push(format!("{}: no second reading in the sample", d.name));
             continue;
         }
-        for (key, value) in &all {
-            let name = counter_name(key);
-            let Some(&(_, hard)) = ERROR_COUNTERS.iter().find(|(n, _)| *n == name) else {
+        let Some((dl, secs)) = &delta else {
+            // No sample: totals since the driver loaded say nothing about now. Retransmitted
+            // packets and bytes accumulate on every healthy fabric: not even a note.
+            for (name, (key, value)) in &counters {
+                if *value > 0 && !matches!(*name, "retrans_pkts" | "retrans_bytes") {
+                    ev.push(
+                        Evidence::new(counter_path(&d.name, key.starts_with("port"), name))
+                            .observed(format!("{value} since the driver loaded")),
+                    );
+                    notes.push(format!("{}/{name} = {value}", d.name));
+                }
+            }
+            continue;
+        };
+        // Nothing comes back while packets leave: the device's own traffic counters
+        // corroborate a path counter.
+        let silent = matches!(
+            (port_counter(dl, "tx_pkts"), port_counter(dl, "rx_pkts")),
+            (Some(tx), Some(0)) if tx > 0
+        );
+        let admin_errors =
+            counters.get("cmds_err").and_then(|(key, _)| dl.get(*key)).is_some_and(|r| *r > 0);
+        for (name, (key, value)) in &counters {
+            let c = error_counter(name).expect("filtered to error counters");
+            let path = counter_path(&d.name, key.starts_with("port"), name);
+            let Some(rise) = dl.get(*key).copied() else {
+                unreadable.push(format!("{path}: missing from the second reading"));
                 continue;
             };
-            let path = counter_path(&d.name, key.starts_with("port"), name);
-            match &delta {
-                Some((dl, secs)) => {
-                    let Some(rise) = dl.get(key).copied() else {
-                        unreadable.push(format!("{path}: missing from the second reading"));
-                        continue;
-                    };
-                    if rise > 0 {
-                        ev.push(
-                            Evidence::new(path)
-                                .observed(format!("+{rise} in {secs:.1} s (total {value})"))
-                                .expected("+0"),
-                        );
-                        let item = format!("{}/{name} +{rise}", d.name);
-                        if hard { fail.push(item) } else { warn.push(item) }
-                    } else if *value > 0 {
-                        static_nonzero.push(format!("{}/{name} = {value}", d.name));
-                    }
+            if rise == 0 {
+                if *value > 0 {
+                    notes.push(format!("{}/{name} = {value}, not rising", d.name));
                 }
-                None if *value > 0 => {
-                    ev.push(
-                        Evidence::new(path)
-                            .observed(format!("{value} since the driver loaded"))
-                            .expected("0"),
-                    );
-                    warn.push(format!("{}/{name} = {value}", d.name));
-                }
-                None => {}
+                continue;
             }
-        }
-        if let Some((dl, secs)) = &delta {
-            if let Some(r) = port_counter(dl, "retrans_pkts") {
-                let rate = r as f64 / secs;
-                if rate > RETRANS_PKTS_PER_SEC {
-                    warn.push(format!("{}/retrans_pkts {rate:.0}/s", d.name));
-                    ev.push(
-                        Evidence::new(counter_path(&d.name, true, "retrans_pkts"))
-                            .observed(format!("{rate:.0} packets/s"))
-                            .expected(format!("< {RETRANS_PKTS_PER_SEC} packets/s")),
-                    );
+            let allowed = allowance(c, *secs);
+            let item = format!("{}/{name} +{rise} in {secs:.1} s", d.name);
+            let over = c.kind != ErrorKind::Request && rise > allowed;
+            let mut e =
+                Evidence::new(path).observed(format!("+{rise} in {secs:.1} s (total {value})"));
+            if c.kind != ErrorKind::Request {
+                e = e.expected(format!("<= +{allowed} (burst {} plus 1/s)", c.burst));
+            }
+            ev.push(e);
+            match (c.kind, over) {
+                (_, false) => notes.push(item),
+                (ErrorKind::Path, true) if silent => {
+                    fail.push(format!("{item} while rx_pkts stayed flat"))
                 }
+                (ErrorKind::AdminTimeout, true) if admin_errors => {
+                    fail.push(format!("{item} with cmds_err rising"))
+                }
+                _ => warn.push(item),
             }
         }
     }
-    let fix = "Rising RDMA work-request errors and unresponsive/impaired remote events point at the peer or the path: check the peer nodes, the security group and `efa-doctor probe pair`. reg_mr_err rising means memory registrations fail (run `efa-doctor probe mr`). cmds_err/no_completion_cmds rising mean the device's admin queue is failing: stop the instance and start it again (a new host), and report it to AWS if it persists.";
-    // A rise or a non-zero count is certain whatever else could not be read; the unreadable
+    let fix = "Rising path counters (RDMA work-request errors, unresponsive or impaired remote, retransmission timeouts) point at a peer or the path: a peer job that ended raises unresponsive-remote events, so check whether it persists, then the peer nodes, the security group and `efa-doctor probe pair`. no_completion_cmds rising means the device's admin queue stops answering: stop the instance and start it again (a new host), and report it to AWS if it persists. reg_mr_err and the other request counters count refused requests (libfabric's start-up P2P probe makes one on purpose): see probe.mr and mr.registration for registrations that matter.";
+    // A rise over the allowance is certain whatever else could not be read; the unreadable
     // counters are still listed as evidence.
     let unreadable_ev = |ev: &mut Vec<Evidence>| {
         for u in &unreadable {
@@ -571,28 +716,36 @@ fn errors(f: &Facts) -> Outcome {
             ev.push(Evidence::new(path).observed(format!("unreadable: {why}")));
         }
     };
+    let mut note = Vec::new();
+    if !notes.is_empty() {
+        let what = if sampled {
+            "within allowance or not judged"
+        } else {
+            "since the driver loaded, not judged without --sample"
+        };
+        note.push(format!("{what}: {}", notes.join(", ")));
+    }
     if !fail.is_empty() {
         unreadable_ev(&mut ev);
-        return Outcome::fail(format!("error counters rising: {}", fail.join(", ")))
-            .with_evidence(ev)
-            .remediation(fix)
-            .value("rising");
+        let mut all = fail.clone();
+        all.extend(warn.iter().cloned());
+        return Outcome::fail(format!(
+            "error counters rising with corroboration: {}",
+            all.join(", ")
+        ))
+        .with_evidence(ev)
+        .remediation(fix)
+        .value("rising");
     }
     if !warn.is_empty() {
         unreadable_ev(&mut ev);
-        let summary = if sampled {
-            format!("counters rising: {}", warn.join(", "))
-        } else {
-            format!(
-                "non-zero error counters since the driver loaded: {} (use --sample SECS to see whether they rise)",
-                warn.join(", ")
-            )
-        };
-        return Outcome::warn(summary).with_evidence(ev).remediation(fix).value(if sampled {
-            "rising"
-        } else {
-            "non-zero"
-        });
+        return Outcome::warn(format!(
+            "error counters rose over the EKS node monitoring agent's burst allowance: {}",
+            warn.join(", ")
+        ))
+        .with_evidence(ev)
+        .remediation(fix)
+        .value("rising");
     }
     if !unreadable.is_empty() {
         return unreadable_counters("error", &unreadable, ev);
@@ -605,20 +758,30 @@ fn errors(f: &Facts) -> Outcome {
         ))
         .with_evidence(ev);
     }
-    let mut note = Vec::new();
-    if !static_nonzero.is_empty() {
-        note.push(format!("not rising: {}", static_nonzero.join(", ")));
-    }
     if !absent.is_empty() {
         note.push(format!("no error counter on {}", absent.join(", ")));
     }
+    if without_network > 0 {
+        note.push(format!(
+            "{without_network} device(s) have no network counters (retrans_*, unresponsive/impaired remote: out-of-tree driver 2.17.0+, upstream ~6.17)"
+        ));
+    }
     let note = if note.is_empty() { String::new() } else { format!(" ({})", note.join("; ")) };
-    let how = if sampled {
-        "no error counter rose during the sample"
+    if sampled {
+        Outcome::pass(format!("no error counter rose over its allowance during the sample on {judged} EFA device(s){note}"))
+            .with_evidence(ev)
     } else {
-        "all error counters are zero"
-    };
-    Outcome::pass(format!("{how} on {judged} EFA device(s){note}")).with_evidence(ev)
+        let (v, how) = if notes.is_empty() {
+            ("zero", "all error counters are zero")
+        } else {
+            ("since-boot", "error counters read")
+        };
+        Outcome::pass(format!(
+            "{how} on {judged} EFA device(s); without --sample SECS their rates are not known{note}"
+        ))
+        .with_evidence(ev)
+        .value(v)
+    }
 }
 
 pub struct Topology;
@@ -688,4 +851,244 @@ fn topology_check(f: &Facts) -> Outcome {
     Outcome::pass(format!("every GPU has a near EFA device ({spread})"))
         .with_evidence(ev)
         .details(details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::rdma::{CounterSample, RdmaFacts, RdmaPort};
+    use crate::report::Status;
+
+    /// One EFA device with a split (>= 2.17) counter layout, and a 10 s sample that adds
+    /// `rise` to the named counters (port ones as `port1/NAME`).
+    fn node(dev: &[(&str, u64)], port: &[(&str, u64)], rise: &[(&str, u64)]) -> Facts {
+        let d = RdmaDevice {
+            name: "rdmap79s0".into(),
+            is_efa: true,
+            counters: dev.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ports: vec![RdmaPort {
+                port: 1,
+                counters: port.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                ..RdmaPort::default()
+            }],
+            ..RdmaDevice::default()
+        };
+        let mut after = d.all_counters();
+        for (k, r) in rise {
+            *after.get_mut(*k).unwrap_or_else(|| panic!("{k} not in the device")) += r;
+        }
+        Facts {
+            rdma: RdmaFacts {
+                devices: Some(vec![d]),
+                sample: Some(CounterSample {
+                    interval_ms: 10_000,
+                    after: [("rdmap79s0".to_string(), after)].into(),
+                }),
+                ..RdmaFacts::default()
+            },
+            ..Facts::default()
+        }
+    }
+
+    const DEV: [(&str, u64); 4] =
+        [("reg_mr_err", 2), ("cmds_err", 0), ("no_completion_cmds", 0), ("create_qp_err", 0)];
+    const PORT: [(&str, u64); 6] = [
+        ("tx_pkts", 1000),
+        ("rx_pkts", 1000),
+        ("rdma_read_wr_err", 0),
+        ("unresponsive_remote_events", 0),
+        ("retrans_pkts", 0),
+        ("retrans_timeout_events", 0),
+    ];
+
+    fn without_sample(mut f: Facts) -> Facts {
+        f.rdma.sample = None;
+        f
+    }
+
+    #[test]
+    fn refused_registrations_are_only_a_note() {
+        // libfabric's start-up P2P probe makes registrations fail on purpose.
+        let f = node(
+            &DEV,
+            &PORT,
+            &[("reg_mr_err", 5000), ("cmds_err", 5000), ("port1/tx_pkts", 9), ("port1/rx_pkts", 9)],
+        );
+        let o = errors(&f);
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.contains("rdmap79s0/reg_mr_err +5000"), "{}", o.summary);
+    }
+
+    #[test]
+    fn a_burst_within_the_agents_allowance_passes() {
+        // 100 + 1/s over 10 s: +110 is allowed, as the EKS node monitoring agent allows it.
+        let f = node(&DEV, &PORT, &[("port1/rdma_read_wr_err", 110), ("port1/retrans_pkts", 1010)]);
+        let o = errors(&f);
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        let e = o.evidence.iter().find(|e| e.source.ends_with("retrans_pkts")).unwrap();
+        assert_eq!(e.expected.as_deref(), Some("<= +1010 (burst 1000 plus 1/s)"));
+    }
+
+    #[test]
+    fn a_peer_job_ending_warns_without_failing() {
+        // unresponsive_remote_events over the allowance while rx keeps rising: one peer went
+        // away, the path works.
+        let f = node(
+            &DEV,
+            &PORT,
+            &[
+                ("port1/unresponsive_remote_events", 500),
+                ("port1/tx_pkts", 900),
+                ("port1/rx_pkts", 800),
+            ],
+        );
+        let o = errors(&f);
+        assert_eq!(o.status, Status::Warn, "{}", o.summary);
+        assert!(o.summary.contains("unresponsive_remote_events +500 in 10.0 s"), "{}", o.summary);
+        assert!(o.summary.contains("burst allowance"));
+        assert!(o.remediation.as_deref().is_some_and(|r| r.contains("peer job that ended")));
+        assert_eq!(o.value.as_deref(), Some("rising"));
+    }
+
+    #[test]
+    fn path_counters_fail_when_nothing_comes_back() {
+        let f = node(&DEV, &PORT, &[("port1/retrans_timeout_events", 500), ("port1/tx_pkts", 900)]);
+        let o = errors(&f);
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert!(
+            o.summary.contains("retrans_timeout_events +500 in 10.0 s while rx_pkts stayed flat")
+        );
+        let e = o.evidence.iter().find(|e| e.source.ends_with("retrans_timeout_events")).unwrap();
+        assert_eq!(
+            e.source,
+            "sys/class/infiniband/rdmap79s0/ports/1/hw_counters/retrans_timeout_events"
+        );
+    }
+
+    #[test]
+    fn admin_timeouts_warn_alone_and_fail_with_command_errors() {
+        let alone = errors(&node(&DEV, &PORT, &[("no_completion_cmds", 40)]));
+        assert_eq!(alone.status, Status::Warn, "{}", alone.summary);
+        let both = errors(&node(&DEV, &PORT, &[("no_completion_cmds", 40), ("cmds_err", 3)]));
+        assert_eq!(both.status, Status::Fail, "{}", both.summary);
+        assert!(both.summary.contains("no_completion_cmds +40 in 10.0 s with cmds_err rising"));
+        assert!(both.remediation.as_deref().is_some_and(|r| r.contains("stop the instance")));
+    }
+
+    #[test]
+    fn totals_since_boot_are_a_note_without_a_sample() {
+        let mut port = PORT;
+        port[2] = ("rdma_read_wr_err", 123_456);
+        let o = errors(&without_sample(node(&DEV, &port, &[])));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.contains("rdmap79s0/rdma_read_wr_err = 123456"), "{}", o.summary);
+        assert!(o.summary.contains("without --sample"));
+        assert_eq!(o.value.as_deref(), Some("since-boot"));
+    }
+
+    #[test]
+    fn old_drivers_without_network_counters_are_judged_on_what_they_have() {
+        // Before 2.17.0 there are no retrans_* / unresponsive counters: absent, not a finding.
+        let port = [("tx_pkts", 1000), ("rx_pkts", 1000), ("rdma_read_wr_err", 0)];
+        let o = errors(&node(&DEV, &port, &[]));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.contains("no network counters"), "{}", o.summary);
+        // Pre-split drivers list every counter in both directories: counted once.
+        let both =
+            [("reg_mr_err", 0), ("tx_pkts", 1000), ("rx_pkts", 1000), ("rdma_read_wr_err", 0)];
+        let f = node(&both, &both, &[("port1/rdma_read_wr_err", 500), ("rdma_read_wr_err", 500)]);
+        let o = errors(&f);
+        assert_eq!(o.status, Status::Warn, "{}", o.summary);
+        assert_eq!(o.summary.matches("rdma_read_wr_err").count(), 1, "{}", o.summary);
+    }
+
+    #[test]
+    fn one_window_of_tx_without_rx_warns_and_corroboration_fails() {
+        // Received before, nothing in this window, nothing else: suspected only.
+        let once = traffic(&node(&DEV, &PORT, &[("port1/tx_pkts", 500)]));
+        assert_eq!(once.status, Status::Warn, "{}", once.summary);
+        assert_eq!(once.value.as_deref(), Some("silent-drop-suspected"));
+        assert!(once.remediation.as_deref().is_some_and(|r| r.contains("probe pair")));
+        // The same window with retransmissions: corroborated.
+        let f = node(&DEV, &PORT, &[("port1/tx_pkts", 500), ("port1/retrans_pkts", 300)]);
+        let o = traffic(&f);
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert_eq!(o.value.as_deref(), Some("silent-drop"));
+        assert!(o.evidence[0].observed.as_deref().is_some_and(|x| x.contains("retrans_pkts +300")));
+        // A device that never received since the driver loaded: the longer window.
+        let mut port = PORT;
+        port[1] = ("rx_pkts", 0);
+        let o = traffic(&node(&DEV, &port, &[("port1/tx_pkts", 500)]));
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        // The remediation no longer blames a same-node peer.
+        assert!(o.remediation.as_deref().is_some_and(|r| r.contains("same node is not a cause")));
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+    use crate::facts::instance::InstanceSpec;
+    use crate::facts::rdma::{RdmaFacts, RdmaPort};
+    use crate::report::Status;
+
+    /// `n` EFA devices at `gbps` on an instance whose table row says 4 at 400 Gb/s.
+    fn node(n: usize, gbps: u32, verified: bool) -> Facts {
+        let mut f = Facts {
+            rdma: RdmaFacts {
+                devices: Some(
+                    (0..n)
+                        .map(|i| RdmaDevice {
+                            name: format!("rdmap{i}s0"),
+                            is_efa: true,
+                            ports: vec![RdmaPort {
+                                port: 1,
+                                rate_gbps: Some(gbps),
+                                ..RdmaPort::default()
+                            }],
+                            ..RdmaDevice::default()
+                        })
+                        .collect(),
+                ),
+                ..RdmaFacts::default()
+            },
+            ..Facts::default()
+        };
+        f.pci.devices = Some(Vec::new());
+        f.modules.versions.insert("efa".into(), "2.17.3g".into());
+        f.instance.instance_type = Some("p6-x".into());
+        f.instance.spec = Some(InstanceSpec {
+            instance_type: "p6-x".into(),
+            gpus: 8,
+            gpu: "B200".into(),
+            efa_devices: 4,
+            efa_gbps: Some(400),
+            gpudirect: true,
+            nvswitch: true,
+            arch: "x86_64".into(),
+            verified,
+            sources: vec!["torchx".into()],
+            notes: None,
+        });
+        f
+    }
+
+    #[test]
+    fn an_unverified_rate_is_a_note_and_a_verified_one_warns() {
+        let o = link(&node(4, 100, false));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.contains("unverified table row says 400 Gb/s"), "{}", o.summary);
+        let o = link(&node(4, 100, true));
+        assert_eq!(o.status, Status::Warn, "{}", o.summary);
+    }
+
+    #[test]
+    fn an_unverified_count_is_a_note_and_a_verified_one_warns() {
+        let o = devices(&node(3, 400, false));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.contains("unverified table row says up to 4"), "{}", o.summary);
+        let o = devices(&node(3, 400, true));
+        assert_eq!(o.status, Status::Warn, "{}", o.summary);
+        assert!(o.summary.contains("supports up to 4"));
+    }
 }

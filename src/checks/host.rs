@@ -33,6 +33,13 @@ fn instance(f: &Facts) -> Outcome {
         .evidence(ev);
     }
     match &i.spec {
+        // An unverified row never makes a finding: said as information.
+        Some(s) if s.efa_devices == 0 && !s.verified => Outcome::skip(format!(
+            "{t} offers no EFA according to efa-doctor's table, whose row for it is unverified ({})",
+            s.sources.join("; ")
+        ))
+        .evidence(ev)
+        .value(t.clone()),
         Some(s) if s.efa_devices == 0 => Outcome::fail(format!("{t} has no EFA support"))
             .evidence(ev.expected("an EFA-capable instance type"))
             .remediation("Run EFA workloads on an EFA-capable type (p4d, p5, p5e, p5en, p6, g5.8xlarge and larger, g6e.24xlarge and larger, trn1).")
@@ -40,7 +47,11 @@ fn instance(f: &Facts) -> Outcome {
         Some(s) => {
             let gbps = s.efa_gbps.map(|g| format!(" at {g} Gb/s")).unwrap_or_default();
             let gdr = if s.gpudirect { "GPUDirect RDMA expected" } else { "no GPUDirect RDMA expected" };
-            let caveat = if s.verified { "" } else { " (figures from third-party sources)" };
+            let caveat = if s.verified {
+                ""
+            } else {
+                " (unverified figures: notes only, never a warning)"
+            };
             Outcome::pass(format!(
                 "{t}: up to {} EFA device(s){gbps}, {} × {}, {gdr}{caveat}",
                 s.efa_devices, s.gpus, s.gpu
@@ -49,8 +60,9 @@ fn instance(f: &Facts) -> Outcome {
             .value(t.clone())
             .details(serde_json::to_value(s).unwrap_or_default())
         }
-        None => Outcome::warn(format!(
-            "{t} is not in efa-doctor's instance table: expected EFA and GPU counts cannot be checked"
+        // Not knowing a type is no fault of the node: information only.
+        None => Outcome::skip(format!(
+            "{t} is not in efa-doctor's instance table: expected EFA and GPU counts are not checked"
         ))
         .evidence(ev)
         .remediation("If this type supports EFA, compare the EFA device count with `aws ec2 describe-instance-types --instance-types <type> --query 'InstanceTypes[].NetworkInfo.EfaInfo'` and report the type to efa-doctor.")
@@ -121,21 +133,51 @@ fn hugepages(f: &Facts) -> Outcome {
             f.host.notes.get("hugepages").map_or("", String::as_str)
         ));
     };
-    let (nr, free, src) = match (h.nr_2m, h.free_2m) {
-        (Some(n), Some(fr)) => (n, fr, "sys/kernel/mm/hugepages/hugepages-2048kB"),
-        _ if h.default_size_kb == Some(2048) => (
+    // libfabric sizes its pools by `Hugepagesize` in /proc/meminfo and maps them with
+    // MAP_HUGETLB and no size flag (ofi_get_hugepage_size, ofi_alloc_hugepage_buf): it uses
+    // the default pool, whatever other pools exist.
+    let Some(default_kb) = h.default_size_kb else {
+        return Outcome::skip(
+            "proc/meminfo has no Hugepagesize: the kernel has no hugetlb pool libfabric could use",
+        );
+    };
+    let size = human_bytes(default_kb * 1024);
+    let two_mib = match (h.nr_2m, h.free_2m) {
+        (Some(n), Some(fr)) => Some((n, fr)),
+        _ => None,
+    };
+    if default_kb != 2048 {
+        // 64K-page arm64 kernels: the default is 512 MiB; a 2 MiB pool may exist beside it
+        // for pods that request hugepages-2Mi, but libfabric never maps from it. No AWS
+        // document sets a reservation for this pool, so an empty one is information.
+        let (nr, free) = (h.total.unwrap_or(0), h.free.unwrap_or(0));
+        let mut ev = vec![
+            Evidence::new("proc/meminfo Hugepagesize, HugePages_Total, HugePages_Free")
+                .observed(format!("{size} default pool: {nr} pages, {free} free")),
+        ];
+        let side = two_mib.map_or(String::new(), |(n, fr)| {
+            ev.push(
+                Evidence::new("sys/kernel/mm/hugepages/hugepages-2048kB")
+                    .observed(format!("{n} pages, {fr} free (not the pool libfabric maps from)")),
+            );
+            format!("; the 2 MiB pool ({n} pages, {fr} free) serves pods requesting hugepages-2Mi, not libfabric")
+        });
+        let judged = if free > 0 {
+            format!("{free} of {nr} {size} huge pages free for libfabric's buffers")
+        } else {
+            format!(
+                "no free {size} huge page (the default size here, which libfabric uses): its buffers use regular pages, which works"
+            )
+        };
+        return Outcome::pass(format!("{judged}{side}")).with_evidence(ev).value(free.to_string());
+    }
+    let (nr, free, src) = match two_mib {
+        Some((n, fr)) => (n, fr, "sys/kernel/mm/hugepages/hugepages-2048kB"),
+        None => (
             h.total.unwrap_or(0),
             h.free.unwrap_or(0),
             "proc/meminfo HugePages_Total/HugePages_Free",
         ),
-        _ => {
-            let size = h.default_size_kb.map_or("unknown".into(), |k| human_bytes(k * 1024));
-            return Outcome::warn(format!(
-                "no 2 MiB huge page pool on this kernel (default huge page size {size}): libfabric's EFA provider uses regular pages for its buffers"
-            ))
-            .evidence(Evidence::new("proc/meminfo Hugepagesize").observed(size))
-            .remediation("On 64K-page arm64 kernels there is no 2 MiB pool; do not set FI_EFA_USE_HUGE_PAGE=1 or request hugepages-2Mi there.");
-        }
     };
     let ev = Evidence::new(src)
         .observed(format!("{nr} pages, {free} free"))
@@ -410,5 +452,109 @@ fn shm(f: &Facts) -> Outcome {
         Outcome::pass(format!("/dev/shm is {}", human_bytes(s.size_bytes)))
             .evidence(ev)
             .value(s.size_bytes.to_string())
+    }
+}
+
+#[cfg(test)]
+mod hugepage_tests {
+    use super::*;
+    use crate::facts::host::Hugepages as Pools;
+    use crate::report::Status;
+
+    fn with(p: Pools) -> Facts {
+        let mut f = Facts::default();
+        f.host.hugepages = Some(p);
+        f
+    }
+
+    #[test]
+    fn arm64_64k_judges_the_default_pool_libfabric_maps_from() {
+        // 512 MiB default with 4 free, and an empty 2 MiB pool beside it: libfabric maps
+        // MAP_HUGETLB from the default pool, so the empty 2 MiB pool is no finding.
+        let o = hugepages(&with(Pools {
+            default_size_kb: Some(524_288),
+            total: Some(8),
+            free: Some(4),
+            nr_2m: Some(0),
+            free_2m: Some(0),
+            ..Pools::default()
+        }));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.starts_with("4 of 8 512 MiB huge pages free"), "{}", o.summary);
+        assert!(o.summary.contains("2 MiB pool (0 pages, 0 free) serves pods"), "{}", o.summary);
+        assert_eq!(o.evidence.len(), 2);
+        // An empty default pool there is information: no AWS document sets one.
+        let o = hugepages(&with(Pools {
+            default_size_kb: Some(524_288),
+            total: Some(0),
+            free: Some(0),
+            ..Pools::default()
+        }));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.contains("regular pages"), "{}", o.summary);
+    }
+
+    #[test]
+    fn x86_empty_2mib_pool_still_warns() {
+        let o = hugepages(&with(Pools {
+            default_size_kb: Some(2048),
+            total: Some(0),
+            free: Some(0),
+            nr_2m: Some(0),
+            free_2m: Some(0),
+            ..Pools::default()
+        }));
+        assert_eq!(o.status, Status::Warn, "{}", o.summary);
+        assert!(o.remediation.as_deref().is_some_and(|r| r.contains("vm.nr_hugepages=5128")));
+    }
+}
+
+#[cfg(test)]
+mod instance_tests {
+    use super::*;
+    use crate::facts::instance::InstanceSpec;
+    use crate::report::Status;
+
+    fn on(t: &str, spec: Option<InstanceSpec>) -> Facts {
+        let mut f = Facts::default();
+        f.instance.instance_type = Some(t.into());
+        f.instance.sys_vendor = Some("Amazon EC2".into());
+        f.instance.spec = spec;
+        f
+    }
+
+    fn row(efa: u32, verified: bool) -> InstanceSpec {
+        InstanceSpec {
+            instance_type: "x".into(),
+            gpus: 1,
+            gpu: "A10G".into(),
+            efa_devices: efa,
+            efa_gbps: None,
+            gpudirect: false,
+            nvswitch: false,
+            arch: "x86_64".into(),
+            verified,
+            sources: vec!["torchx".into()],
+            notes: None,
+        }
+    }
+
+    #[test]
+    fn a_type_not_in_the_table_is_information() {
+        // Was a warning: not knowing a type is no fault of the node (issue 14).
+        let o = instance(&on("g7e.48xlarge", None));
+        assert_eq!(o.status, Status::Skip, "{}", o.summary);
+        assert!(o.summary.contains("not in efa-doctor's instance table"));
+        assert_eq!(o.value.as_deref(), Some("g7e.48xlarge"));
+    }
+
+    #[test]
+    fn only_a_verified_row_fails_a_type_without_efa() {
+        let o = instance(&on("g5.xlarge", Some(row(0, false))));
+        assert_eq!(o.status, Status::Skip, "{}", o.summary);
+        assert!(o.summary.contains("unverified"), "{}", o.summary);
+        let o = instance(&on("g5.xlarge", Some(row(0, true))));
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert!(o.remediation.is_some());
     }
 }

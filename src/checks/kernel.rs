@@ -10,6 +10,12 @@ use crate::report::{Evidence, Outcome};
 /// First kernel with the RDMA dma-buf import ioctls (torvalds/linux bfe0cc6).
 const DMABUF_KERNEL: [u64; 2] = [5, 12];
 
+/// First kernel whose in-tree EFA driver registers dma-buf memory: "RDMA/efa: Add support
+/// for dmabuf memory regions" (66f4817b5712) was pushed to rdma-next on 2021-10-31, the day
+/// 5.15 was released, so it entered with the 5.16 merge window (linux-rdma post-receive mail
+/// of leon/linux-rdma, 2021-10-31).
+const INTREE_EFA_DMABUF_KERNEL: [u64; 2] = [5, 16];
+
 fn kernel_evidence(f: &Facts) -> Evidence {
     Evidence::new(f.kernel.notes.get("release").cloned().unwrap_or_else(|| "kernel release".into()))
         .observed(f.kernel.release.clone().unwrap_or_else(|| "unknown".into()))
@@ -63,12 +69,19 @@ fn gpudirect_path(f: &Facts) -> Outcome {
         )
         .evidence(kernel_evidence(f));
     };
-    let new_kernel = kver.at_least(&DMABUF_KERNEL);
+    let out_of_tree = efa_out_of_tree(f);
+    // The in-tree EFA driver imports dma-buf only from 5.16, later than the RDMA core.
+    let intree_too_old = out_of_tree == Some(false) && !kver.at_least(&INTREE_EFA_DMABUF_KERNEL);
+    let new_kernel = kver.at_least(&DMABUF_KERNEL) && !intree_too_old;
     let open = f.nvidia_driver.is_open();
     let dmabuf = new_kernel && open == Some(true);
 
     let mut ev = vec![
-        kernel_evidence(f).expected(">= 5.12 for dma-buf"),
+        kernel_evidence(f).expected(if out_of_tree == Some(false) {
+            ">= 5.16 for dma-buf with the in-tree EFA driver"
+        } else {
+            ">= 5.12 for dma-buf"
+        }),
         nvidia_evidence(f).expected("NVIDIA open kernel module for dma-buf"),
     ];
     let efa_nv_peermem = f.modules.is_loaded("efa_nv_peermem") == Some(true);
@@ -102,7 +115,6 @@ fn gpudirect_path(f: &Facts) -> Outcome {
         }
     }
     let p2p = p2p_providers.first().cloned();
-    let out_of_tree = efa_out_of_tree(f);
 
     if dmabuf {
         let mut s = format!(
@@ -130,6 +142,9 @@ fn gpudirect_path(f: &Facts) -> Outcome {
     }
 
     let why_no_dmabuf = match (new_kernel, open) {
+        (false, _) if intree_too_old && kver.at_least(&DMABUF_KERNEL) => format!(
+            "kernel {kver} has the RDMA dma-buf import, but its in-tree EFA driver registers dma-buf memory only from 5.16"
+        ),
         (false, _) => format!("kernel {kver} is older than 5.12 (no RDMA dma-buf import)"),
         (true, Some(false)) => "the NVIDIA kernel module is the proprietary one, which does not export dma-buf for GPU memory".to_string(),
         // (true, Some(true)) is the dma-buf case handled above.
@@ -149,7 +164,7 @@ fn gpudirect_path(f: &Facts) -> Outcome {
         .value("p2p");
     }
 
-    let fix = "Use a kernel >= 5.12 with the NVIDIA open kernel module (the dma-buf path; EKS AL2023 and \
+    let fix = "Use a kernel >= 5.12 (>= 5.16 with the in-tree EFA driver) with the NVIDIA open kernel module (the dma-buf path; EKS AL2023 and \
                Ubuntu 22.04+ GPU AMIs ship this), or on an older kernel install the out-of-tree EFA driver \
                with the EFA installer and load its peer-memory module: `sudo modprobe efa_nv_peermem` \
                (it supports the open NVIDIA driver only). `nvidia_peermem` serves InfiniBand (MOFED) and \
@@ -397,6 +412,22 @@ mod tests {
         assert!(o.summary.contains("nvidia_peermem"), "{}", o.summary);
         let o = gpudirect_path(&facts("5.10.230", true, &["nvidia", "efa", "efa_nv_peermem"]));
         assert_eq!(o.status, crate::report::Status::Pass);
+    }
+
+    #[test]
+    fn in_tree_efa_driver_imports_dmabuf_only_from_5_16() {
+        // 5.12-5.15 have the RDMA core's dma-buf import, but the in-tree EFA driver gained
+        // dma-buf MRs with 5.16 (66f4817b5712).
+        let o = gpudirect_path(&facts("5.15.0-1019-aws", true, &["nvidia", "efa"]));
+        assert_eq!(o.status, crate::report::Status::Fail, "{}", o.summary);
+        assert!(o.summary.contains("only from 5.16"), "{}", o.summary);
+        assert!(o.evidence[0].expected.as_deref().is_some_and(|e| e.contains(">= 5.16")));
+        let o = gpudirect_path(&facts("5.16.0", true, &["nvidia", "efa"]));
+        assert_eq!(o.value.as_deref(), Some("dma-buf"), "{}", o.summary);
+        // The out-of-tree driver (>= 1.16.0) brings its own dma-buf support on 5.12+.
+        let mut f = facts("5.15.0-1019-aws", true, &["nvidia", "efa"]);
+        f.modules.versions.insert("efa".into(), "2.17.3g".into());
+        assert_eq!(gpudirect_path(&f).value.as_deref(), Some("dma-buf"));
     }
 
     #[test]

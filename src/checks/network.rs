@@ -275,20 +275,21 @@ fn diagnose(r: &PairResult, e: &StageError, mut ev: Vec<Evidence>, same_node: bo
                 .remediation("Run the nodes that exchange EFA traffic in one availability zone, ideally one cluster placement group.");
         }
     }
-    let efa = r.provider == "efa";
-    if same_node && efa {
-        return Outcome::fail(format!("no message crossed during {what}: both ends are on the same node, and EFA's SRD does not loop traffic back to the sending node"))
-            .with_evidence(ev)
-            .value("same-node")
-            .remediation("Run the two ends on two different instances (for NCCL/NIXL tests on one node, shared memory or NVLink carries the traffic, not EFA).");
-    }
+    // Both ends on one node is a valid test: libfabric's efa provider carries traffic between
+    // two endpoints of one node over the device (the EFA installer's test runs fi_pingpong
+    // -p efa to localhost with FI_EFA_ENABLE_SHM_TRANSFER=0). It is said, never blamed.
+    let here_too = if same_node && r.provider == "efa" {
+        " (both ends are on this node, which the efa provider carries over the device: not the cause)"
+    } else {
+        ""
+    };
     let secondary: Vec<&String> = r
         .node
         .secondary_cidr_subnets
         .iter()
         .chain(r.peer.iter().flat_map(|p| p.secondary_cidr_subnets.iter()))
         .collect();
-    match (local_tx, peer_rx) {
+    let o = match (local_tx, peer_rx) {
         (Some(t), Some(0)) if t > 0 => {
             let cidr = if secondary.is_empty() {
                 String::new()
@@ -314,7 +315,8 @@ fn diagnose(r: &PairResult, e: &StageError, mut ev: Vec<Evidence>, same_node: bo
         .with_evidence(ev)
         .value("blocked")
         .remediation("Allow all traffic between the nodes (for EFA: the security group's self-referencing inbound and outbound rules); for other providers, the firewall between the hosts."),
-    }
+    };
+    Outcome { summary: format!("{}{here_too}", o.summary), ..o }
 }
 
 #[cfg(test)]
@@ -378,7 +380,12 @@ mod tests {
                 "cross-az",
                 "different availability zones",
             ),
-            (stalled(37, 0, node("boot-a", "us-east-2b")), "same-node", "same node"),
+            // Same node is no diagnosis of its own: EFA loops back over the device.
+            (
+                stalled(37, 0, node("boot-a", "us-east-2b")),
+                "silent-drop",
+                "both ends are on this node",
+            ),
             (stalled(0, 0, node("boot-b", "us-east-2b")), "not-sent", "tx_pkts +0"),
             (stalled(37, 37, node("boot-b", "us-east-2b")), "blocked", "blocked"),
         ];

@@ -42,7 +42,8 @@ pub struct Hugepages {
     pub total: Option<u64>,
     pub free: Option<u64>,
     pub reserved: Option<u64>,
-    /// 2 MiB pool from `sys/kernel/mm/hugepages/hugepages-2048kB` (what EFA uses).
+    /// 2 MiB pool from `sys/kernel/mm/hugepages/hugepages-2048kB`. libfabric maps from the
+    /// default pool (`Hugepagesize`), which is this one only where the default is 2 MiB.
     pub nr_2m: Option<u64>,
     pub free_2m: Option<u64>,
 }

@@ -107,5 +107,10 @@ mod tests {
             assert!(!s.sources.is_empty(), "{} has no source", s.instance_type);
             assert!(matches!(s.arch.as_str(), "x86_64" | "aarch64"));
         }
+        // Rows checked against the real evidence (shared/research/real-efa).
+        let gb = spec("p6e-gb200.36xlarge").unwrap();
+        assert_eq!((gb.gpus, gb.efa_devices, gb.efa_gbps), (4, 16, None), "no unverifiable rate");
+        assert!(spec("p4d.24xlarge").unwrap().sources[0].contains("no PCIe switch"));
+        assert_eq!(spec("p6-b300.48xlarge").unwrap().efa_devices, 16);
     }
 }

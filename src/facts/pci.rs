@@ -50,23 +50,41 @@ pub struct PciDevice {
     pub ancestors: Vec<String>,
     /// Bound driver (`nvidia`, `efa`), if any.
     pub driver: Option<String>,
+    /// The link partner's (upstream port's) `max_link_speed`/`max_link_width`: a link trains
+    /// to the lesser of its two ends, so a device below its own maximum may be at the port's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_max_link_speed_gts: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_max_link_width: Option<u32>,
 }
 
 impl PciDevice {
-    /// True when the link trains below what both ends support (FM23).
-    pub fn link_degraded(&self) -> Option<bool> {
-        let speed = match (self.current_link_speed_gts, self.max_link_speed_gts) {
+    /// The most this link can train to: the lesser of the device's and its partner's maximum.
+    pub fn link_ceiling(&self) -> (Option<f64>, Option<u32>) {
+        let speed = match (self.max_link_speed_gts, self.partner_max_link_speed_gts) {
+            (Some(d), Some(p)) => Some(d.min(p)),
+            (d, _) => d,
+        };
+        let width = match (self.max_link_width, self.partner_max_link_width) {
+            (Some(d), Some(p)) => Some(d.min(p)),
+            (d, _) => d,
+        };
+        (speed, width)
+    }
+
+    /// Whether the link trained below its ceiling, in speed and in width (FM23); `None`
+    /// where the files are absent.
+    pub fn link_below(&self) -> (Option<bool>, Option<bool>) {
+        let (max_speed, max_width) = self.link_ceiling();
+        let speed = match (self.current_link_speed_gts, max_speed) {
             (Some(c), Some(m)) => Some(c + 0.01 < m),
             _ => None,
         };
-        let width = match (self.current_link_width, self.max_link_width) {
+        let width = match (self.current_link_width, max_width) {
             (Some(c), Some(m)) => Some(c < m),
             _ => None,
         };
-        match (speed, width) {
-            (None, None) => None,
-            (s, w) => Some(s.unwrap_or(false) || w.unwrap_or(false)),
-        }
+        (speed, width)
     }
 }
 
@@ -136,6 +154,11 @@ pub fn gather(root: &Root) -> PciFacts {
         };
         let sysfs_path = root.canonical(&base).unwrap_or_else(|_| base.clone());
         let ancestors = ancestors_of(&sysfs_path, &bdf);
+        // The upstream port is the nearest ancestor that is a function, not a host bridge.
+        let partner = |a: &str| {
+            let port = ancestors.last().filter(|p| sysfs::is_bdf(p))?;
+            root.read_value(&format!("{dir}/{port}/{a}")).ok()
+        };
         devices.push(PciDevice {
             kind,
             vendor,
@@ -149,6 +172,12 @@ pub fn gather(root: &Root) -> PciFacts {
             current_link_width: attr("current_link_width").as_deref().and_then(sysfs::link_width),
             max_link_width: attr("max_link_width").as_deref().and_then(sysfs::link_width),
             driver,
+            partner_max_link_speed_gts: partner("max_link_speed")
+                .as_deref()
+                .and_then(sysfs::link_speed_gts),
+            partner_max_link_width: partner("max_link_width")
+                .as_deref()
+                .and_then(sysfs::link_width),
             sysfs_path,
             ancestors,
             bdf,

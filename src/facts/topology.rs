@@ -163,6 +163,8 @@ mod tests {
             sysfs_path: String::new(),
             ancestors: anc.iter().map(|s| s.to_string()).collect(),
             driver: None,
+            partner_max_link_speed_gts: None,
+            partner_max_link_width: None,
         }
     }
 

@@ -106,7 +106,8 @@ mod tests {
     #[test]
     fn short_lines_are_unchanged() {
         let r = report(vec![CheckResult::new("k.x", Status::Fail, "bad\nthing")]);
-        assert_eq!(render(&r), "FAIL k.x: bad thing\n");
+        // A control character in a summary is written visibly, as in every other format.
+        assert_eq!(render(&r), "FAIL k.x: bad\\nthing\n");
         let r = report(vec![CheckResult::new("k.x", Status::Pass, "ok")]);
         assert_eq!(render(&r), "OK: 1 checks passed, 0 skipped\n");
     }
