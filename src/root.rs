@@ -42,8 +42,10 @@ pub enum RootKind {
     /// The running system, read at `/`. Live-only operations (syscalls, opening devices,
     /// loading the node's libraries) are allowed.
     Live,
-    /// The host's root mounted into a container (`kubectl debug node/...` mounts it at
-    /// `/host`). Files are the node's; syscalls would describe the container.
+    /// The node's root mounted somewhere else: `/host` in a container (`kubectl debug
+    /// node/...`, the fleet DaemonSet), or any directory whose `proc` and `sys` are live
+    /// procfs and sysfs mounts (a bind mount of `/`). Files are the node's; syscalls would
+    /// describe this process. Native helpers run inside it (chroot, see `native`).
     HostMount,
     /// A plain directory tree: a fixture or an extracted capture.
     Directory,
@@ -58,6 +60,22 @@ impl RootKind {
     pub fn is_live(self) -> bool {
         self == RootKind::Live
     }
+
+    /// True when the node's own libraries can be run for this root: from this process
+    /// (live) or from a helper executed inside the mounted root.
+    pub fn runs_native(self) -> bool {
+        matches!(self, RootKind::Live | RootKind::HostMount)
+    }
+}
+
+/// Whether `dir` is a mounted live root: its `proc` is a procfs mount and its `sys` a sysfs
+/// mount (statfs sees the mounted filesystem). A fixture or an extracted capture has plain
+/// directories there, on whatever filesystem holds the tree.
+pub fn is_mounted_live(dir: &Path) -> bool {
+    use nix::sys::statfs::{PROC_SUPER_MAGIC, SYSFS_MAGIC, statfs};
+    let fs_is =
+        |sub: &str, magic| statfs(&dir.join(sub)).is_ok_and(|s| s.filesystem_type() == magic);
+    fs_is("proc", PROC_SUPER_MAGIC) && fs_is("sys", SYSFS_MAGIC)
 }
 
 /// Why a read failed. `NotFound` is the common, expected case (an absent optional file),
@@ -271,7 +289,19 @@ impl Root {
         }
         let base = std::fs::canonicalize(path).map_err(|e| ReadError::from_io(&shown, &e))?;
         ensure_listable(&base, &shown)?;
-        let kind = if base == Path::new("/") { RootKind::Live } else { kind };
+        let kind = if base == Path::new("/") {
+            RootKind::Live
+        } else if kind == RootKind::Directory && is_mounted_live(&base) {
+            let note = format!(
+                "{shown} has live procfs and sysfs mounts: judged as a mounted node root; its \
+                 native libraries run in a helper chrooted into it"
+            );
+            return Ok(
+                Root::with_backend(Backend::Dir(base), RootKind::HostMount, shown).with_note(note)
+            );
+        } else {
+            kind
+        };
         Ok(Root::with_backend(Backend::Dir(base), kind, shown))
     }
 
@@ -329,6 +359,15 @@ impl Root {
 
     pub fn note(&self) -> Option<&str> {
         self.note.as_deref()
+    }
+
+    /// The directory on this machine that holds a mounted host root: where a native helper
+    /// chroots. `None` for other kinds.
+    pub fn mounted_base(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Dir(base) if self.kind == RootKind::HostMount => Some(base),
+            _ => None,
+        }
     }
 
     /// The real path of `rel` on this machine, for operations that need one (opening a

@@ -134,6 +134,50 @@ fn secondary_cidr_is_a_warning_with_the_cidrs() {
     assert_eq!(imds["placement_group"], "efa-cluster");
     assert_eq!(imds["interfaces"][1]["secondary_cidr"], true);
     assert_eq!(imds["interfaces"][0]["secondary_cidr"], false);
+    assert_eq!(imds["vantage"], "this process");
+}
+
+#[test]
+fn a_mounted_node_root_asks_imds_from_this_process_and_says_so() {
+    let endpoint = serve(instance(Some("efa-cluster"), "10.0.2.0/24"), Mode::Normal);
+    let d = tempfile::tempdir().unwrap();
+    // `/` bind-mounted at a temporary path in a private mount namespace: a mounted live root.
+    let o = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --rbind / "$1" && shift && exec "$@""#)
+        .arg("sh")
+        .arg(d.path())
+        .arg(env!("CARGO_BIN_EXE_efa-doctor"))
+        .args(["check", "--only", "host.network", "--format", "json", "--root"])
+        .arg(d.path())
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint)
+        .output()
+        .unwrap();
+    if !o.status.success() && o.stdout.is_empty() {
+        eprintln!(
+            "skipped: cannot bind-mount / in a private mount namespace here: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        return;
+    }
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["root"]["kind"], "host-mount");
+    let imds = &r["facts"]["imds"];
+    assert_eq!(imds["state"], "ok", "{imds:#}");
+    assert_eq!(imds["vantage"], "this process's network namespace (a pod on the node)");
+    assert_eq!(r["results"][0]["status"], "pass", "{r:#}");
+    // A fixture stays refused, whatever the environment names.
+    let fixture = common::fixture("p5-healthy");
+    let o = common::bin()
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint)
+        .args(["check", "--only", "host.network", "--format", "json", "--root"])
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_ne!(r["facts"]["imds"]["state"], "ok", "{:#}", r["facts"]["imds"]);
+    assert!(r["facts"]["imds"].get("vantage").is_none());
 }
 
 #[test]

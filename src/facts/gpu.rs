@@ -73,6 +73,9 @@ pub struct NvmlReport {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GpuFacts {
     pub state: NativeState,
+    /// Where NVML was queried ([`native::Site::vantage`]); absent when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vantage: Option<String>,
     /// Why NVML gave nothing, when it did not.
     pub error: Option<String>,
     pub driver_version: Option<String>,
@@ -91,13 +94,18 @@ fn cuda_version(v: i32) -> String {
     format!("{}.{}", v / 1000, (v % 1000) / 10)
 }
 
-/// Queries NVML on the live node through the helper process.
-pub fn gather_live() -> GpuFacts {
-    let run = native::run_json::<NvmlReport>(&["nvml"], &[], NVML_DEADLINE, "NVML did not answer");
-    let Some(report) = run.result else {
-        return GpuFacts { state: run.state, error: run.error, ..GpuFacts::default() };
+/// Queries NVML on the live node, or inside a mounted node root, through the helper process.
+pub fn gather_live(root: &crate::root::Root) -> GpuFacts {
+    let Some(site) = native::Site::of(root) else {
+        return GpuFacts::not_run("NVML runs only on the live node or a mounted node root");
     };
-    from_report(report)
+    let run =
+        native::run_json::<NvmlReport>(&site, &["nvml"], &[], NVML_DEADLINE, "NVML did not answer");
+    let facts = match run.result {
+        Some(report) => from_report(report),
+        None => GpuFacts { state: run.state, error: run.error, ..GpuFacts::default() },
+    };
+    GpuFacts { vantage: run.vantage, ..facts }
 }
 
 pub fn from_report(report: NvmlReport) -> GpuFacts {
@@ -120,6 +128,7 @@ pub fn from_report(report: NvmlReport) -> GpuFacts {
         cuda_driver_version: report.cuda_driver_version.map(cuda_version),
         nvml_version: report.nvml_version,
         gpus: report.gpus,
+        ..GpuFacts::default()
     }
 }
 

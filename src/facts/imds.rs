@@ -38,6 +38,11 @@ pub struct Interface {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImdsFacts {
     pub state: NativeState,
+    /// Who asked IMDS: `this process` on the live node, or this process's network namespace
+    /// judging a mounted node root (a pod: answers with hostNetwork or an IMDS hop limit of
+    /// 2). Absent when IMDS was not asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vantage: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub endpoint: Option<String>,
@@ -217,19 +222,39 @@ fn looks_like_ec2(root: &crate::root::Root, instance: &InstanceFacts, efa_device
 
 /// IMDS facts for the live node (an explicit endpoint is always asked).
 pub fn gather(root: &crate::root::Root, instance: &InstanceFacts, efa_devices: bool) -> ImdsFacts {
-    if !root.kind().is_live() {
-        return ImdsFacts::not_run("IMDS describes the live instance only; this root is not live");
-    }
+    use crate::root::RootKind;
+    // A mounted node root is the instance this process runs on: a pod on that node.
+    let vantage = match root.kind() {
+        RootKind::Live => "this process",
+        RootKind::HostMount => "this process's network namespace (a pod on the node)",
+        _ => {
+            return ImdsFacts::not_run(
+                "IMDS describes the live instance only; this root is neither live nor a mounted node root",
+            );
+        }
+    };
     if std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
         return ImdsFacts::not_run("disabled by AWS_EC2_METADATA_DISABLED=true");
     }
-    match std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT") {
+    let mut f = match std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT") {
         Ok(e) if !e.is_empty() => query(e.trim_end_matches('/')),
         _ if looks_like_ec2(root, instance, efa_devices) => query(DEFAULT_ENDPOINT),
-        _ => ImdsFacts::not_run(
-            "not an EC2 instance (no DMI identity and no EFA device): IMDS not asked",
-        ),
+        _ => {
+            return ImdsFacts::not_run(
+                "not an EC2 instance (no DMI identity and no EFA device): IMDS not asked",
+            );
+        }
+    };
+    f.vantage = Some(vantage.into());
+    if root.kind() == RootKind::HostMount && f.state != NativeState::Ok {
+        if let Some(e) = &mut f.error {
+            e.push_str(
+                " (asked from this pod's network: IMDS answers a pod with hostNetwork, or with an \
+                 IMDS hop limit of 2)",
+            );
+        }
     }
+    f
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub struct SearchDir {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LibfabricFacts {
     pub state: NativeState,
+    /// Where the library was enumerated ([`native::Site::vantage`]); absent when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vantage: Option<String>,
     pub error: Option<String>,
     /// The library enumerated (absolute path on the node).
     pub path: Option<String>,
@@ -47,8 +50,9 @@ pub struct LibfabricFacts {
 }
 
 impl LibfabricFacts {
-    /// The library to load for a live probe, as a path on this machine, or why there is none.
-    pub fn loadable(&self, root: &Root) -> Result<String, String> {
+    /// The library to load for a live probe, as the helper at `site` names it, or why there
+    /// is none.
+    pub fn loadable(&self, root: &Root, site: &native::Site) -> Result<String, String> {
         let path =
             self.path.as_deref().filter(|_| self.state == NativeState::Ok).ok_or_else(|| {
                 format!(
@@ -56,9 +60,7 @@ impl LibfabricFacts {
                     self.error.as_deref().unwrap_or("see libfabric.efa-provider")
                 )
             })?;
-        root.host_path(path)
-            .map(|p| p.display().to_string())
-            .ok_or_else(|| "this root has no files to load".to_string())
+        site.path(root, path).ok_or_else(|| "this root has no files to load".to_string())
     }
 
     pub fn efa_entries(&self) -> impl Iterator<Item = &ProviderInfo> {
@@ -176,7 +178,8 @@ pub fn gather(root: &Root, arch: Option<&str>, native_allowed: bool) -> Libfabri
         f.error = Some("libfabric is loaded only on the live node (or from a capture)".into());
         return f;
     }
-    let Some(host_path) = root.host_path(&path) else {
+    let site = native::Site::of(root);
+    let Some((site, lib)) = site.and_then(|s| s.path(root, &path).map(|lib| (s, lib))) else {
         f.state = NativeState::NotRun;
         f.error = Some("this root has no files to load".into());
         return f;
@@ -187,14 +190,15 @@ pub fn gather(root: &Root, arch: Option<&str>, native_allowed: bool) -> Libfabri
         f.error = Some(format!("not loaded: {e}"));
         return f;
     }
-    let host = host_path.display().to_string();
     let run = native::run_json::<Enumeration>(
-        &["libfabric", "--lib", &host],
+        &site,
+        &["libfabric", "--lib", &lib],
         &[],
         LIBFABRIC_DEADLINE,
         "libfabric did not answer",
     );
     f.log = run.log;
+    f.vantage = run.vantage;
     match run.result {
         Some(e) => apply(&mut f, e),
         None => {

@@ -129,12 +129,12 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
         _ => None,
     };
     let captured = opts.manifest.as_ref().and_then(|m| m.native.clone()).unwrap_or_default();
-    // Native libraries answer for the live node only; elsewhere the manifest's captured
-    // results stand in for them.
-    let native_here = root.kind().is_live();
+    // Native libraries answer for the live node or a mounted node root (in a helper chrooted
+    // into it); elsewhere the manifest's captured results stand in for them.
+    let native_here = root.kind().runs_native();
     let gpu = match captured.gpu {
         Some(g) => g,
-        None if native_here => gpu::gather_live(),
+        None if native_here => gpu::gather_live(root),
         None => gpu::GpuFacts::not_run(
             "NVML runs only on the live node; this root holds no captured NVML result",
         ),

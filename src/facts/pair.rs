@@ -48,10 +48,10 @@ pub fn node_id(root: &Root, instance: &InstanceFacts, imds: &ImdsFacts) -> NodeI
 
 /// Runs this end. Live nodes only: the probe moves real traffic.
 pub fn run(root: &Root, req: &PairRequest, lf: &LibfabricFacts, node: NodeId) -> PairFacts {
-    if !root.kind().is_live() {
+    let Some(site) = native::Site::of(root) else {
         return PairFacts::not_run("the pair probe runs between two live nodes");
-    }
-    let lib = match lf.loadable(root) {
+    };
+    let lib = match lf.loadable(root, &site) {
         Ok(l) => l,
         Err(why) => return PairFacts::not_run(why),
     };
@@ -86,5 +86,5 @@ pub fn run(root: &Root, req: &PairRequest, lf: &LibfabricFacts, node: NodeId) ->
     let deadline =
         req.wait + req.stall * (2 * req.sizes.len() as u32 + 4) + Duration::from_secs(60);
     let arg_ref: Vec<&str> = args.iter().map(String::as_str).collect();
-    native::run_json(&arg_ref, &[], deadline, "the pair probe did not finish")
+    native::run_json(&site, &arg_ref, &[], deadline, "the pair probe did not finish")
 }

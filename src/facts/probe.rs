@@ -67,13 +67,13 @@ pub fn gather(root: &Root, request: &ProbeRequest, inputs: &ProbeInputs<'_>) -> 
     if let ProbeRequest::Off(why) = request {
         return ProbeFacts::not_run(why.clone());
     }
-    if !root.kind().is_live() {
+    let Some(site) = native::Site::of(root) else {
         return ProbeFacts::not_run(
-            "the probe registers memory on the live node only; this root is not live",
+            "the probe registers memory on the live node only (or from inside a mounted node root); this root is neither",
         );
-    }
+    };
     let lf = inputs.libfabric;
-    let lib = match lf.loadable(root) {
+    let lib = match lf.loadable(root, &site) {
         Ok(l) => l,
         Err(why) => return ProbeFacts::not_run(why),
     };
@@ -120,5 +120,5 @@ pub fn gather(root: &Root, request: &ProbeRequest, inputs: &ProbeInputs<'_>) -> 
         deadline.unwrap_or(PROBE_DEADLINE + PROBE_DEADLINE_PER_GPU * gpus.len().max(1) as u32);
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let arg_ref: Vec<&str> = args.iter().map(String::as_str).collect();
-    native::run_json(&arg_ref, &env_ref, deadline, "the probe did not finish")
+    native::run_json(&site, &arg_ref, &env_ref, deadline, "the probe did not finish")
 }

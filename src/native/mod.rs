@@ -7,6 +7,11 @@
 //! finding instead of killing the run; and libfabric's own log output (stderr) can be
 //! captured as evidence. The child prints one JSON document on stdout. Before each native
 //! call it writes `step: <what>` to stderr, so a timeout names the call that hung.
+//!
+//! For a mounted node root (`--root /host` in a container, see [`Site`]) the helper runs
+//! inside that root: the child chroots into it and executes this same binary from a file
+//! descriptor opened beforehand, so its `PT_INTERP` is resolved in the node's root and the
+//! node's loader, glibc and libraries are the ones loaded, as its workloads load them.
 
 pub mod cuda;
 pub mod fabric;
@@ -19,6 +24,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use crate::root::{Root, RootKind};
 
 /// First argument that makes the binary act as a native helper.
 pub const HELPER_ARG: &str = "__native";
@@ -77,6 +84,9 @@ pub struct ChildOutput {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NativeRun<T> {
     pub state: NativeState,
+    /// Where the helper ran ([`Site::vantage`]); absent when none was started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vantage: Option<String>,
     /// Why the task was not run, or how it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -88,7 +98,13 @@ pub struct NativeRun<T> {
 
 impl<T> Default for NativeRun<T> {
     fn default() -> Self {
-        NativeRun { state: NativeState::NotRun, error: None, result: None, log: Vec::new() }
+        NativeRun {
+            state: NativeState::NotRun,
+            vantage: None,
+            error: None,
+            result: None,
+            log: Vec::new(),
+        }
     }
 }
 
@@ -98,21 +114,72 @@ impl<T> NativeRun<T> {
     }
 }
 
-/// Runs `efa-doctor __native <args>`, whose stdout is one JSON document of `T`. A timeout
-/// reads "`{timeout}` within N s (hung in <last call>)".
+/// Where native helpers run for a root, which decides whose loader and libraries they use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Site {
+    /// This process, on the live root.
+    ThisProcess,
+    /// A helper chrooted into the node's root mounted at `dir` on this machine (`shown` is
+    /// the root as the user named it).
+    Chroot { dir: std::path::PathBuf, shown: String },
+}
+
+impl Site {
+    /// Where native work for `root` runs; `None` when it cannot (a fixture, a capture).
+    pub fn of(root: &Root) -> Option<Site> {
+        match root.kind() {
+            RootKind::Live => Some(Site::ThisProcess),
+            RootKind::HostMount => root
+                .mounted_base()
+                .map(|d| Site::Chroot { dir: d.to_path_buf(), shown: root.display().to_string() }),
+            _ => None,
+        }
+    }
+
+    /// Shown with each native result: which vantage point answered.
+    pub fn vantage(&self) -> String {
+        match self {
+            Site::ThisProcess => "this process".into(),
+            Site::Chroot { shown, .. } => format!("chroot into {shown}"),
+        }
+    }
+
+    /// How the helper names the node's file `node_path` (absolute on the node): the path on
+    /// this machine, or inside the chroot the node's own path (links resolved in the root).
+    pub fn path(&self, root: &Root, node_path: &str) -> Option<String> {
+        match self {
+            Site::ThisProcess => root.host_path(node_path).map(|p| p.display().to_string()),
+            Site::Chroot { .. } => root.canonical(node_path).ok().map(|c| format!("/{c}")),
+        }
+    }
+}
+
+/// Runs `efa-doctor __native <args>` at `site`, whose stdout is one JSON document of `T`. A
+/// timeout reads "`{timeout}` within N s (hung in <last call>)"; a helper that could not be
+/// started inside a mounted root is `not-run`, with why.
 pub fn run_json<T: serde::de::DeserializeOwned>(
+    site: &Site,
     args: &[&str],
     env: &[(&str, &str)],
     deadline: Duration,
     timeout: &str,
 ) -> NativeRun<T> {
-    let failed =
-        |state, error: String| NativeRun { state, error: Some(error), ..NativeRun::default() };
-    match run_child(args, env, deadline) {
+    let vantage = Some(site.vantage());
+    let failed = |state, error: String| NativeRun {
+        state,
+        vantage: vantage.clone(),
+        error: Some(error),
+        ..NativeRun::default()
+    };
+    match run_child(site, args, env, deadline) {
         Ok(out) => match serde_json::from_slice(&out.stdout) {
-            Ok(r) => {
-                NativeRun { state: NativeState::Ok, error: None, result: Some(r), log: out.log }
-            }
+            Ok(r) => NativeRun {
+                state: NativeState::Ok,
+                vantage: vantage.clone(),
+                error: None,
+                result: Some(r),
+                log: out.log,
+            },
             Err(e) => NativeRun {
                 log: out.log,
                 ..failed(NativeState::Failed, format!("unreadable helper output: {e}"))
@@ -121,6 +188,7 @@ pub fn run_json<T: serde::de::DeserializeOwned>(
         Err(ChildError::Timeout { secs, last_step }) => {
             failed(NativeState::Timeout, format!("{timeout} within {secs} s (hung in {last_step})"))
         }
+        Err(ChildError::CannotEnter(why)) => failed(NativeState::NotRun, why),
         Err(e) => failed(NativeState::Failed, e.to_string()),
     }
 }
@@ -131,6 +199,10 @@ pub enum ChildError {
     Timeout { secs: u64, last_step: String },
     #[error("{0}")]
     Failed(String),
+    /// The helper could not be started inside the mounted root (no privilege to chroot,
+    /// no loader for this binary there): nothing about the node's libraries is known.
+    #[error("{0}")]
+    CannotEnter(String),
 }
 
 /// Lines of the child's stderr kept as evidence (the last ones).
@@ -255,20 +327,138 @@ impl Drop for GroupGuard {
     }
 }
 
-/// Runs `efa-doctor __native <args>` with extra environment, under `deadline`.
+/// Runs `efa-doctor __native <args>` at `site` with extra environment, under `deadline`.
 pub fn run_child(
+    site: &Site,
     args: &[&str],
     env: &[(&str, &str)],
     deadline: Duration,
 ) -> Result<ChildOutput, ChildError> {
-    let exe = std::env::current_exe()
-        .map_err(|e| ChildError::Failed(format!("cannot find own executable: {e}")))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg(HELPER_ARG).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
+    let cmd = match site {
+        Site::ThisProcess => {
+            let exe = std::env::current_exe()
+                .map_err(|e| ChildError::Failed(format!("cannot find own executable: {e}")))?;
+            let mut cmd = Command::new(exe);
+            cmd.arg(HELPER_ARG).args(args);
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            cmd
+        }
+        Site::Chroot { dir, .. } => chrooted(dir, args, env)?,
+    };
+    run_bounded(cmd, deadline).map_err(|e| match (site, e) {
+        (Site::Chroot { shown, .. }, ChildError::Failed(why)) if why.starts_with(SPAWN_FAILED) => {
+            ChildError::CannotEnter(cannot_enter(shown, &why))
+        }
+        (_, e) => e,
+    })
+}
+
+/// Prefix of [`run_bounded`]'s error when the child could not be started at all.
+const SPAWN_FAILED: &str = "cannot start helper process";
+
+/// Why a helper could not be started inside the mounted root `shown`, from the error the
+/// child's chroot or exec returned.
+fn cannot_enter(shown: &str, why: &str) -> String {
+    let os = why.rsplit_once("(os error ").and_then(|(_, n)| n.trim_end_matches(')').parse().ok());
+    let hint = match os {
+        Some(nix::libc::EPERM) => format!(
+            "efa-doctor may not chroot into {shown} (it needs CAP_SYS_CHROOT: run the container \
+             privileged or add SYS_CHROOT to its capabilities)"
+        ),
+        Some(nix::libc::ENOENT) => format!(
+            "{shown} has no dynamic loader for this efa-doctor binary (its PT_INTERP), so it \
+             cannot run on the node's libraries"
+        ),
+        _ => format!("the helper could not be started inside {shown} (chroot, then exec)"),
+    };
+    format!("native helper not started: {hint}: {why}")
+}
+
+/// Raw pointers of the child's argument and environment vectors, built before the fork:
+/// only async-signal-safe calls are allowed between fork and exec in a threaded program.
+struct ExecVectors {
+    _strings: Vec<std::ffi::CString>,
+    argv: Vec<*const nix::libc::c_char>,
+    envp: Vec<*const nix::libc::c_char>,
+}
+
+// SAFETY: the pointers point into `_strings`, owned by the same value and never changed;
+// they are read only in the forked child.
+unsafe impl Send for ExecVectors {}
+unsafe impl Sync for ExecVectors {}
+
+/// A command that, in the child, chroots into `dir`, changes to its `/` and executes this
+/// binary from a descriptor opened now (`execveat(fd, "", AT_EMPTY_PATH)`: the file need
+/// not exist inside the root; its loader must). Nothing is written under `dir`.
+fn chrooted(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<Command, ChildError> {
+    use nix::fcntl::{OFlag, open};
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    // Close-on-exec: execveat still runs an ELF binary from it (the kernel holds the file).
+    let exe = open(
+        crate::root::live::SELF_EXE,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| ChildError::Failed(format!("cannot open own executable: {e}")))?;
+    let text = |b: &[u8]| {
+        CString::new(b).map_err(|_| ChildError::Failed("a NUL byte in a helper argument".into()))
+    };
+    let dir_c = text(dir.as_os_str().as_bytes())?;
+    let mut argv = vec![text(b"efa-doctor")?, text(HELPER_ARG.as_bytes())?];
+    for a in args {
+        argv.push(text(a.as_bytes())?);
     }
-    run_bounded(cmd, deadline)
+    let mut envp = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        if !env.iter().any(|(name, _)| std::ffi::OsStr::new(name) == k) {
+            envp.push(text(&[k.as_bytes(), b"=", v.as_bytes()].concat())?);
+        }
+    }
+    for (k, v) in env {
+        envp.push(text(format!("{k}={v}").as_bytes())?);
+    }
+    let nul_ended = |v: &[CString]| {
+        v.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+    };
+    let (argv_p, envp_p) = (nul_ended(&argv), nul_ended(&envp));
+    argv.append(&mut envp);
+    let vectors = ExecVectors { _strings: argv, argv: argv_p, envp: envp_p };
+    // Never executed by std: the closure below execs (or fails) first.
+    let mut cmd = Command::new(crate::root::live::SELF_EXE);
+    // SAFETY: only async-signal-safe system calls (prctl, chroot, chdir, execveat) on data
+    // prepared before the fork. It runs after std has set up stdio and the process group,
+    // and before run_bounded's own hook, so it sets the parent-death signal itself.
+    unsafe {
+        cmd.pre_exec(move || {
+            use nix::libc;
+            let v = &vectors;
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
+                || libc::chroot(dir_c.as_ptr()) != 0
+                || libc::chdir(c"/".as_ptr()) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::syscall(
+                libc::SYS_execveat,
+                exe.as_raw_fd(),
+                c"".as_ptr(),
+                v.argv.as_ptr(),
+                v.envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            );
+            Err(std::io::Error::last_os_error())
+        });
+    }
+    Ok(cmd)
 }
 
 /// Runs `cmd` as a helper: in its own process group, which is killed at the deadline, when
@@ -287,8 +477,7 @@ pub fn run_bounded(mut cmd: Command, deadline: Duration) -> Result<ChildOutput, 
                 .map_err(std::io::Error::from)
         });
     }
-    let mut child =
-        cmd.spawn().map_err(|e| ChildError::Failed(format!("cannot start helper process: {e}")))?;
+    let mut child = cmd.spawn().map_err(|e| ChildError::Failed(format!("{SPAWN_FAILED}: {e}")))?;
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let _guard = GroupGuard::register(pid.as_raw());
     let kill_group = || {

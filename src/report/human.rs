@@ -42,6 +42,33 @@ fn node_line(report: &Report) -> String {
     show(&parts.join(" · "))
 }
 
+/// Which vantage point answered each native source (`libfabric, NVML from chroot into
+/// /host`), when any is other than this process itself: the reader must know whose
+/// libraries and network answered.
+fn vantage_line(f: &crate::facts::Facts) -> Option<String> {
+    let sources = [
+        ("libfabric", &f.libfabric.vantage),
+        ("NVML", &f.gpu.vantage),
+        ("probe", &f.probe.vantage),
+        ("pair probe", &f.pair.as_ref().and_then(|p| p.vantage.clone())),
+        ("IMDS", &f.imds.vantage),
+    ];
+    let mut by_vantage: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (name, v) in sources {
+        let Some(v) = v.as_deref() else { continue };
+        match by_vantage.iter_mut().find(|(seen, _)| *seen == v) {
+            Some((_, names)) => names.push(name),
+            None => by_vantage.push((v, vec![name])),
+        }
+    }
+    if by_vantage.iter().all(|(v, _)| *v == "this process") {
+        return None;
+    }
+    let parts: Vec<String> =
+        by_vantage.iter().map(|(v, names)| format!("{} from {v}", names.join(", "))).collect();
+    Some(parts.join(" · "))
+}
+
 pub fn render(report: &Report, color: bool) -> String {
     let mut out = String::new();
     let r = &report.root;
@@ -59,6 +86,9 @@ pub fn render(report: &Report, color: bool) -> String {
         let _ = writeln!(out, "note: {}", show(n));
     }
     let _ = writeln!(out, "node: {}", node_line(report));
+    if let Some(line) = vantage_line(&report.facts) {
+        let _ = writeln!(out, "native: {}", show(&line));
+    }
     out.push('\n');
 
     let mut table = Table::new();
