@@ -7,17 +7,14 @@
 
 pub mod checks;
 pub mod cli;
-pub mod elf;
+pub mod commands;
 pub mod escape;
 pub mod facts;
-pub mod logs;
 pub mod native;
-pub mod output;
 pub mod parse;
 pub mod redact;
 pub mod report;
 pub mod root;
-pub mod snapshot;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -67,7 +64,7 @@ pub fn man_page() -> Result<Vec<u8>> {
 /// Opens the root the user asked for (or the automatic one).
 pub fn open_root(args: &CheckArgs) -> Result<Root> {
     if let Some(file) = &args.snapshot {
-        return snapshot::load(file).map_err(|e| UsageError(e.to_string()).into());
+        return root::snapshot::load(file).map_err(|e| UsageError(e.to_string()).into());
     }
     open_dir_root(args.root.as_deref())
 }
@@ -90,7 +87,7 @@ fn open_dir_root(dir: Option<&Path>) -> Result<Root> {
 /// Gathers every fact from `root`; `opts` says what beyond reading files (its manifest is
 /// read here).
 pub fn gather(root: &Root, mut opts: facts::GatherOptions) -> Result<facts::Facts> {
-    opts.manifest = snapshot::load_manifest(root)
+    opts.manifest = root::snapshot::load_manifest(root)
         .map_err(|e| UsageError(format!("cannot read the captured manifest: {e}")))?;
     Ok(facts::gather(root, &opts))
 }
@@ -130,11 +127,12 @@ fn build_report_with(
     };
     let mut facts = gather(root, opts)?;
     require_pids(root, &args.pids, &facts)?;
-    let rules = logs::rules::RuleSet::with_user_dir(args.rules.as_deref()).map_err(UsageError)?;
+    let rules =
+        facts::logs::rules::RuleSet::with_user_dir(args.rules.as_deref()).map_err(UsageError)?;
     let analysis = if args.logs.is_empty() {
-        logs::analyse_captured(root, &rules)
+        facts::logs::analyse_captured(root, &rules)
     } else {
-        let a = logs::analyse_paths(&args.logs, &rules);
+        let a = facts::logs::analyse_paths(&args.logs, &rules);
         require_readable_logs(&a)?;
         Some(a)
     };
@@ -144,7 +142,7 @@ fn build_report_with(
     if !args.metrics.is_empty() {
         facts.metrics = Some(facts::metrics::gather(&args.metrics, args.sample));
     }
-    let verdicts = analysis.as_ref().map(|a| logs::interpret::interpret(a, &facts));
+    let verdicts = analysis.as_ref().map(|a| checks::logs::interpret::interpret(a, &facts));
     let cx = checks::Context { facts: &facts, logs: verdicts.as_ref() };
     let mut results = checks::run(&selected, &cx);
     if let Some(a) = &analysis {
@@ -185,7 +183,7 @@ fn require_pids(root: &Root, pids: &[u32], facts: &facts::Facts) -> Result<()> {
 
 /// A log the user named that cannot be read is a usage error: judging without it would
 /// claim the logs hold no such line.
-fn require_readable_logs(analysis: &logs::Analysis) -> Result<()> {
+fn require_readable_logs(analysis: &facts::logs::Analysis) -> Result<()> {
     let unreadable: Vec<String> = analysis
         .files
         .iter()
@@ -208,7 +206,7 @@ fn check(args: &CheckArgs) -> Result<i32> {
 /// lines (with the pid of the stream that logged them, when known).
 fn registrations(
     addrs: &[(u64, Option<u64>)],
-    analysis: Option<&logs::Analysis>,
+    analysis: Option<&facts::logs::Analysis>,
 ) -> Vec<facts::process::Registration> {
     let mut out: Vec<facts::process::Registration> = addrs
         .iter()
@@ -236,7 +234,11 @@ fn registrations(
 }
 
 /// Results of user rules (`--rules`), filtered by `--only`/`--skip` on their ids.
-fn user_results(a: &logs::Analysis, only: &[String], skip: &[String]) -> Vec<report::CheckResult> {
+fn user_results(
+    a: &facts::logs::Analysis,
+    only: &[String],
+    skip: &[String],
+) -> Vec<report::CheckResult> {
     let keep = |id: &str| {
         let m = |s: &String| checks::matches(s, id);
         (only.is_empty() || only.iter().any(m)) && !skip.iter().any(m)
@@ -249,15 +251,19 @@ fn user_results(a: &logs::Analysis, only: &[String], skip: &[String]) -> Vec<rep
 }
 
 fn logs_cmd(a: &cli::LogsArgs) -> Result<i32> {
-    let rules = logs::rules::RuleSet::with_user_dir(a.rules.as_deref()).map_err(UsageError)?;
-    let analysis = logs::analyse_paths(&a.files, &rules);
+    let rules =
+        facts::logs::rules::RuleSet::with_user_dir(a.rules.as_deref()).map_err(UsageError)?;
+    let analysis = facts::logs::analyse_paths(&a.files, &rules);
     require_readable_logs(&analysis)?;
     let facts =
         facts::Facts { logs: Some(analysis.summary(rules.rules.len())), ..facts::Facts::default() };
-    let verdicts = logs::interpret::interpret(&analysis, &facts);
+    let verdicts = checks::logs::interpret::interpret(&analysis, &facts);
     let cx = checks::Context { facts: &facts, logs: Some(&verdicts) };
-    let selected: Vec<&'static dyn checks::Check> =
-        checks::CHECKS.iter().copied().filter(|c| logs::interpret::IDS.contains(&c.id())).collect();
+    let selected: Vec<&'static dyn checks::Check> = checks::CHECKS
+        .iter()
+        .copied()
+        .filter(|c| checks::logs::interpret::IDS.contains(&c.id()))
+        .collect();
     let mut results = checks::run(&selected, &cx);
     results.extend(user_results(&analysis, &[], &[]));
     let summary = Summary::of(&results, a.fail_on);
@@ -290,20 +296,22 @@ fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let manifest = snapshot::manifest_for(&facts, now, a.description.clone());
+    let manifest = root::snapshot::manifest_for(&facts, now, a.description.clone());
     let mut rec = root.take_recording();
     for (i, path) in a.logs.iter().enumerate() {
-        let data = logs::read_for_capture(path)
+        let data = facts::logs::read_for_capture(path)
             .with_context(|| format!("cannot read --log {}", path.display()))?;
         let base =
             path.file_name().map_or_else(|| "log".into(), |n| n.to_string_lossy().into_owned());
-        rec.files
-            .insert(format!("{}/{i:02}-{base}", logs::CAPTURED_LOG_DIR), std::sync::Arc::new(data));
+        rec.files.insert(
+            format!("{}/{i:02}-{base}", facts::logs::CAPTURED_LOG_DIR),
+            std::sync::Arc::new(data),
+        );
     }
-    let (bytes, stats) = snapshot::archive(rec, manifest, a.max_size)
+    let (bytes, stats) = root::snapshot::archive(rec, manifest, a.max_size)
         .map_err(|e| UsageError(format!("cannot capture: {e}")))?;
     write_atomically(&a.output, &bytes)?;
-    let written = match output::stdio_alias(&a.output) {
+    let written = match commands::output::stdio_alias(&a.output) {
         Some(_) => "standard output".to_string(),
         None => a.output.display().to_string(),
     };
@@ -394,7 +402,7 @@ fn use_color(choice: ColorChoice, to_file: bool) -> bool {
 
 /// Writes the rendered report to stdout or to `--output` (see [`write_atomically`]).
 pub fn emit(report: &Report, out: &OutputArgs) -> Result<()> {
-    let to_file = out.output.as_deref().is_some_and(|p| output::stdio_alias(p).is_none());
+    let to_file = out.output.as_deref().is_some_and(|p| commands::output::stdio_alias(p).is_none());
     let color = use_color(out.color, to_file);
     let text = report::render(report, out.format, color);
     match &out.output {
@@ -409,15 +417,15 @@ pub fn emit(report: &Report, out: &OutputArgs) -> Result<()> {
 /// never written through; devices other than a character device or FIFO named directly are
 /// refused. [`output`] has the rules.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
-    output::write(path, data).map_err(|e| match e {
-        output::OutputError::Refused { .. } => UsageError(e.to_string()).into(),
+    commands::output::write(path, data).map_err(|e| match e {
+        commands::output::OutputError::Refused { .. } => UsageError(e.to_string()).into(),
         e => e.into(),
     })
 }
 
 /// Writes to stdout; a closed pipe (`efa-doctor | head`) is not an error.
 pub fn write_stdout(data: &[u8]) -> Result<()> {
-    Ok(output::write_stdout(data)?)
+    Ok(commands::output::write_stdout(data)?)
 }
 
 fn list(format: ListFormat) -> Result<i32> {

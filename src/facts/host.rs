@@ -68,7 +68,7 @@ pub struct UverbsNode {
     pub open_error: Option<String>,
 }
 
-pub fn gather(root: &Root, captured: Option<&crate::snapshot::LiveFacts>) -> HostFacts {
+pub fn gather(root: &Root, captured: Option<&crate::root::snapshot::LiveFacts>) -> HostFacts {
     let mut h = HostFacts::default();
 
     match root.read_string("proc/meminfo") {

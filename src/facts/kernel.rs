@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::Notes;
 use crate::parse::{self, Version};
 use crate::root::Root;
-use crate::snapshot::Manifest;
+use crate::root::snapshot::Manifest;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KernelFacts {

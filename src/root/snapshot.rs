@@ -156,7 +156,9 @@ fn captured_kind(path: &str) -> Captured {
     match process_file {
         Some("environ") => Captured::Environ,
         Some("cmdline") => Captured::Cmdline,
-        _ if path.starts_with(&format!("{}/", crate::logs::CAPTURED_LOG_DIR)) => Captured::Log,
+        _ if path.starts_with(&format!("{}/", crate::facts::logs::CAPTURED_LOG_DIR)) => {
+            Captured::Log
+        }
         _ => Captured::Other,
     }
 }

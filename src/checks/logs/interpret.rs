@@ -12,8 +12,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Analysis, Event};
 use crate::facts::Facts;
+use crate::facts::logs::{Analysis, Event};
 use crate::report::{Evidence, Outcome, Status};
 
 /// The result ids this module produces (the JSON contract of `efa-doctor logs`).

@@ -12,7 +12,6 @@
 //! streams apart: Open MPI `[1,R]<stdout>:`, NCCL `host:pid:tid [dev]`, libfabric
 //! `libfabric:pid:`, vLLM `(EngineCore_DP0 pid=N)`, UCX `[ts] [host:pid:tid]`.
 
-pub mod interpret;
 pub mod rules;
 
 use std::collections::BTreeMap;
@@ -506,7 +505,7 @@ impl<'r> Analyser<'r> {
     }
 
     /// One result per user-rule result and distinct value; the first line is the evidence.
-    fn user_result(&mut self, rule: &crate::logs::rules::Rule, value: String, e: &Event) {
+    fn user_result(&mut self, rule: &crate::facts::logs::rules::Rule, value: String, e: &Event) {
         let Some(res) = &rule.result else { return };
         if self.reported.contains(&(res.id.clone(), value.clone())) {
             return;
