@@ -677,7 +677,8 @@ fn archive_output_always_loads() {
     rec.links.insert("sys/a/up".into(), "../../../../../../sys/a".into());
     rec.links.insert("sys/abs".into(), "/../../../sys/a/f".into());
     rec.links.insert("top".into(), "..".into());
-    let (bytes, _) = efa_doctor::root::snapshot::archive(rec, Default::default(), 1 << 20).unwrap();
+    let (bytes, _) =
+        efa_doctor::commands::snapshot::archive(rec, Default::default(), 1 << 20).unwrap();
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("s.tar.gz");
     std::fs::write(&f, &bytes).unwrap();
@@ -687,7 +688,7 @@ fn archive_output_always_loads() {
 
     let mut rec = efa_doctor::root::Recording::default();
     rec.files.insert("d/".repeat(200) + "f", std::sync::Arc::new(Vec::new()));
-    let e = efa_doctor::root::snapshot::archive(rec, Default::default(), 1 << 20).unwrap_err();
+    let e = efa_doctor::commands::snapshot::archive(rec, Default::default(), 1 << 20).unwrap_err();
     assert!(e.contains("over the 128-component depth limit"), "{e}");
 }
 

@@ -8,7 +8,7 @@ use crate::facts::Facts;
 use crate::facts::pci::PciKind;
 use crate::facts::rdma::{Counters, RdmaDevice};
 use crate::facts::topology::{self, Relation};
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 fn gpu_node(f: &Facts) -> bool {
     f.pci.has(PciKind::Gpu)

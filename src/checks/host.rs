@@ -3,7 +3,7 @@
 use super::{Check, Context, human_bytes};
 use crate::facts::Facts;
 use crate::facts::pci::PciKind;
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 pub struct Instance;
 

@@ -5,7 +5,7 @@ pub mod interpret;
 
 use super::{Check, Context};
 use crate::checks::logs::interpret::nothing_for;
-use crate::report::Outcome;
+use crate::verdict::Outcome;
 
 /// One log-derived check, identified by its result id.
 pub struct LogCheck(pub &'static str);

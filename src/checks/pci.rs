@@ -4,7 +4,7 @@ use super::{Check, Context};
 use crate::facts::Facts;
 use crate::facts::pci::{PciDevice, PciKind};
 use crate::parse::sysfs::pcie_gen;
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 pub struct Link;
 

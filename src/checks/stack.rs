@@ -5,7 +5,7 @@ use super::{Check, Context};
 use crate::facts::Facts;
 use crate::facts::stack::{FabricConsumer, LibfabricCopy};
 use crate::parse::Version;
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 fn copy_line(c: &LibfabricCopy) -> String {
     let v =

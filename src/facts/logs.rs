@@ -93,7 +93,7 @@ pub struct Analysis {
     pub counts: BTreeMap<String, u64>,
     /// Results emitted by user rules with a `[rule.result]`.
     #[serde(skip)]
-    pub user_results: Vec<(String, crate::report::Outcome)>,
+    pub user_results: Vec<(String, crate::verdict::Outcome)>,
     /// Matches past [`MAX_KEPT_EVENTS`]: counted, not kept.
     #[serde(default)]
     pub events_not_kept: u64,
@@ -515,9 +515,9 @@ impl<'r> Analyser<'r> {
             return;
         }
         self.reported.insert((res.id.clone(), value));
-        let mut o = crate::report::Outcome::new(res.status, fill(&res.summary, &e.captures))
+        let mut o = crate::verdict::Outcome::new(res.status, fill(&res.summary, &e.captures))
             .evidence(
-                crate::report::Evidence::new(self.analysis.source_of(e))
+                crate::verdict::Evidence::new(self.analysis.source_of(e))
                     .line(e.line)
                     .observed(e.text.clone()),
             );

@@ -11,6 +11,7 @@ pub mod instance;
 pub mod kernel;
 pub mod libfabric;
 pub mod logs;
+pub mod manifest;
 pub mod metrics;
 pub mod pair;
 pub mod pci;
@@ -74,7 +75,7 @@ impl Facts {
 pub struct GatherOptions {
     /// Manifest of a snapshot or captured tree, when the root has one: it carries the facts
     /// a file tree cannot (page size, architecture, native-library results).
-    pub manifest: Option<crate::root::snapshot::Manifest>,
+    pub manifest: Option<crate::facts::manifest::Manifest>,
     /// `--sample`: take a second counter reading after this long.
     pub sample: Option<std::time::Duration>,
     /// Processes to inspect; empty means discover workers.

@@ -9,9 +9,8 @@ use super::Notes;
 use crate::parse::sysfs;
 use crate::root::Root;
 
-pub const VENDOR_AMAZON: u32 = 0x1d0f;
+pub use crate::parse::sysfs::{EFA_DEVICE_IDS, VENDOR_AMAZON};
 pub const VENDOR_NVIDIA: u32 = 0x10de;
-pub const EFA_DEVICE_IDS: [u32; 4] = [0xefa0, 0xefa1, 0xefa2, 0xefa3];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,5 +1,11 @@
 //! Parsers for sysfs attribute values (PCI, InfiniBand class, DMI).
 
+/// PCI vendor of Amazon's devices; EFA functions are its devices `0xefa0`-`0xefa3`
+/// (REFERENCE §1.1). Here, below every reader, because both the RDMA facts and the pair
+/// probe's own counter reading tell EFA devices apart by them.
+pub const VENDOR_AMAZON: u32 = 0x1d0f;
+pub const EFA_DEVICE_IDS: [u32; 4] = [0xefa0, 0xefa1, 0xefa2, 0xefa3];
+
 /// `0x1d0f` -> 0x1d0f. sysfs writes PCI ids and classes in this form.
 pub fn hex_u32(s: &str) -> Option<u32> {
     let s = s.trim();

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use crate::facts::Facts;
 use crate::facts::logs::{Analysis, Event};
-use crate::report::{Evidence, Outcome, Status};
+use crate::verdict::{Evidence, Outcome, Status};
 
 /// The result ids this module produces (the JSON contract of `efa-doctor logs`).
 pub const IDS: [&str; 10] = [
