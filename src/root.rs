@@ -13,6 +13,8 @@
 //! recorder attached and archives exactly the files, directory listings and links that the
 //! checks used.
 
+pub mod snapshot;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::Read;

@@ -660,7 +660,7 @@ fn snapshot_extensions_within_bounds_still_load() {
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("s.tar.gz");
     std::fs::write(&f, gzip(&tar_bytes)).unwrap();
-    let root = efa_doctor::snapshot::load(&f).unwrap();
+    let root = efa_doctor::root::snapshot::load(&f).unwrap();
     assert_eq!(root.read(&format!("{long_dir}vendor")).unwrap().as_slice(), b"0x1");
     assert_eq!(root.read("sys/class/long/vendor").unwrap().as_slice(), b"0x1");
     assert_eq!(root.read("proc/modules").unwrap().as_slice(), b"efa 1");
@@ -677,17 +677,18 @@ fn archive_output_always_loads() {
     rec.links.insert("sys/a/up".into(), "../../../../../../sys/a".into());
     rec.links.insert("sys/abs".into(), "/../../../sys/a/f".into());
     rec.links.insert("top".into(), "..".into());
-    let (bytes, _) = efa_doctor::snapshot::archive(rec, Default::default(), 1 << 20).unwrap();
+    let (bytes, _) =
+        efa_doctor::commands::snapshot::archive(rec, Default::default(), 1 << 20).unwrap();
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("s.tar.gz");
     std::fs::write(&f, &bytes).unwrap();
-    let root = efa_doctor::snapshot::load(&f).expect("archive output loads");
+    let root = efa_doctor::root::snapshot::load(&f).expect("archive output loads");
     assert_eq!(root.read("sys/a/up/f").unwrap().as_slice(), b"1");
     assert_eq!(root.read("sys/abs").unwrap().as_slice(), b"1");
 
     let mut rec = efa_doctor::root::Recording::default();
     rec.files.insert("d/".repeat(200) + "f", std::sync::Arc::new(Vec::new()));
-    let e = efa_doctor::snapshot::archive(rec, Default::default(), 1 << 20).unwrap_err();
+    let e = efa_doctor::commands::snapshot::archive(rec, Default::default(), 1 << 20).unwrap_err();
     assert!(e.contains("over the 128-component depth limit"), "{e}");
 }
 

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use efa_doctor::logs::{Analyser, MAX_EVENTS_PER_KIND, MAX_KEPT_EVENTS, rules::RuleSet};
+use efa_doctor::facts::logs::{Analyser, MAX_EVENTS_PER_KIND, MAX_KEPT_EVENTS, rules::RuleSet};
 use proptest::prelude::*;
 
 /// Time one case may take, unoptimised, on a loaded 2-core machine.
@@ -140,7 +140,7 @@ fn load_case(bytes: &[u8]) -> Result<(), TestCaseError> {
     let f = dir.path().join("s.tar.gz");
     std::fs::write(&f, bytes).unwrap();
     let start = Instant::now();
-    let loaded = efa_doctor::snapshot::load(&f);
+    let loaded = efa_doctor::root::snapshot::load(&f);
     prop_assert!(start.elapsed() < CASE_BOUND, "took {:?}", start.elapsed());
     if let Err(e) = &loaded {
         prop_assert!(!e.reason.is_empty());
@@ -207,7 +207,7 @@ fn log_piece() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn scan(bytes: &[u8], streamed: bool) -> efa_doctor::logs::Analysis {
+fn scan(bytes: &[u8], streamed: bool) -> efa_doctor::facts::logs::Analysis {
     let mut a = Analyser::new(builtin_rules());
     if streamed {
         a.add("fuzz.log", bytes);

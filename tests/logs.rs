@@ -546,16 +546,17 @@ value = "{secs}"
 
 #[test]
 fn memory_stays_bounded_on_repetitive_logs() {
-    let rules =
-        efa_doctor::logs::rules::RuleSet::new(efa_doctor::logs::rules::RuleSet::builtin().unwrap())
-            .unwrap();
+    let rules = efa_doctor::facts::logs::rules::RuleSet::new(
+        efa_doctor::facts::logs::rules::RuleSet::builtin().unwrap(),
+    )
+    .unwrap();
     let line =
         "ip-1:7:7 [0] NCCL INFO Channel 00/0 : 0[0] -> 1[1] [send] via NET/Libfabric/0/GDRDMA\n";
     let text = line.repeat(100_000);
-    let mut a = efa_doctor::logs::Analyser::new(&rules);
+    let mut a = efa_doctor::facts::logs::Analyser::new(&rules);
     a.add_bytes("big", text.as_bytes());
     assert_eq!(a.analysis.counts["nccl.channel"], 100_000);
-    assert!(a.analysis.events.len() <= efa_doctor::logs::MAX_EVENTS_PER_KIND);
+    assert!(a.analysis.events.len() <= efa_doctor::facts::logs::MAX_EVENTS_PER_KIND);
     assert_eq!(a.analysis.files[0].lines, 100_000);
 }
 

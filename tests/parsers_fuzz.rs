@@ -36,9 +36,9 @@ proptest! {
 
     #[test]
     fn elf_reader_never_panics(b in proptest::collection::vec(any::<u8>(), 0..4096)) {
-        let _ = efa_doctor::elf::parse(&b);
-        let _ = efa_doctor::elf::libfabric_release_in(&b);
-        let _ = efa_doctor::elf::strings_containing(&b, b"aws", 4);
+        let _ = efa_doctor::parse::elf::parse(&b);
+        let _ = efa_doctor::parse::elf::libfabric_release_in(&b);
+        let _ = efa_doctor::parse::elf::strings_containing(&b, b"aws", 4);
     }
 
     #[test]
@@ -48,7 +48,7 @@ proptest! {
         for (i, v) in flips {
             if i < data.len() { data[i] = v; }
         }
-        let _ = efa_doctor::elf::parse(&data);
+        let _ = efa_doctor::parse::elf::parse(&data);
     }
 
     #[test]

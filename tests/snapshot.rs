@@ -56,7 +56,7 @@ fn fixture_round_trip() {
 fn environment_secrets_never_enter_a_capture() {
     let env =
         b"FI_PROVIDER=efa\0HF_TOKEN=hf_SECRET123\0AWS_SECRET_ACCESS_KEY=abc\0NCCL_DEBUG=INFO\0";
-    let out = efa_doctor::snapshot::redact("proc/7/environ", env);
+    let out = efa_doctor::commands::snapshot::redact("proc/7/environ", env);
     let s = String::from_utf8(out).unwrap();
     assert!(!s.contains("hf_SECRET123") && !s.contains("abc"));
     assert!(s.contains("FI_PROVIDER=efa"));

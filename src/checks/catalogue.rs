@@ -25,8 +25,6 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/catalogue.rs"));
 }
 
-pub use embedded::RULES as EMBEDDED_RULES;
-
 /// Sections every document must have, in this order.
 pub const REQUIRED_SECTIONS: [&str; 4] =
     ["## What it checks", "## Why it matters", "## Evidence", "## Remediation"];

@@ -8,7 +8,7 @@ use crate::facts::Facts;
 use crate::facts::pci::PciKind;
 use crate::facts::rdma::{Counters, RdmaDevice};
 use crate::facts::topology::{self, Relation};
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 fn gpu_node(f: &Facts) -> bool {
     f.pci.has(PciKind::Gpu)
@@ -857,7 +857,7 @@ fn topology_check(f: &Facts) -> Outcome {
 mod tests {
     use super::*;
     use crate::facts::rdma::{CounterSample, RdmaFacts, RdmaPort};
-    use crate::report::Status;
+    use crate::verdict::Status;
 
     /// One EFA device with a split (>= 2.17) counter layout, and a 10 s sample that adds
     /// `rise` to the named counters (port ones as `port1/NAME`).
@@ -1030,7 +1030,7 @@ mod table_tests {
     use super::*;
     use crate::facts::instance::InstanceSpec;
     use crate::facts::rdma::{RdmaFacts, RdmaPort};
-    use crate::report::Status;
+    use crate::verdict::Status;
 
     /// `n` EFA devices at `gbps` on an instance whose table row says 4 at 400 Gb/s.
     fn node(n: usize, gbps: u32, verified: bool) -> Facts {

@@ -5,7 +5,7 @@ use crate::facts::Facts;
 use crate::facts::gpu::Gpu;
 use crate::facts::pci::PciKind;
 use crate::native::NativeState;
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 /// The GPUs where NVML did not give `field` (its value is `None`), as `GPU i (reason)`: the
 /// reason NVML gave (`not supported`), or `not reported`. Unknown stays unknown: it is never
@@ -343,7 +343,7 @@ fn fabric(f: &Facts) -> Outcome {
 mod tests {
     use super::*;
     use crate::facts::gpu::{GpuFacts, RemappedRows};
-    use crate::report::Status;
+    use crate::verdict::Status;
 
     fn facts(gpus: Vec<Gpu>) -> Facts {
         Facts {

@@ -3,7 +3,7 @@
 use super::{Check, Context, human_bytes};
 use crate::facts::pci::PciKind;
 use crate::facts::{Facts, NO_EFA};
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 pub struct Instance;
 
@@ -459,7 +459,7 @@ fn shm(f: &Facts) -> Outcome {
 mod hugepage_tests {
     use super::*;
     use crate::facts::host::Hugepages as Pools;
-    use crate::report::Status;
+    use crate::verdict::Status;
 
     fn with(p: Pools) -> Facts {
         let mut f = Facts::default();
@@ -513,7 +513,7 @@ mod hugepage_tests {
 mod instance_tests {
     use super::*;
     use crate::facts::instance::InstanceSpec;
-    use crate::report::Status;
+    use crate::verdict::Status;
 
     fn on(t: &str, spec: Option<InstanceSpec>) -> Facts {
         let mut f = Facts::default();

@@ -5,7 +5,7 @@ use super::{Check, Context};
 use crate::facts::Facts;
 use crate::facts::pci::PciKind;
 use crate::parse::Version;
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 /// First kernel with the RDMA dma-buf import ioctls (torvalds/linux bfe0cc6).
 const DMABUF_KERNEL: [u64; 2] = [5, 12];
@@ -396,7 +396,7 @@ mod tests {
     #[test]
     fn dmabuf_on_new_kernel_with_open_module() {
         let o = gpudirect_path(&facts("6.8.0-1021-aws", true, &["nvidia", "efa"]));
-        assert_eq!(o.status, crate::report::Status::Pass);
+        assert_eq!(o.status, crate::verdict::Status::Pass);
         assert_eq!(o.value.as_deref(), Some("dma-buf"));
     }
 
@@ -407,11 +407,11 @@ mod tests {
             true,
             &["nvidia", "efa", "nvidia_peermem"],
         ));
-        assert_eq!(o.status, crate::report::Status::Fail);
+        assert_eq!(o.status, crate::verdict::Status::Fail);
         assert!(o.summary.contains("in-tree"), "{}", o.summary);
         assert!(o.summary.contains("nvidia_peermem"), "{}", o.summary);
         let o = gpudirect_path(&facts("5.10.230", true, &["nvidia", "efa", "efa_nv_peermem"]));
-        assert_eq!(o.status, crate::report::Status::Pass);
+        assert_eq!(o.status, crate::verdict::Status::Pass);
     }
 
     #[test]
@@ -419,7 +419,7 @@ mod tests {
         // 5.12-5.15 have the RDMA core's dma-buf import, but the in-tree EFA driver gained
         // dma-buf MRs with 5.16 (66f4817b5712).
         let o = gpudirect_path(&facts("5.15.0-1019-aws", true, &["nvidia", "efa"]));
-        assert_eq!(o.status, crate::report::Status::Fail, "{}", o.summary);
+        assert_eq!(o.status, crate::verdict::Status::Fail, "{}", o.summary);
         assert!(o.summary.contains("only from 5.16"), "{}", o.summary);
         assert!(o.evidence[0].expected.as_deref().is_some_and(|e| e.contains(">= 5.16")));
         let o = gpudirect_path(&facts("5.16.0", true, &["nvidia", "efa"]));
@@ -433,7 +433,7 @@ mod tests {
     #[test]
     fn proprietary_driver_has_no_dmabuf() {
         let o = gpudirect_path(&facts("6.8.0", false, &["nvidia"]));
-        assert_eq!(o.status, crate::report::Status::Warn);
+        assert_eq!(o.status, crate::verdict::Status::Warn);
         assert!(o.summary.contains("proprietary"));
     }
 }

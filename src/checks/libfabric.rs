@@ -7,7 +7,7 @@ use crate::facts::pci::PciKind;
 use crate::facts::stack::LibfabricCopy;
 use crate::native::NativeState;
 use crate::parse::Version;
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 /// The on-disk copy of the libfabric that was (or would be) loaded.
 fn chosen_copy(f: &Facts) -> Option<&LibfabricCopy> {
@@ -108,7 +108,7 @@ fn efa_provider(f: &Facts) -> Outcome {
                 .remediation("fi_getinfo blocks on a wedged device: check `dmesg` for efa errors and the hw_counters' cmds_err / no_completion_cmds.");
         }
         NativeState::Failed => {
-            let o = Outcome::new(if hw { crate::report::Status::Fail } else { crate::report::Status::Warn }, format!("libfabric could not be loaded: {why}"))
+            let o = Outcome::new(if hw { crate::verdict::Status::Fail } else { crate::verdict::Status::Warn }, format!("libfabric could not be loaded: {why}"))
                 .evidence(lib_evidence(f))
                 .remediation("Check that libfabric's dependencies resolve (`ldd /opt/amazon/efa/lib*/libfabric.so.1`: libibverbs, libefa from rdma-core) and that it matches the system's architecture.");
             return o;

@@ -1,9 +1,11 @@
 //! Log-derived checks: each one reports the verdicts `logs::interpret` drew from the logs
 //! given with `--log` (or to `efa-doctor logs`), or a skip saying why there is none.
 
+pub mod interpret;
+
 use super::{Check, Context};
-use crate::logs::interpret::nothing_for;
-use crate::report::{Outcome, Status};
+use crate::checks::logs::interpret::nothing_for;
+use crate::verdict::{Outcome, Status};
 
 /// One log-derived check, identified by its result id.
 pub struct LogCheck(pub &'static str);

@@ -20,7 +20,7 @@ pub mod stack;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::facts::Facts;
-use crate::report::{CheckResult, Outcome, Status};
+use crate::verdict::{CheckResult, Outcome, Status};
 
 /// Log verdicts by result id (see `logs::interpret`).
 pub type LogVerdicts = std::collections::BTreeMap<&'static str, Vec<Outcome>>;

@@ -7,7 +7,7 @@ use super::{Check, Context};
 use crate::facts::Facts;
 use crate::native::NativeState;
 use crate::native::pair::{PairResult, PortCounters, StageError};
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 pub struct HostNetwork;
 
@@ -324,7 +324,7 @@ mod tests {
     use super::*;
     use crate::facts::pair::PairFacts;
     use crate::native::pair::NodeId;
-    use crate::report::Status;
+    use crate::verdict::Status;
 
     fn counters(tx: u64, rx: u64) -> BTreeMap<String, PortCounters> {
         [(

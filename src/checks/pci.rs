@@ -4,7 +4,7 @@ use super::{Check, Context};
 use crate::facts::Facts;
 use crate::facts::pci::{PciDevice, PciKind};
 use crate::parse::sysfs::pcie_gen;
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 pub struct Link;
 
@@ -153,7 +153,7 @@ mod tests {
     use super::*;
     use crate::facts::gpu::Gpu;
     use crate::facts::pci::PciFacts;
-    use crate::report::Status;
+    use crate::verdict::Status;
 
     /// A device at `cur` of `max` (GT/s, width) under a port whose maximum is `port`.
     fn dev(

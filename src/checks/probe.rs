@@ -5,7 +5,7 @@ use super::{Check, Context};
 use crate::facts::Facts;
 use crate::native::NativeState;
 use crate::native::probe::{CallError, GpuProbe, MrProbe, Registration};
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 const FI_EPERM: i32 = 1;
 const FI_ENOMEM: i32 = 12;
@@ -268,7 +268,7 @@ fn gpu_outcome(r: &MrProbe, g: &GpuProbe, lib: &str) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Status;
+    use crate::verdict::Status;
 
     fn reg(ret: i32) -> Registration {
         Registration { ret: Some(ret), error: (ret != 0).then(|| "x".into()), skipped: None }

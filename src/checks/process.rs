@@ -6,7 +6,7 @@ use super::{Check, Context, human_bytes};
 use crate::facts::Facts;
 use crate::facts::process::{ProcessFacts, RegionClass};
 use crate::parse::Version;
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 /// Runs `judge` on every inspected process, or explains why there is none.
 fn per_process(f: &Facts, judge: impl Fn(&ProcessFacts) -> Option<Outcome>) -> Vec<Outcome> {
@@ -182,7 +182,7 @@ fn nixl_backend(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
     } else if let Some((b, src)) = &configured {
         let status_ok = b.contains("LIBFABRIC") || !efa;
         let o = Outcome::new(
-            if status_ok { crate::report::Status::Pass } else { crate::report::Status::Fail },
+            if status_ok { crate::verdict::Status::Pass } else { crate::verdict::Status::Fail },
             format!(
                 "{}: configured backend {b} ({src}); no NIXL backend plugin is mapped yet",
                 who(p)
@@ -595,8 +595,8 @@ fn metrics_outcome(s: &crate::facts::metrics::Scrape) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Status;
     use crate::root::{ReadError, ReadErrorKind};
+    use crate::verdict::Status;
 
     /// Another user's process read without privileges: every file is permission denied.
     fn unreadable_process() -> ProcessFacts {

@@ -5,7 +5,7 @@ use super::{Check, Context};
 use crate::facts::Facts;
 use crate::facts::stack::{FabricConsumer, LibfabricCopy};
 use crate::parse::Version;
-use crate::report::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome};
 
 fn copy_line(c: &LibfabricCopy) -> String {
     let v =
@@ -22,7 +22,7 @@ fn missing_nodes(c: &FabricConsumer, lib: &LibfabricCopy) -> Vec<String> {
 fn node_release(node: &str) -> String {
     node.strip_prefix("FABRIC_1.")
         .and_then(|m| m.parse().ok())
-        .and_then(crate::elf::fabric_node_release)
+        .and_then(crate::parse::elf::fabric_node_release)
         .map_or_else(|| "a release newer than 2.6".to_string(), |r| format!("libfabric >= {r}"))
 }
 

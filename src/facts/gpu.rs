@@ -1,7 +1,6 @@
 //! GPU facts from NVML, gathered in the native helper process under a deadline, or replayed
 //! from a capture.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -12,63 +11,8 @@ use crate::native::{self, NativeState};
 /// minutes; past this the helper is killed and the GPU facts are an `error`.
 pub const NVML_DEADLINE: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RemappedRows {
-    pub correctable: u32,
-    pub uncorrectable: u32,
-    pub pending: bool,
-    pub failure: bool,
-}
-
-/// `nvmlGpuFabricInfoV_t` (REFERENCE §8.4).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FabricInfo {
-    /// 0 not supported, 1 not started, 2 in progress, 3 completed.
-    pub state: u8,
-    pub state_name: String,
-    /// NVML return code of the fabric registration; meaningful only when completed.
-    pub status: Option<u32>,
-    pub clique_id: u32,
-    pub cluster_uuid: String,
-    pub health_mask: u32,
-    /// 0 not supported, 1 healthy, 2 unhealthy, 3 limited capacity (struct v3 only).
-    pub health_summary: Option<u8>,
-    pub struct_version: u8,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Gpu {
-    pub index: u32,
-    pub name: Option<String>,
-    pub uuid: Option<String>,
-    /// `0000:53:00.0` (normalised to sysfs form).
-    pub pci_bus_id: Option<String>,
-    pub persistence_mode: Option<bool>,
-    pub ecc_enabled: Option<bool>,
-    pub ecc_pending: Option<bool>,
-    pub ecc_uncorrected_volatile: Option<u64>,
-    pub ecc_uncorrected_aggregate: Option<u64>,
-    pub remapped_rows: Option<RemappedRows>,
-    pub pcie_gen_current: Option<u32>,
-    pub pcie_gen_max: Option<u32>,
-    pub pcie_width_current: Option<u32>,
-    pub pcie_width_max: Option<u32>,
-    pub fabric: Option<FabricInfo>,
-    /// NVML errors per field (e.g. `not supported`).
-    #[serde(default)]
-    pub errors: BTreeMap<String, String>,
-}
-
-/// What the NVML helper returns.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct NvmlReport {
-    pub init_error: Option<String>,
-    pub driver_version: Option<String>,
-    /// `cuDriverGetVersion` form, e.g. 13000 for CUDA 13.0.
-    pub cuda_driver_version: Option<i32>,
-    pub nvml_version: Option<String>,
-    pub gpus: Vec<Gpu>,
-}
+/// What the NVML helper measures is its own result type; the GPU facts carry it as is.
+pub use crate::native::nvml::{FabricInfo, Gpu, NvmlReport, RemappedRows};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GpuFacts {

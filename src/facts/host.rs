@@ -1,6 +1,8 @@
 //! Host resources the EFA data path depends on: hugepages, the memlock limit and
 //! capabilities of the inspecting process, `/dev/shm`, and the verbs device nodes.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::Notes;
@@ -78,7 +80,21 @@ pub struct UverbsNode {
     pub open_error: Option<String>,
 }
 
-pub fn gather(root: &Root, captured: Option<&crate::snapshot::LiveFacts>) -> HostFacts {
+/// Facts a file tree cannot reproduce because they came from system calls.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LiveFacts {
+    /// `statvfs(/dev/shm)`.
+    #[serde(default)]
+    pub shm: Option<Shm>,
+    /// Whether each `/dev/infiniband/uverbs*` opened read-write (`null`: not tried).
+    #[serde(default)]
+    pub uverbs_openable: BTreeMap<String, Option<bool>>,
+    /// Open errors of the nodes that did not open.
+    #[serde(default)]
+    pub uverbs_errors: BTreeMap<String, String>,
+}
+
+pub fn gather(root: &Root, captured: Option<&LiveFacts>) -> HostFacts {
     let mut h = HostFacts::default();
 
     match root.read_string("proc/meminfo") {

@@ -63,19 +63,14 @@ impl ImdsFacts {
     }
 }
 
-/// `a.b.c.d/n` as (address, prefix length).
-pub fn parse_cidr(s: &str) -> Option<(u32, u32)> {
-    let (ip, len) = s.trim().split_once('/')?;
-    let ip: std::net::Ipv4Addr = ip.parse().ok()?;
-    let len: u32 = len.parse().ok().filter(|l| *l <= 32)?;
-    Some((u32::from(ip), len))
+/// A CIDR (`a.b.c.d/n`, or IPv6) as the network it names; host bits may be set.
+pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
+    s.trim().parse().ok()
 }
 
-/// Whether CIDR `inner` lies inside CIDR `outer`.
+/// Whether CIDR `inner` lies inside CIDR `outer` (an IPv4 network never lies in an IPv6 one).
 pub fn cidr_within(inner: &str, outer: &str) -> Option<bool> {
-    let ((ia, il), (oa, ol)) = (parse_cidr(inner)?, parse_cidr(outer)?);
-    let mask = if ol == 0 { 0 } else { u32::MAX << (32 - ol) };
-    Some(il >= ol && ia & mask == oa & mask)
+    Some(parse_cidr(outer)?.contains(&parse_cidr(inner)?))
 }
 
 /// Secondary iff not inside the primary CIDR but inside another of the VPC's CIDRs.
@@ -269,6 +264,10 @@ mod tests {
         assert_eq!(cidr_within("0.0.0.0/0", "0.0.0.0/0"), Some(true));
         assert_eq!(cidr_within("garbage", "10.0.0.0/16"), None);
         assert_eq!(cidr_within("10.0.0.0/33", "10.0.0.0/16"), None);
+        assert_eq!(cidr_within(" 10.0.1.7/24 ", "10.0.0.0/16"), Some(true));
+        assert_eq!(cidr_within("2600:1f14:a:b::/64", "2600:1f14::/32"), Some(true));
+        assert_eq!(cidr_within("2600:1f15::/64", "2600:1f14::/32"), Some(false));
+        assert_eq!(cidr_within("10.0.1.0/24", "::/0"), Some(false));
         let i = Interface {
             subnet_cidr: Some("100.64.8.0/22".into()),
             vpc_cidr: Some("10.0.0.0/16".into()),

@@ -3,9 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::Notes;
+use crate::facts::manifest::Manifest;
 use crate::parse::{self, Version};
 use crate::root::Root;
-use crate::snapshot::Manifest;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KernelFacts {

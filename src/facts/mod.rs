@@ -10,6 +10,8 @@ pub mod imds;
 pub mod instance;
 pub mod kernel;
 pub mod libfabric;
+pub mod logs;
+pub mod manifest;
 pub mod metrics;
 pub mod pair;
 pub mod pci;
@@ -58,7 +60,7 @@ pub struct Facts {
     pub metrics: Option<Vec<metrics::Scrape>>,
     /// The logs analysed with `--log` or `efa-doctor logs`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logs: Option<crate::logs::LogSummary>,
+    pub logs: Option<crate::facts::logs::LogSummary>,
 }
 
 impl Facts {
@@ -93,7 +95,7 @@ pub const NO_EFA_HERE: &str = "skipped: no EFA device is usable from here (see e
 pub struct GatherOptions {
     /// Manifest of a snapshot or captured tree, when the root has one: it carries the facts
     /// a file tree cannot (page size, architecture, native-library results).
-    pub manifest: Option<crate::snapshot::Manifest>,
+    pub manifest: Option<crate::facts::manifest::Manifest>,
     /// `--sample`: take a second counter reading after this long.
     pub sample: Option<std::time::Duration>,
     /// Processes to inspect; empty means discover workers.

@@ -9,15 +9,8 @@ use super::Notes;
 use crate::parse::sysfs;
 use crate::root::Root;
 
-pub const VENDOR_AMAZON: u32 = 0x1d0f;
+pub use crate::parse::sysfs::{VENDOR_AMAZON, is_efa_id};
 pub const VENDOR_NVIDIA: u32 = 0x10de;
-
-/// An EFA function: Amazon's vendor id with a `0xefaN` device id. Generations so far are
-/// `0xefa0`-`0xefa3` and a patch adding `0xefa4` was posted to linux-rdma in 2026, so the
-/// prefix is matched, not a fixed list (shared/research/real-efa/README.md, "PCI ids").
-pub fn is_efa_id(vendor: u32, device: u32) -> bool {
-    vendor == VENDOR_AMAZON && device >> 4 == 0xefa
-}
 
 /// Driver name the EFA kernel module binds as; a bound function is EFA whatever its id.
 pub const EFA_DRIVER: &str = "efa";

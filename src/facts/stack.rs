@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Notes;
 use super::libfabric::SearchDir;
-use crate::elf::{self, ElfInfo};
 use crate::parse::Version;
+use crate::parse::elf::{self, ElfInfo};
 use crate::root::Root;
 
 /// Largest library efa-doctor reads to inspect (libfabric is ~2 MiB, aws-ofi-nccl ~5 MiB).

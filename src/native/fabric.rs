@@ -242,7 +242,9 @@ pub struct fi_ops_fabric {
 #[repr(C)]
 pub struct fid_domain {
     pub fid: fid,
-    pub ops: *mut super::rdm::fi_ops_domain,
+    /// The domain's `fi_ops_domain` table, opaque here: only endpoints (`rdm`, which
+    /// builds on this module) read it.
+    pub ops: *mut c_void,
     pub mr: *mut fi_ops_mr,
 }
 

@@ -192,20 +192,37 @@ fn parse_args(args: &[String]) -> Args {
     a
 }
 
+/// Each EFA device's first-port packet and byte counters, read through the Root as
+/// `facts::rdma` reads them. The pair helper reads its own: native sits below facts.
 fn counters(root: &crate::root::Root) -> BTreeMap<String, PortCounters> {
-    let rdma = crate::facts::rdma::gather(root);
-    rdma.efa()
-        .filter_map(|d| {
-            let c = &d.ports.first()?.counters;
-            Some((
-                d.name.clone(),
-                PortCounters {
-                    tx_pkts: c.get("tx_pkts").copied(),
-                    rx_pkts: c.get("rx_pkts").copied(),
-                    tx_bytes: c.get("tx_bytes").copied(),
-                    rx_bytes: c.get("rx_bytes").copied(),
-                },
-            ))
+    use crate::parse::sysfs;
+    let class = "sys/class/infiniband";
+    let value = |rel: String| root.read_value(&rel).ok();
+    let id = |rel: String| value(rel).as_deref().and_then(sysfs::hex_u32);
+    root.list(class)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|name| {
+            let base = format!("{class}/{name}");
+            let vendor = id(format!("{base}/device/vendor"));
+            let device = id(format!("{base}/device/device"));
+            let is_efa = vendor.zip(device).is_some_and(|(v, d)| sysfs::is_efa_id(v, d));
+            if !is_efa {
+                return None;
+            }
+            let ports = root.list(&format!("{base}/ports")).ok()?;
+            let port = ports.into_iter().find(|p| p.parse::<u32>().is_ok())?;
+            let counter = |n: &str| {
+                value(format!("{base}/ports/{port}/hw_counters/{n}"))
+                    .and_then(|v| sysfs::counter_value(&v).ok())
+            };
+            let counters = PortCounters {
+                tx_pkts: counter("tx_pkts"),
+                rx_pkts: counter("rx_pkts"),
+                tx_bytes: counter("tx_bytes"),
+                rx_bytes: counter("rx_bytes"),
+            };
+            Some((name, counters))
         })
         .collect()
 }

@@ -233,7 +233,11 @@ impl<'d> Endpoint<'d> {
             // FI_MR_LOCAL: buffers must be registered and their descriptor passed.
             e.needs_mr = (*raw).domain_attr.as_ref().is_some_and(|d| d.mr_mode & FI_MR_LOCAL != 0);
             let d = dom.domain;
-            let ops = (*d).ops.as_ref().ok_or_else(|| err("fi_domain ops", -38))?;
+            let ops = (*d)
+                .ops
+                .cast::<fi_ops_domain>()
+                .as_ref()
+                .ok_or_else(|| err("fi_domain ops", -38))?;
             let mut av_attr = fi_av_attr {
                 av_type: FI_AV_TABLE,
                 rx_ctx_bits: 0,

@@ -3,6 +3,7 @@
 //! in `tests/parsers_fuzz.rs` feed them garbage) and returns `None` or skips lines it does
 //! not understand.
 
+pub mod elf;
 pub mod proc;
 pub mod sysfs;
 pub mod version;

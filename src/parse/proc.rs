@@ -1,6 +1,16 @@
 //! Parsers for procfs text: `/proc/modules`, `/proc/meminfo`, `/proc/PID/limits`,
 //! `/proc/PID/status`, `/proc/PID/mounts`, `/proc/driver/nvidia/version`, `/proc/cpuinfo`,
 //! `/proc/PID/maps`, `/proc/PID/environ` and `/proc/PID/cmdline`.
+//!
+//! Ours, not `procfs-core` 0.18's, where we checked its parsers (every one fails the whole
+//! file on one line it does not expect, while these skip that line, and it reads lines as
+//! UTF-8, while a maps path may be any bytes):
+//! - `/proc/modules`: it parses the use count as a number; a real VM prints `-` there, and
+//!   the whole module list would be lost.
+//! - `/proc/PID/limits`: it requires all sixteen rows (the fixtures hold the few we
+//!   read), and computes `len - 2` of a short line's fields (a panic in debug builds).
+//! - `/proc/PID/maps`: it trims the path (a path may end in spaces) and keeps ` (deleted)`
+//!   as part of it.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,16 @@
 //! Parsers for sysfs attribute values (PCI, InfiniBand class, DMI).
 
+/// PCI vendor of Amazon's devices. Here, below every reader, because both the RDMA facts and
+/// the pair probe's own counter reading tell EFA devices apart by it.
+pub const VENDOR_AMAZON: u32 = 0x1d0f;
+
+/// An EFA function: Amazon's vendor id with a `0xefaN` device id. Generations so far are
+/// `0xefa0`-`0xefa3` and a patch adding `0xefa4` was posted to linux-rdma in 2026, so the
+/// prefix is matched, not a fixed list (shared/research/real-efa/README.md, "PCI ids").
+pub fn is_efa_id(vendor: u32, device: u32) -> bool {
+    vendor == VENDOR_AMAZON && device >> 4 == 0xefa
+}
+
 /// `0x1d0f` -> 0x1d0f. sysfs writes PCI ids and classes in this form.
 pub fn hex_u32(s: &str) -> Option<u32> {
     let s = s.trim();

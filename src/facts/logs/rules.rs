@@ -21,7 +21,11 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::Regex;
 use serde::Deserialize;
 
-use crate::report::Status;
+use crate::verdict::Status;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/rules.rs"));
+}
 
 /// Most user rules (`--rules DIR`, all files together). Every rule whose literal occurs in a
 /// line runs its regex on that line, so this bounds the matching cost per log byte.
@@ -202,7 +206,7 @@ impl RuleSet {
     /// The built-in rules from `checks/rules/`.
     pub fn builtin() -> Result<Vec<Rule>, String> {
         let mut all = Vec::new();
-        for (file, text) in crate::checks::catalogue::EMBEDDED_RULES {
+        for (file, text) in embedded::RULES {
             all.extend(parse_file(&format!("checks/rules/{file}"), text)?);
         }
         Ok(all)
@@ -210,8 +214,11 @@ impl RuleSet {
 
     /// Built-in rules plus every `*.toml` in `dir`, within [`MAX_RULE_FILES`] files of
     /// [`MAX_RULES_FILE_BYTES`] and [`MAX_USER_RULES`] rules. A user rule's result may not
-    /// take a built-in check's id.
-    pub fn with_user_dir(dir: Option<&std::path::Path>) -> Result<RuleSet, String> {
+    /// take a built-in check's id (`is_check` tells them; the registry lives above facts).
+    pub fn with_user_dir(
+        dir: Option<&std::path::Path>,
+        is_check: impl Fn(&str) -> bool,
+    ) -> Result<RuleSet, String> {
         let mut rules = RuleSet::builtin()?;
         if let Some(d) = dir {
             let files = crate::root::list_user_dir(d)
@@ -240,9 +247,7 @@ impl RuleSet {
                 }
             }
             for r in &user {
-                if let Some(res) =
-                    r.result.as_ref().filter(|res| crate::checks::find(&res.id).is_some())
-                {
+                if let Some(res) = r.result.as_ref().filter(|res| is_check(&res.id)) {
                     return Err(format!(
                         "{}: rule {}: result id {} is a built-in check's; give user results their own id (e.g. site.{})",
                         r.origin,

@@ -12,9 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{Analysis, Event};
 use crate::facts::Facts;
-use crate::report::{Evidence, Outcome, Status};
+use crate::facts::logs::{Analysis, Event};
+use crate::verdict::{Evidence, Outcome, Status};
 
 /// The result ids this module produces (the JSON contract of `efa-doctor logs`).
 pub const IDS: [&str; 10] = [

@@ -12,7 +12,6 @@
 //! streams apart: Open MPI `[1,R]<stdout>:`, NCCL `host:pid:tid [dev]`, libfabric
 //! `libfabric:pid:`, vLLM `(EngineCore_DP0 pid=N)`, UCX `[ts] [host:pid:tid]`.
 
-pub mod interpret;
 pub mod rules;
 
 use std::collections::BTreeMap;
@@ -94,7 +93,7 @@ pub struct Analysis {
     pub counts: BTreeMap<String, u64>,
     /// Results emitted by user rules with a `[rule.result]`.
     #[serde(skip)]
-    pub user_results: Vec<(String, crate::report::Outcome)>,
+    pub user_results: Vec<(String, crate::verdict::Outcome)>,
     /// Matches past [`MAX_KEPT_EVENTS`]: counted, not kept.
     #[serde(default)]
     pub events_not_kept: u64,
@@ -506,7 +505,7 @@ impl<'r> Analyser<'r> {
     }
 
     /// One result per user-rule result and distinct value; the first line is the evidence.
-    fn user_result(&mut self, rule: &crate::logs::rules::Rule, value: String, e: &Event) {
+    fn user_result(&mut self, rule: &crate::facts::logs::rules::Rule, value: String, e: &Event) {
         let Some(res) = &rule.result else { return };
         if self.reported.contains(&(res.id.clone(), value.clone())) {
             return;
@@ -516,9 +515,9 @@ impl<'r> Analyser<'r> {
             return;
         }
         self.reported.insert((res.id.clone(), value));
-        let mut o = crate::report::Outcome::new(res.status, fill(&res.summary, &e.captures))
+        let mut o = crate::verdict::Outcome::new(res.status, fill(&res.summary, &e.captures))
             .evidence(
-                crate::report::Evidence::new(self.analysis.source_of(e))
+                crate::verdict::Evidence::new(self.analysis.source_of(e))
                     .line(e.line)
                     .observed(e.text.clone()),
             );

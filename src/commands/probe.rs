@@ -1,0 +1,66 @@
+//! `efa-doctor probe mr` and `probe pair`: one live probe on this node, reported as its check.
+
+use anyhow::Result;
+
+use super::check::build_report_with;
+use super::emit;
+use crate::cli::{CheckArgs, OutputArgs};
+use crate::{cli, facts, report, root};
+
+/// `probe mr`: the registration probe on this node, reported as the `probe.mr` check.
+pub fn probe_mr_cmd(a: &cli::ProbeMrArgs) -> Result<i32> {
+    let request = facts::probe::ProbeRequest::Explicit {
+        provider: a.provider.clone(),
+        gpus: a.gpus.clone(),
+        deadline: a.timeout,
+    };
+    run_probe("probe.mr", a.fail_on, &a.output, request, None)
+}
+
+/// Runs one probe on this node and reports it as its check.
+fn run_probe(
+    id: &str,
+    fail_on: report::FailOn,
+    output: &OutputArgs,
+    probe: facts::probe::ProbeRequest,
+    pair: Option<facts::pair::PairRequest>,
+) -> Result<i32> {
+    let args = CheckArgs {
+        only: vec![id.into()],
+        fail_on,
+        output: output.clone(),
+        ..CheckArgs::default()
+    };
+    let report = build_report_with(&root::auto_root(), &args, probe, pair)?;
+    emit(&report, &args.output)?;
+    Ok(report.summary.exit_code)
+}
+
+/// `probe pair`: one end of the two-node path probe, reported as the `probe.pair` check.
+pub fn probe_pair_cmd(a: &cli::ProbePairArgs) -> Result<i32> {
+    let listen = a.listen_address();
+    if let Some(l) = &listen {
+        let provider =
+            if a.provider == "efa" { String::new() } else { format!(" --provider {}", a.provider) };
+        eprintln!(
+            "{}",
+            report::show_lines(&format!(
+                "efa-doctor: waiting up to {} s for the other node on {l}; there, run: efa-doctor probe pair --connect THIS_NODE:{}{provider}",
+                a.wait.as_secs(),
+                a.port,
+            ))
+        );
+    }
+    let request = facts::pair::PairRequest {
+        listen,
+        connect: a.connect_target(),
+        provider: a.provider.clone(),
+        domain: a.domain.clone(),
+        sizes: a.sizes.iter().map(|s| *s as usize).collect(),
+        iters: a.iters,
+        stall: a.stall,
+        wait: a.wait,
+    };
+    let off = facts::probe::ProbeRequest::Off("not part of probe pair".into());
+    run_probe("probe.pair", a.fail_on, &a.output, off, Some(request))
+}
