@@ -115,33 +115,45 @@ fn build_report_with(
     pair: Option<facts::pair::PairRequest>,
 ) -> Result<Report> {
     let selected = checks::select(&args.only, &args.skip).map_err(|e| UsageError(e.to_string()))?;
-    // The probe allocates GPU memory: only when its check will judge it.
-    let probe = if selected.iter().any(|c| c.id() == "probe.mr") {
-        probe
-    } else {
-        facts::probe::ProbeRequest::Off("probe.mr not selected".into())
-    };
+    // Only what the selected checks read is gathered: `--only host` starts no libfabric or
+    // NVML helper, and the probe allocates GPU memory only when probe.mr will judge it.
+    let mut needs = checks::needs(&selected);
+    // A process named with --pid is checked to exist whatever is selected (a usage error).
+    if !args.pids.is_empty() {
+        needs |= facts::Needs::PROCESSES;
+    }
     let opts = facts::GatherOptions {
         sample: args.sample,
         pids: args.pids.clone(),
         probe,
         pair,
+        needs,
         ..facts::GatherOptions::default()
     };
     let mut facts = gather(root, opts)?;
     require_pids(root, &args.pids, &facts)?;
-    let rules = logs::rules::RuleSet::with_user_dir(args.rules.as_deref()).map_err(UsageError)?;
-    let analysis = if args.logs.is_empty() {
-        logs::analyse_captured(root, &rules)
-    } else {
-        let a = logs::analyse_paths(&args.logs, &rules);
-        require_readable_logs(&a)?;
-        Some(a)
+    // Logs the user named are always read (an unreadable one is a usage error, and user
+    // rules judge them); logs captured in the root only when a selected check or a user
+    // rule reads them. Compiling the rules is part of reading logs.
+    let read_logs =
+        !args.logs.is_empty() || args.rules.is_some() || needs.contains(facts::Needs::LOGS);
+    let rules = read_logs
+        .then(|| logs::rules::RuleSet::with_user_dir(args.rules.as_deref()))
+        .transpose()
+        .map_err(UsageError)?;
+    let analysis = match &rules {
+        None => None,
+        Some(rules) if args.logs.is_empty() => logs::analyse_captured(root, rules),
+        Some(rules) => {
+            let a = logs::analyse_paths(&args.logs, rules);
+            require_readable_logs(&a)?;
+            Some(a)
+        }
     };
     if let Some(ps) = facts.processes.as_mut() {
         facts::process::attach_registrations(ps, &registrations(&args.addrs, analysis.as_ref()));
     }
-    if !args.metrics.is_empty() {
+    if !args.metrics.is_empty() && needs.contains(facts::Needs::METRICS) {
         facts.metrics = Some(facts::metrics::gather(&args.metrics, args.sample));
     }
     let verdicts = analysis.as_ref().map(|a| logs::interpret::interpret(a, &facts));
@@ -149,7 +161,8 @@ fn build_report_with(
     let mut results = checks::run(&selected, &cx);
     if let Some(a) = &analysis {
         results.extend(user_results(a, &args.only, &args.skip));
-        facts.logs = Some(a.summary(rules.rules.len()));
+        facts.logs = Some(a.summary(rules.as_ref().map_or(0, |r| r.rules.len())));
+        facts.not_gathered.remove("logs");
     }
     let summary = Summary::of(&results, args.fail_on);
     Ok(Report {

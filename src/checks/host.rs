@@ -1,6 +1,6 @@
 //! Host resources: instance identity, hugepages, memlock, privileges, /dev/shm.
 
-use super::{Check, Context, human_bytes};
+use super::{Check, Context, Needs, human_bytes};
 use crate::facts::Facts;
 use crate::facts::pci::PciKind;
 use crate::report::{Evidence, Outcome};
@@ -10,6 +10,10 @@ pub struct Instance;
 impl Check for Instance {
     fn id(&self) -> &'static str {
         "host.instance"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::INSTANCE
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -66,6 +70,10 @@ pub struct Hugepages;
 impl Check for Hugepages {
     fn id(&self) -> &'static str {
         "host.hugepages"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::HOST
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -129,6 +137,10 @@ impl Check for Memlock {
         "host.memlock"
     }
 
+    fn needs(&self) -> Needs {
+        Needs::HOST
+    }
+
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
         vec![memlock(cx.facts)]
     }
@@ -174,6 +186,10 @@ pub struct Privileges;
 impl Check for Privileges {
     fn id(&self) -> &'static str {
         "host.privileges"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::HOST | Needs::PCI | Needs::RDMA
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -276,6 +292,10 @@ pub struct Shm;
 impl Check for Shm {
     fn id(&self) -> &'static str {
         "host.shm"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::HOST
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

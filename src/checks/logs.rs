@@ -1,7 +1,7 @@
 //! Log-derived checks: each one reports the verdicts `logs::interpret` drew from the logs
 //! given with `--log` (or to `efa-doctor logs`), or a skip saying why there is none.
 
-use super::{Check, Context};
+use super::{Check, Context, Needs};
 use crate::logs::interpret::nothing_for;
 use crate::report::Outcome;
 
@@ -11,6 +11,12 @@ pub struct LogCheck(pub &'static str);
 impl Check for LogCheck {
     fn id(&self) -> &'static str {
         self.0
+    }
+
+    fn needs(&self) -> Needs {
+        // The verdicts come from `logs::interpret`, which weighs them against the
+        // node (EFA devices, instance spec, architecture).
+        Needs::LOGS | Needs::REPORT | Needs::RDMA
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

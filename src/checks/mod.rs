@@ -20,6 +20,7 @@ pub mod stack;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::facts::Facts;
+pub use crate::facts::Needs;
 use crate::report::{CheckResult, Outcome, Status};
 
 /// Log verdicts by result id (see `logs::interpret`).
@@ -36,6 +37,8 @@ pub struct Context<'a> {
 pub trait Check: Sync {
     /// Permanent id, `family.name`.
     fn id(&self) -> &'static str;
+    /// The fact groups `run` reads: a run gathers only the union over the selected checks.
+    fn needs(&self) -> Needs;
     /// Judges the facts. Most checks give one outcome; some give one per device or finding.
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome>;
 }
@@ -86,6 +89,11 @@ pub static CHECKS: &[&dyn Check] = &[
 
 pub fn find(id: &str) -> Option<&'static dyn Check> {
     CHECKS.iter().copied().find(|c| c.id() == id)
+}
+
+/// The facts `checks` read, plus what every report shows: what a run gathers.
+pub fn needs(checks: &[&'static dyn Check]) -> Needs {
+    checks.iter().fold(Needs::REPORT, |n, c| n | c.needs())
 }
 
 /// A selector the user named that matches no check: a usage error.

@@ -1,7 +1,7 @@
 //! The EFA user-space stack on disk: libfabric copies, aws-ofi-nccl against its libfabric,
 //! and NIXL's LIBFABRIC plugin and Python default backend.
 
-use super::{Check, Context};
+use super::{Check, Context, Needs};
 use crate::facts::Facts;
 use crate::facts::stack::{FabricConsumer, LibfabricCopy};
 use crate::parse::Version;
@@ -31,6 +31,10 @@ pub struct LibfabricCopies;
 impl Check for LibfabricCopies {
     fn id(&self) -> &'static str {
         "stack.libfabric-copies"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::EFA_STACK | Needs::LIBFABRIC | Needs::RDMA
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -107,6 +111,10 @@ impl Check for AwsOfiNccl {
         "stack.aws-ofi-nccl"
     }
 
+    fn needs(&self) -> Needs {
+        Needs::EFA_STACK
+    }
+
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
         vec![aws_ofi_nccl(cx.facts)]
     }
@@ -180,6 +188,10 @@ pub struct Nixl;
 impl Check for Nixl {
     fn id(&self) -> &'static str {
         "stack.nixl"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::EFA_STACK | Needs::RDMA
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

@@ -268,7 +268,19 @@ pub fn run_child(
     for (k, v) in env {
         cmd.env(k, v);
     }
+    trace_start(args.first().copied().unwrap_or(""));
     run_bounded(cmd, deadline)
+}
+
+/// With `EFA_DOCTOR_TRACE_HELPERS=FILE`, each helper start appends `helper NAME` to FILE: how
+/// the tests see which helpers a run starts (facts are gathered only on demand). A file the
+/// user asked for; failing to write it changes nothing.
+fn trace_start(name: &str) {
+    let Some(path) = std::env::var_os("EFA_DOCTOR_TRACE_HELPERS") else { return };
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "helper {name}");
+    }
 }
 
 /// Runs `cmd` as a helper: in its own process group, which is killed at the deadline, when
