@@ -231,6 +231,22 @@ fn write_in_place(
     f.write_all(data).map_err(io("cannot write", path))
 }
 
+/// Appends `line` to a trace file the user named (`EFA_DOCTOR_TRACE_HELPERS`): never through
+/// a symbolic link; failing to write it changes nothing.
+pub fn append_line(path: &Path, line: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path);
+    if let Ok(mut f) = opened {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

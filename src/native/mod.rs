@@ -273,13 +273,10 @@ pub fn run_child(
 }
 
 /// With `EFA_DOCTOR_TRACE_HELPERS=FILE`, each helper start appends `helper NAME` to FILE: how
-/// the tests see which helpers a run starts (facts are gathered only on demand). A file the
-/// user asked for; failing to write it changes nothing.
+/// the tests see which helpers a run starts (facts are gathered only on demand).
 fn trace_start(name: &str) {
-    let Some(path) = std::env::var_os("EFA_DOCTOR_TRACE_HELPERS") else { return };
-    use std::io::Write;
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(f, "helper {name}");
+    if let Some(path) = std::env::var_os("EFA_DOCTOR_TRACE_HELPERS") {
+        crate::output::append_line(std::path::Path::new(&path), &format!("helper {name}"));
     }
 }
 
