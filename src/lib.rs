@@ -153,8 +153,10 @@ fn build_report_with(
     if let Some(ps) = facts.processes.as_mut() {
         facts::process::attach_registrations(ps, &registrations(&args.addrs, analysis.as_ref()));
     }
-    if !args.metrics.is_empty() && needs.contains(facts::Needs::METRICS) {
+    // Endpoints the user named are always scraped, like logs they named.
+    if !args.metrics.is_empty() {
         facts.metrics = Some(facts::metrics::gather(&args.metrics, args.sample));
+        facts.not_gathered.remove("metrics");
     }
     let verdicts = analysis.as_ref().map(|a| logs::interpret::interpret(a, &facts));
     let cx = checks::Context { facts: &facts, logs: verdicts.as_ref() };
