@@ -1018,6 +1018,23 @@ pub fn list_user_dir(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// Appends `line` to a trace file the user named (`EFA_DOCTOR_TRACE_HELPERS`): never through
+/// a symbolic link; failing to write it changes nothing. It lives here, at the bottom, since
+/// the native layer writes it; it is a file the user named, never node data.
+pub fn append_trace_line(path: &Path, line: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path);
+    if let Ok(mut f) = opened {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 /// Where the live system keeps things this crate must reach on the running machine itself
 /// (not through a `Root`): used only by live-only code paths.
 pub mod live {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Check, Context};
+use super::{Check, Context, Needs};
 use crate::facts::Facts;
 use crate::facts::pci::PciKind;
 use crate::facts::rdma::{Counters, RdmaDevice};
@@ -28,6 +28,10 @@ pub struct Devices;
 impl Check for Devices {
     fn id(&self) -> &'static str {
         "efa.devices"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::HOST | Needs::INSTANCE | Needs::PCI | Needs::RDMA | Needs::GPU
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -184,6 +188,10 @@ impl Check for Link {
         "efa.link"
     }
 
+    fn needs(&self) -> Needs {
+        Needs::INSTANCE | Needs::RDMA | Needs::SAMPLE
+    }
+
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
         vec![link(cx.facts)]
     }
@@ -312,6 +320,10 @@ pub struct Traffic;
 impl Check for Traffic {
     fn id(&self) -> &'static str {
         "efa.traffic"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::RDMA | Needs::SAMPLE
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -597,6 +609,10 @@ impl Check for Errors {
         "efa.errors"
     }
 
+    fn needs(&self) -> Needs {
+        Needs::RDMA | Needs::SAMPLE
+    }
+
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
         vec![errors(cx.facts)]
     }
@@ -789,6 +805,10 @@ pub struct Topology;
 impl Check for Topology {
     fn id(&self) -> &'static str {
         "efa.topology"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::INSTANCE | Needs::PCI
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

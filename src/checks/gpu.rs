@@ -1,6 +1,6 @@
 //! GPU health through NVML: inventory, memory health and the NVLink fabric.
 
-use super::{Check, Context};
+use super::{Check, Context, Needs};
 use crate::facts::Facts;
 use crate::facts::gpu::Gpu;
 use crate::facts::pci::PciKind;
@@ -46,6 +46,11 @@ pub struct Inventory;
 impl Check for Inventory {
     fn id(&self) -> &'static str {
         "gpu.inventory"
+    }
+
+    fn needs(&self) -> Needs {
+        // HOST: in a container, the /dev/nvidiaN nodes it was given.
+        Needs::GPU | Needs::INSTANCE | Needs::NVIDIA_DRIVER | Needs::PCI | Needs::HOST
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -159,6 +164,10 @@ pub struct MemoryHealth;
 impl Check for MemoryHealth {
     fn id(&self) -> &'static str {
         "gpu.memory-health"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::GPU | Needs::PCI
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -277,6 +286,10 @@ pub struct Fabric;
 impl Check for Fabric {
     fn id(&self) -> &'static str {
         "gpu.fabric"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::GPU | Needs::INSTANCE | Needs::PCI
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

@@ -1,6 +1,6 @@
 //! Host resources: instance identity, hugepages, memlock, privileges, /dev/shm.
 
-use super::{Check, Context, human_bytes};
+use super::{Check, Context, Needs, human_bytes};
 use crate::facts::pci::PciKind;
 use crate::facts::{Facts, NO_EFA};
 use crate::verdict::{Evidence, Outcome};
@@ -10,6 +10,10 @@ pub struct Instance;
 impl Check for Instance {
     fn id(&self) -> &'static str {
         "host.instance"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::INSTANCE
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -78,6 +82,11 @@ pub struct Hugepages;
 impl Check for Hugepages {
     fn id(&self) -> &'static str {
         "host.hugepages"
+    }
+
+    fn needs(&self) -> Needs {
+        // PCI and RDMA: with no EFA device the pool is nobody's concern (see efa.devices).
+        Needs::HOST | Needs::PCI | Needs::RDMA
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -215,6 +224,10 @@ impl Check for Memlock {
         "host.memlock"
     }
 
+    fn needs(&self) -> Needs {
+        Needs::HOST
+    }
+
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
         vec![memlock(cx.facts)]
     }
@@ -263,6 +276,10 @@ pub struct Privileges;
 impl Check for Privileges {
     fn id(&self) -> &'static str {
         "host.privileges"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::HOST | Needs::PCI | Needs::RDMA
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -373,6 +390,11 @@ pub struct Shm;
 impl Check for Shm {
     fn id(&self) -> &'static str {
         "host.shm"
+    }
+
+    fn needs(&self) -> Needs {
+        // The workers' /dev/shm is what is judged.
+        Needs::HOST | Needs::PROCESSES
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

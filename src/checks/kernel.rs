@@ -1,7 +1,7 @@
 //! Kernel-side prerequisites of GPUDirect RDMA over EFA: the GPU memory path and the
 //! kernel modules.
 
-use super::{Check, Context};
+use super::{Check, Context, Needs};
 use crate::facts::Facts;
 use crate::facts::pci::PciKind;
 use crate::parse::Version;
@@ -45,6 +45,10 @@ pub struct GpudirectPath;
 impl Check for GpudirectPath {
     fn id(&self) -> &'static str {
         "kernel.gpudirect-path"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::KERNEL | Needs::MODULES | Needs::NVIDIA_DRIVER | Needs::PCI | Needs::RDMA
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -206,6 +210,10 @@ pub struct Modules;
 impl Check for Modules {
     fn id(&self) -> &'static str {
         "kernel.modules"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::KERNEL | Needs::MODULES | Needs::NVIDIA_DRIVER | Needs::PCI | Needs::RDMA
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

@@ -1,7 +1,7 @@
 //! The node's libfabric: does it have a usable efa provider, and is it affected by the
 //! GB200 CUDA registration bug (libfabric #12019)?
 
-use super::{Check, Context};
+use super::{Check, Context, Needs};
 use crate::facts::Facts;
 use crate::facts::pci::PciKind;
 use crate::facts::stack::LibfabricCopy;
@@ -31,6 +31,10 @@ pub struct EfaProvider;
 impl Check for EfaProvider {
     fn id(&self) -> &'static str {
         "libfabric.efa-provider"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::LIBFABRIC | Needs::EFA_STACK | Needs::PCI | Needs::RDMA | Needs::HOST
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -209,6 +213,10 @@ pub struct Gb200Registration;
 impl Check for Gb200Registration {
     fn id(&self) -> &'static str {
         "libfabric.gb200-registration"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::LIBFABRIC | Needs::EFA_STACK | Needs::KERNEL
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

@@ -3,7 +3,7 @@
 
 pub mod interpret;
 
-use super::{Check, Context};
+use super::{Check, Context, Needs};
 use crate::checks::logs::interpret::nothing_for;
 use crate::verdict::{Outcome, Status};
 
@@ -13,6 +13,12 @@ pub struct LogCheck(pub &'static str);
 impl Check for LogCheck {
     fn id(&self) -> &'static str {
         self.0
+    }
+
+    fn needs(&self) -> Needs {
+        // The verdicts come from `logs::interpret`, which weighs them against the
+        // node (EFA devices, instance spec, architecture).
+        Needs::LOGS | Needs::REPORT | Needs::RDMA | Needs::PCI
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

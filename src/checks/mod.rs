@@ -20,6 +20,7 @@ pub mod stack;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::facts::Facts;
+pub use crate::facts::Needs;
 use crate::verdict::{CheckResult, Outcome, Status};
 
 /// Log verdicts by result id (see `logs::interpret`).
@@ -65,6 +66,8 @@ fn attachment_check(id: &str) -> bool {
 pub trait Check: Sync {
     /// Permanent id, `family.name`.
     fn id(&self) -> &'static str;
+    /// The fact groups `run` reads: a run gathers only the union over the selected checks.
+    fn needs(&self) -> Needs;
     /// Judges the facts. Most checks give one outcome; some give one per device or finding.
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome>;
 }
@@ -115,6 +118,11 @@ pub static CHECKS: &[&dyn Check] = &[
 
 pub fn find(id: &str) -> Option<&'static dyn Check> {
     CHECKS.iter().copied().find(|c| c.id() == id)
+}
+
+/// The facts `checks` read, plus what every report shows: what a run gathers.
+pub fn needs(checks: &[&'static dyn Check]) -> Needs {
+    checks.iter().fold(Needs::REPORT, |n, c| n | c.needs())
 }
 
 /// A selector the user named that matches no check: a usage error.

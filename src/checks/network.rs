@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Check, Context};
+use super::{Check, Context, Needs};
 use crate::facts::Facts;
 use crate::native::NativeState;
 use crate::native::pair::{PairResult, PortCounters, StageError};
@@ -14,6 +14,10 @@ pub struct HostNetwork;
 impl Check for HostNetwork {
     fn id(&self) -> &'static str {
         "host.network"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::IMDS | Needs::RDMA
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -107,6 +111,10 @@ pub struct PairProbe;
 impl Check for PairProbe {
     fn id(&self) -> &'static str {
         "probe.pair"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::PAIR
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

@@ -1,6 +1,6 @@
 //! PCIe link training of GPUs and EFA functions.
 
-use super::{Check, Context};
+use super::{Check, Context, Needs};
 use crate::facts::Facts;
 use crate::facts::pci::{PciDevice, PciKind};
 use crate::parse::sysfs::pcie_gen;
@@ -11,6 +11,10 @@ pub struct Link;
 impl Check for Link {
     fn id(&self) -> &'static str {
         "pci.link"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::PCI
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

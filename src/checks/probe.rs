@@ -1,7 +1,7 @@
 //! `probe.mr`: can the NIC register GPU memory through the node's libfabric, and if not,
 //! why (REFERENCE §4.3, §4.4). The measurement is `facts.probe`; this only judges it.
 
-use super::{Check, Context};
+use super::{Check, Context, Needs};
 use crate::facts::Facts;
 use crate::native::NativeState;
 use crate::native::probe::{CallError, GpuProbe, MrProbe, Registration};
@@ -26,6 +26,11 @@ pub struct MrProbeCheck;
 impl Check for MrProbeCheck {
     fn id(&self) -> &'static str {
         "probe.mr"
+    }
+
+    fn needs(&self) -> Needs {
+        // HOST: whether any EFA device is usable from here (see efa.devices).
+        Needs::PROBE | Needs::HOST
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

@@ -2,7 +2,7 @@
 //! registered is GPU memory, its libfabric copies, its EFA environment and memlock limit, and
 //! its transfer metrics.
 
-use super::{Check, Context, human_bytes};
+use super::{Check, Context, Needs, human_bytes};
 use crate::facts::Facts;
 use crate::facts::process::{ProcessFacts, RegionClass};
 use crate::parse::Version;
@@ -110,6 +110,10 @@ impl Check for NixlBackend {
         "process.nixl-backend"
     }
 
+    fn needs(&self) -> Needs {
+        Needs::PROCESSES | Needs::RDMA
+    }
+
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
         let f = cx.facts;
         per_process(f, |p| nixl_backend(f, p))
@@ -211,6 +215,10 @@ impl Check for RegisteredMemory {
         "process.registered-memory"
     }
 
+    fn needs(&self) -> Needs {
+        Needs::PROCESSES | Needs::LOGS
+    }
+
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
         per_process(cx.facts, registered_memory)
     }
@@ -285,6 +293,10 @@ impl Check for LibfabricCopies {
         "process.libfabric-copies"
     }
 
+    fn needs(&self) -> Needs {
+        Needs::PROCESSES | Needs::EFA_STACK
+    }
+
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
         let f = cx.facts;
         per_process(f, |p| libfabric_copies(f, p))
@@ -339,6 +351,10 @@ pub struct Environment;
 impl Check for Environment {
     fn id(&self) -> &'static str {
         "process.environment"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::PROCESSES | Needs::EFA_STACK | Needs::HOST | Needs::LIBFABRIC | Needs::RDMA
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -481,6 +497,10 @@ impl Check for Memlock {
         "process.memlock"
     }
 
+    fn needs(&self) -> Needs {
+        Needs::PROCESSES
+    }
+
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
         per_process(cx.facts, memlock)
     }
@@ -519,6 +539,10 @@ pub struct Metrics;
 impl Check for Metrics {
     fn id(&self) -> &'static str {
         "kv.metrics"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::METRICS
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

@@ -1,7 +1,7 @@
 //! The EFA user-space stack on disk: libfabric copies, aws-ofi-nccl against its libfabric,
 //! and NIXL's LIBFABRIC plugin and Python default backend.
 
-use super::{Check, Context};
+use super::{Check, Context, Needs};
 use crate::facts::Facts;
 use crate::facts::stack::{FabricConsumer, LibfabricCopy};
 use crate::parse::Version;
@@ -43,6 +43,10 @@ pub struct LibfabricCopies;
 impl Check for LibfabricCopies {
     fn id(&self) -> &'static str {
         "stack.libfabric-copies"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::EFA_STACK | Needs::LIBFABRIC | Needs::RDMA
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -117,6 +121,10 @@ pub struct AwsOfiNccl;
 impl Check for AwsOfiNccl {
     fn id(&self) -> &'static str {
         "stack.aws-ofi-nccl"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::EFA_STACK
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -212,6 +220,10 @@ pub struct Nixl;
 impl Check for Nixl {
     fn id(&self) -> &'static str {
         "stack.nixl"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::EFA_STACK | Needs::RDMA
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

@@ -62,35 +62,48 @@ pub fn build_report_with(
     pair: Option<facts::pair::PairRequest>,
 ) -> Result<Report> {
     let selected = checks::select(&args.only, &args.skip).map_err(|e| UsageError(e.to_string()))?;
-    // The probe allocates GPU memory: only when its check will judge it.
-    let probe = if selected.iter().any(|c| c.id() == "probe.mr") {
-        probe
-    } else {
-        facts::probe::ProbeRequest::Off("probe.mr not selected".into())
-    };
+    // Only what the selected checks read is gathered: `--only host` starts no libfabric or
+    // NVML helper, and the probe allocates GPU memory only when probe.mr will judge it.
+    let mut needs = checks::needs(&selected);
+    // A process named with --pid is checked to exist whatever is selected (a usage error).
+    if !args.pids.is_empty() {
+        needs |= facts::Needs::PROCESSES;
+    }
     let opts = facts::GatherOptions {
         sample: args.sample,
         pids: args.pids.clone(),
         probe,
         pair,
+        needs,
         ..facts::GatherOptions::default()
     };
     let mut facts = gather(root, opts)?;
     require_pids(root, &args.pids, &facts)?;
-    let rules = facts::logs::rules::RuleSet::with_user_dir(args.rules.as_deref(), is_check)
+    // Logs the user named are always read (an unreadable one is a usage error, and user
+    // rules judge them); logs captured in the root only when a selected check or a user
+    // rule reads them. Compiling the rules is part of reading logs.
+    let read_logs =
+        !args.logs.is_empty() || args.rules.is_some() || needs.contains(facts::Needs::LOGS);
+    let rules = read_logs
+        .then(|| facts::logs::rules::RuleSet::with_user_dir(args.rules.as_deref(), is_check))
+        .transpose()
         .map_err(UsageError)?;
-    let analysis = if args.logs.is_empty() {
-        facts::logs::analyse_captured(root, &rules)
-    } else {
-        let a = facts::logs::analyse_paths(&args.logs, &rules);
-        require_readable_logs(&a)?;
-        Some(a)
+    let analysis = match &rules {
+        None => None,
+        Some(rules) if args.logs.is_empty() => facts::logs::analyse_captured(root, rules),
+        Some(rules) => {
+            let a = facts::logs::analyse_paths(&args.logs, rules);
+            require_readable_logs(&a)?;
+            Some(a)
+        }
     };
     if let Some(ps) = facts.processes.as_mut() {
         facts::process::attach_registrations(ps, &registrations(&args.addrs, analysis.as_ref()));
     }
+    // Endpoints the user named are always scraped, like logs they named.
     if !args.metrics.is_empty() {
         facts.metrics = Some(facts::metrics::gather(&args.metrics, args.sample));
+        facts.not_gathered.remove("metrics");
     }
     let verdicts = analysis.as_ref().map(|a| checks::logs::interpret::interpret(a, &facts));
     let cx = checks::Context {
@@ -101,7 +114,8 @@ pub fn build_report_with(
     let mut results = checks::run(&selected, &cx);
     if let Some(a) = &analysis {
         results.extend(user_results(a, &args.only, &args.skip));
-        facts.logs = Some(a.summary(rules.rules.len()));
+        facts.logs = Some(a.summary(rules.as_ref().map_or(0, |r| r.rules.len())));
+        facts.not_gathered.remove("logs");
     }
     let summary = Summary::of(&results, args.fail_on);
     Ok(Report {

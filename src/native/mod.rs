@@ -347,6 +347,7 @@ pub fn run_child(
         }
         Site::Chroot { dir, .. } => chrooted(dir, args, env)?,
     };
+    trace_start(args.first().copied().unwrap_or(""));
     run_bounded(cmd, deadline).map_err(|e| match (site, e) {
         (Site::Chroot { shown, .. }, ChildError::Failed(why)) if why.starts_with(SPAWN_FAILED) => {
             ChildError::CannotEnter(cannot_enter(shown, &why))
@@ -459,6 +460,14 @@ fn chrooted(
         });
     }
     Ok(cmd)
+}
+
+/// With `EFA_DOCTOR_TRACE_HELPERS=FILE`, each helper start appends `helper NAME` to FILE: how
+/// the tests see which helpers a run starts (facts are gathered only on demand).
+fn trace_start(name: &str) {
+    if let Some(path) = std::env::var_os("EFA_DOCTOR_TRACE_HELPERS") {
+        crate::root::append_trace_line(std::path::Path::new(&path), &format!("helper {name}"));
+    }
 }
 
 /// Runs `cmd` as a helper: in its own process group, which is killed at the deadline, when

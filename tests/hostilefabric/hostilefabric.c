@@ -4,12 +4,15 @@
  *   daemon  fork a child that sleeps 120 s holding the helper's stdout and stderr, and write
  *           its pid to $HOSTILE_FABRIC_PIDFILE;
  *   hang    sleep 120 s;
- *   spew    write $HOSTILE_FABRIC_SPEW_BYTES bytes of 4 KiB lines to stderr.
+ *   spew    write $HOSTILE_FABRIC_SPEW_BYTES bytes of 4 KiB lines to stderr;
+ *   record  append "fi_getinfo" to $HOSTILE_FABRIC_CALLS (tests/gating.rs: was it called?);
+ *   slow    sleep $HOSTILE_FABRIC_SLEEP_MS milliseconds.
  * Then it returns -FI_ENODATA (no provider). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 uint32_t fi_version(void) { return (1u << 16) | 18u; }
@@ -61,6 +64,20 @@ int fi_getinfo(uint32_t version, const char *node, const char *service, uint64_t
         mode = "";
     if (strstr(mode, "daemon"))
         start_daemon();
+    if (strstr(mode, "record")) {
+        const char *file = getenv("HOSTILE_FABRIC_CALLS");
+        FILE *out = file ? fopen(file, "a") : NULL;
+        if (out) {
+            fputs("fi_getinfo\n", out);
+            fclose(out);
+        }
+    }
+    if (strstr(mode, "slow")) {
+        const char *ms = getenv("HOSTILE_FABRIC_SLEEP_MS");
+        long long n = ms ? atoll(ms) : 0;
+        struct timespec t = {(time_t)(n / 1000), (long)(n % 1000) * 1000000L};
+        nanosleep(&t, NULL);
+    }
     if (strstr(mode, "hang"))
         sleep(120);
     if (strstr(mode, "spew")) {
