@@ -199,6 +199,12 @@ fn rules() -> &'static Rules {
     })
 }
 
+/// The whole match with its `value` group replaced by `replacement`.
+fn with_value(c: &Captures<'_>, replacement: &str) -> Vec<u8> {
+    let start = c.name("value").map_or(0, |m| m.start()) - c.get(0).map_or(0, |m| m.start());
+    [&c[0][..start], replacement.as_bytes()].concat()
+}
+
 fn lossy(b: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(b)
 }
@@ -233,28 +239,20 @@ pub fn bytes(data: &[u8]) -> Cow<'_, [u8]> {
         }
     };
     pass(shapes(), &|_| REDACTED.as_bytes().to_vec());
-    pass(&r.quoted_key, &|c| {
-        let whole = c[0].to_vec();
-        let name = lossy(&c["name"]);
+    // `name: value`, `'name': value` and `NAME=value`: the value of a secret-looking name.
+    let named_value = |c: &Captures<'_>| {
         let value = lossy(&c["value"]);
-        if !secret_name(&name) || already(&value) {
-            return whole;
+        if !secret_name(&lossy(&c["name"])) || already(&value) {
+            return c[0].to_vec();
         }
-        let start = c.name("value").map_or(0, |m| m.start()) - c.get(0).map_or(0, |m| m.start());
-        let mut out = whole[..start].to_vec();
-        out.extend_from_slice(redacted_like(&value).as_bytes());
-        out
-    });
+        with_value(c, &redacted_like(&value))
+    };
+    pass(&r.quoted_key, &named_value);
     pass(&r.header, &|c| {
-        let whole = &c[0];
-        let value = lossy(&c["value"]);
-        if already(&value) {
-            return whole.to_vec();
+        if already(&lossy(&c["value"])) {
+            return c[0].to_vec();
         }
-        let start = c.name("value").map_or(0, |m| m.start()) - c.get(0).map_or(0, |m| m.start());
-        let mut out = whole[..start].to_vec();
-        out.extend_from_slice(REDACTED.as_bytes());
-        out
+        with_value(c, REDACTED)
     });
     pass(&r.bearer, &|c| {
         if lossy(&c["value"]).starts_with(REDACTED) {
@@ -275,18 +273,7 @@ pub fn bytes(data: &[u8]) -> Cow<'_, [u8]> {
         };
         [&c["scheme"], user.as_bytes(), pass.as_bytes(), b"@"].concat()
     });
-    pass(&r.assignment, &|c| {
-        let whole = c[0].to_vec();
-        let name = lossy(&c["name"]);
-        let value = lossy(&c["value"]);
-        if !secret_name(&name) || already(&value) {
-            return whole;
-        }
-        let start = c.name("value").map_or(0, |m| m.start()) - c.get(0).map_or(0, |m| m.start());
-        let mut out = whole[..start].to_vec();
-        out.extend_from_slice(redacted_like(&value).as_bytes());
-        out
-    });
+    pass(&r.assignment, &named_value);
     cur
 }
 
