@@ -154,3 +154,41 @@ fn a_fixture_directory_is_not_a_mounted_live_root() {
     assert_eq!(v["root"]["kind"], "directory");
     assert!(!v.to_string().contains("\"vantage\""), "a fixture run names no vantage");
 }
+
+/// A container without /proc (an image's root entered with plain `chroot`, as
+/// `scripts/image` does) cannot start the helper inside `/host`: the native checks skip
+/// saying why; they never fail the node.
+#[test]
+fn without_its_own_executable_native_checks_skip_not_fail() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: chroot needs root");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let bin = env!("CARGO_BIN_EXE_efa-doctor");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy(bin, root.join("bin/efa-doctor")).unwrap();
+    // The binary's loader and libraries, so it starts inside the bare root.
+    let ldd = Command::new("ldd").arg(bin).output().expect("ldd runs");
+    for lib in
+        String::from_utf8_lossy(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/'))
+    {
+        let to = root.join(lib.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(lib, &to).unwrap();
+    }
+    copy_tree(&fixture("p5-healthy"), &root.join("host"));
+    let o = Command::new("chroot")
+        .arg(root)
+        .args(["/bin/efa-doctor", "--root", "/host", "--no-probe", "--format", "json"])
+        .output()
+        .unwrap();
+    let r = json(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", r["summary"]);
+    for id in ["gpu.inventory", "libfabric.efa-provider"] {
+        let res = r["results"].as_array().unwrap().iter().find(|x| x["id"] == id).unwrap();
+        assert_eq!(res["status"], "skip", "{res}");
+        assert!(res["summary"].as_str().unwrap().contains("own executable"), "{res}");
+    }
+}

@@ -409,7 +409,15 @@ fn chrooted(
         OFlag::O_RDONLY | OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .map_err(|e| ChildError::Failed(format!("cannot open own executable: {e}")))?;
+    // Without its own executable (no /proc in this container) the helper cannot enter the
+    // root: the native results are not run, which is no finding about the node.
+    .map_err(|e| {
+        ChildError::CannotEnter(format!(
+            "native helper not started: cannot open efa-doctor's own executable ({}, is /proc \
+             mounted here?): {e}",
+            crate::root::live::SELF_EXE
+        ))
+    })?;
     let text = |b: &[u8]| {
         CString::new(b).map_err(|_| ChildError::Failed("a NUL byte in a helper argument".into()))
     };
