@@ -296,19 +296,8 @@ fn snapshot_of_links_climbing_past_the_root_loads() {
 // ---------------------------------------------------------------------------------------
 // Native helpers
 
-/// The directory holding the hostile `libfabric.so.1` (tests/hostilefabric).
 fn hostile_fabric_dir() -> std::path::PathBuf {
-    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        common::clib::build(
-            "hostilefabric",
-            "tests/hostilefabric/hostilefabric.c",
-            "libfabric.so.1",
-            &[],
-            |_| "compiling tests/hostilefabric/hostilefabric.c failed",
-        )
-    })
-    .clone()
+    common::clib::hostile_fabric_dir()
 }
 
 /// True once `pid` has exited (gone, or a zombie waiting for init).

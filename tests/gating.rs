@@ -19,18 +19,8 @@ use efa_doctor::facts::{GatherOptions, NOT_GATHERED, Needs};
 use efa_doctor::root::{Root, RootKind};
 use serde_json::Value;
 
-fn fabric_dir() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        common::clib::build(
-            "hostilefabric",
-            "tests/hostilefabric/hostilefabric.c",
-            "libfabric.so.1",
-            &[],
-            |_| "compiling tests/hostilefabric/hostilefabric.c failed",
-        )
-    })
-    .clone()
+fn fabric_dir() -> std::path::PathBuf {
+    common::clib::hostile_fabric_dir()
 }
 
 /// What one live run did.

@@ -67,3 +67,20 @@ pub fn build(
         Err(e) => panic!("publishing {} as {}: {e}", stage.display(), dir.display()),
     }
 }
+
+/// The directory holding the hostile test `libfabric.so.1` (tests/hostilefabric), built once
+/// per test binary.
+#[allow(dead_code)]
+pub fn hostile_fabric_dir() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        build(
+            "hostilefabric",
+            "tests/hostilefabric/hostilefabric.c",
+            "libfabric.so.1",
+            &[],
+            |_| "compiling tests/hostilefabric/hostilefabric.c failed",
+        )
+    })
+    .clone()
+}
