@@ -35,6 +35,14 @@ fn nvml_gate(f: &Facts) -> Result<&[Gpu], Box<Outcome>> {
         .remediation("Install the NVIDIA driver's user-space libraries matching the kernel module (in containers, use the NVIDIA container toolkit so libnvidia-ml is mounted)."),
         NativeState::Timeout => Outcome::error(format!("NVML hung: {why}"))
             .remediation("A wedged GPU or driver blocks NVML: check `dmesg` for Xid errors and `nvidia-smi`; a GPU reset or reboot may be needed."),
+        // From inside a mounted node root (a pod), a failed initialisation may be the pod's
+        // device access, not the node: no finding about the node from there.
+        NativeState::Failed if g.vantage.as_deref().is_some_and(|v| v != "this process") => {
+            Outcome::skip(format!(
+                "NVML could not initialise from {}: {why} (a pod may lack access to /dev/nvidia*: judge on the node, or run the pod privileged)",
+                g.vantage.as_deref().unwrap_or_default()
+            ))
+        }
         NativeState::Failed => Outcome::fail(format!("NVML could not initialise: {why}"))
             .remediation("Check that the NVIDIA kernel module and user-space driver versions match (`cat /proc/driver/nvidia/version`, `nvidia-smi`); error 'driver/library version mismatch' needs a module reload or reboot."),
     };
@@ -375,6 +383,22 @@ mod tests {
             remapped_rows: Some(RemappedRows::default()),
             ..Gpu::default()
         }
+    }
+
+    #[test]
+    fn nvml_failing_inside_a_mounted_root_is_no_finding_about_the_node() {
+        let mut f = facts(vec![]);
+        f.gpu.state = NativeState::Failed;
+        f.gpu.error = Some("Insufficient Permissions".into());
+        assert_eq!(nvml_gate(&f).unwrap_err().status, Status::Fail, "on the node itself");
+        f.gpu.vantage = Some("chroot into /host".into());
+        let o = nvml_gate(&f).unwrap_err();
+        assert_eq!(o.status, Status::Skip);
+        assert!(
+            o.summary.contains("from chroot into /host: Insufficient Permissions"),
+            "{}",
+            o.summary
+        );
     }
 
     #[test]
