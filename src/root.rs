@@ -386,11 +386,12 @@ impl Root {
 
     /// Opens a device node read-write and closes it at once, as `ibv_open_device` would
     /// (this allocates nothing on the device; a verbs context needs a further ioctl).
-    /// Only on the live root, where it tells whether *this* process may use the device;
-    /// `None` elsewhere.
+    /// Only where it means something: on the live root it tells whether *this* process may
+    /// use the device; on a mounted node root, whether this container (and so a helper
+    /// chrooted from it) may. `None` for file trees and snapshots.
     pub fn try_open_device(&self, rel: &str) -> Option<Result<(), ReadError>> {
         use std::os::unix::fs::OpenOptionsExt;
-        if !self.kind.is_live() {
+        if !self.kind.runs_native() {
             return None;
         }
         let path = self.host_path(rel)?;
@@ -1259,6 +1260,11 @@ mod tests {
         let r = Root::directory_with_kind(d.path(), RootKind::Live).unwrap();
         let e = r.try_open_device("dev/infiniband/uverbs0").unwrap().unwrap_err();
         assert!(e.to_string().contains("is a fifo, not a character device"), "{e}");
+        // A mounted node root is tried too (the container's own access); a tree is not.
+        let r = Root::directory_with_kind(d.path(), RootKind::HostMount).unwrap();
+        assert!(r.try_open_device("dev/infiniband/uverbs0").unwrap().is_err());
+        let r = Root::directory_with_kind(d.path(), RootKind::Directory).unwrap();
+        assert!(r.try_open_device("dev/infiniband/uverbs0").is_none());
     }
 
     #[test]

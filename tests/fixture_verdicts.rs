@@ -168,13 +168,8 @@ fn partial_allocation_in_a_container() {
         "4 of the node's 32 EFA devices allocated to this container",
         "4 uverbs node(s)",
     );
-    // The unconfirmed "needs privileged: true" report is a note, not a warning.
-    assert_verdict(
-        result(&r, "host.privileges"),
-        Pass,
-        "CAP_IPC_LOCK (not privileged; note:",
-        "CapEff",
-    );
+    // A file tree's device nodes cannot be opened: information, never a pass or a warning.
+    assert_verdict(result(&r, "host.privileges"), Skip, "not testable from this root", "CapEff");
     assert!(!r.facts.host.container_clues.is_empty());
 }
 

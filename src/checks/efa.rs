@@ -349,6 +349,8 @@ fn traffic(f: &Facts) -> Outcome {
     let mut silent_once = Vec::new();
     let mut silent_since_boot = Vec::new();
     let mut moving = 0usize;
+    // Devices that have ever received a packet: the evidence a pass rests on.
+    let mut received = 0usize;
     let sampled = f.rdma.sample.is_some();
     // rdma_write_bytes = 0 is normal when the device lacks RDMA write (REFERENCE §1.6): noted,
     // never judged.
@@ -434,6 +436,9 @@ fn traffic(f: &Facts) -> Outcome {
         } else {
             judged += 1;
         }
+        if rx > 0 {
+            received += 1;
+        }
     }
     let write_note = if no_write {
         "; rdma_write_bytes = 0 is normal (SRD uses sends; RDMA write is optional)"
@@ -488,6 +493,15 @@ fn traffic(f: &Facts) -> Outcome {
             absent.join(", ")
         )
     };
+    if moving == 0 && received == 0 {
+        // An idle node: nothing shows the path works, and nothing shows it does not.
+        return Outcome::skip(format!(
+            "no EFA device has received a packet since the driver loaded{}: idle, nothing to judge (run `--sample SECS` during traffic, or `efa-doctor probe pair`){coverage}",
+            if sampled { " or during the sample" } else { "" }
+        ))
+        .with_evidence(ev)
+        .value("idle");
+    }
     if sampled {
         Outcome::pass(format!("{moving} of {} EFA device(s) moved traffic in the sample; none sent without receiving{write_note}{coverage}", efa.len()))
             .with_evidence(ev)
@@ -786,17 +800,19 @@ fn errors(f: &Facts) -> Outcome {
     if sampled {
         Outcome::pass(format!("no error counter rose over its allowance during the sample on {judged} EFA device(s){note}"))
             .with_evidence(ev)
+    } else if notes.is_empty() {
+        // Zero since the driver loaded: no error has ever happened on these devices.
+        Outcome::pass(format!("all error counters are zero on {judged} EFA device(s){note}"))
+            .with_evidence(ev)
+            .value("zero")
     } else {
-        let (v, how) = if notes.is_empty() {
-            ("zero", "all error counters are zero")
-        } else {
-            ("since-boot", "error counters read")
-        };
-        Outcome::pass(format!(
-            "{how} on {judged} EFA device(s); without --sample SECS their rates are not known{note}"
+        // Totals since the driver loaded (a healthy node collects reg_mr_err from libfabric's
+        // own P2P probe) say nothing about now: neither a pass nor a warning.
+        Outcome::skip(format!(
+            "error counters are non-zero since the driver loaded; without --sample SECS their rates are not known, so they are not judged{note}"
         ))
         .with_evidence(ev)
-        .value(v)
+        .value("since-boot")
     }
 }
 
@@ -1000,7 +1016,8 @@ mod tests {
         let mut port = PORT;
         port[2] = ("rdma_read_wr_err", 123_456);
         let o = errors(&without_sample(node(&DEV, &port, &[])));
-        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        // Totals since the driver loaded are no evidence either way: not a pass.
+        assert_eq!(o.status, Status::Skip, "{}", o.summary);
         assert!(o.summary.contains("rdmap79s0/rdma_read_wr_err = 123456"), "{}", o.summary);
         assert!(o.summary.contains("without --sample"));
         assert_eq!(o.value.as_deref(), Some("since-boot"));
@@ -1042,6 +1059,32 @@ mod tests {
         assert_eq!(o.status, Status::Fail, "{}", o.summary);
         // The remediation no longer blames a same-node peer.
         assert!(o.remediation.as_deref().is_some_and(|r| r.contains("same node is not a cause")));
+    }
+
+    #[test]
+    fn an_idle_node_is_not_a_pass() {
+        // Nothing ever received, nothing sent: no evidence that the path works.
+        let mut port = PORT;
+        port[0] = ("tx_pkts", 0);
+        port[1] = ("rx_pkts", 0);
+        for f in [without_sample(node(&DEV, &port, &[])), node(&DEV, &port, &[])] {
+            let o = traffic(&f);
+            assert_eq!(o.status, Status::Skip, "{}", o.summary);
+            assert_eq!(o.value.as_deref(), Some("idle"));
+            assert!(o.summary.contains("probe pair"), "{}", o.summary);
+        }
+        // Packets received since the driver loaded are the evidence a pass rests on.
+        let o = traffic(&without_sample(node(&DEV, &PORT, &[])));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+    }
+
+    #[test]
+    fn zero_totals_pass_without_a_sample() {
+        let mut dev = DEV;
+        dev[0] = ("reg_mr_err", 0);
+        let o = errors(&without_sample(node(&dev, &PORT, &[])));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert_eq!(o.value.as_deref(), Some("zero"));
     }
 }
 

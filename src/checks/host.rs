@@ -122,9 +122,10 @@ fn hugepages_configured(f: &Facts) -> Outcome {
         ))
         .with_evidence(ev)
         .value(live.to_string()),
-        _ => Outcome::warn("the image reserves no 2 MiB huge pages at boot: libfabric's EFA provider will use regular pages and pods requesting hugepages-2Mi cannot be scheduled")
+        // libfabric uses huge pages only when it can get them (FI_EFA_USE_HUGE_PAGE unset):
+        // an image without a pool works, so this is information for the image's author.
+        _ => Outcome::skip(format!("the image reserves no 2 MiB huge pages at boot: libfabric's EFA provider will use regular pages, which works (a workload setting FI_EFA_USE_HUGE_PAGE=1, or a pod requesting hugepages-2Mi, needs a pool: EKS GPU AMIs reserve {EKS_PREALLOCATED_2M} with vm.nr_hugepages in /etc/sysctl.d/)"))
             .with_evidence(ev)
-            .remediation(format!("Persist the pool in the image: `echo vm.nr_hugepages={EKS_PREALLOCATED_2M} > /etc/sysctl.d/99-efa-hugepages.conf` (EKS GPU AMIs reserve {EKS_PREALLOCATED_2M}), or `hugepages={EKS_PREALLOCATED_2M}` on the kernel command line."))
             .value("0"),
     }
 }
@@ -195,9 +196,11 @@ fn hugepages(f: &Facts) -> Outcome {
         "Reserve 2 MiB huge pages for EFA: `sudo sysctl -w vm.nr_hugepages={EKS_PREALLOCATED_2M}` (persist in /etc/sysctl.d/, or `settings.kernel.sysctl.\"vm.nr_hugepages\"` on Bottlerocket), and request `hugepages-2Mi` in pods that set FI_EFA_USE_HUGE_PAGE=1."
     );
     if nr == 0 {
-        Outcome::warn("no 2 MiB huge pages reserved: libfabric's EFA provider falls back to regular pages, and pods requesting hugepages-2Mi cannot be scheduled")
+        // With FI_EFA_USE_HUGE_PAGE unset the provider uses huge pages only when it gets them
+        // (prov/efa efa_env.h: EFA_ENV_HUGE_PAGE_UNSPEC); workers that set it to 1 are judged
+        // by process.environment. An empty pool is information, not a fault of the node.
+        Outcome::skip(format!("no 2 MiB huge pages reserved: libfabric's EFA provider uses regular pages, which works; a workload that sets FI_EFA_USE_HUGE_PAGE=1 or requests hugepages-2Mi needs a pool ({fix})"))
             .evidence(ev)
-            .remediation(fix)
             .value("0")
     } else if free == 0 {
         // Pages in use are pages EFA workloads hold: the pool works. A workload that needs
@@ -252,23 +255,25 @@ fn memlock(f: &Facts) -> Outcome {
     .observed(format!("soft {}, hard {}", memlock_text(l.soft), memlock_text(l.hard)));
     let ipc_lock = f.host.capabilities.as_ref().is_some_and(|c| c.ipc_lock);
     let defer = "efa-doctor's own limit, not the workload's: process.memlock judges the workers";
-    match l.soft {
-        None => Outcome::pass(format!("memlock is unlimited for this process ({defer})"))
-            .evidence(ev)
-            .value("unlimited"),
-        Some(_) if ipc_lock => Outcome::pass(format!(
-            "memlock is {} but CAP_IPC_LOCK lets this process pin memory beyond it ({defer})",
-            memlock_text(l.soft)
-        ))
-        .evidence(ev)
-        .value(memlock_text(l.soft)),
-        Some(soft) => Outcome::skip(format!(
-            "this process may lock only {}; {defer} (a workload started the same way would fail EFA registrations with ENOMEM)",
-            human_bytes(soft)
-        ))
-        .evidence(ev)
-        .value(human_bytes(soft)),
-    }
+    // Information in every case: a pass here would rest on the inspector, not the workload.
+    let (what, value) = match l.soft {
+        None => ("memlock is unlimited for this process".to_string(), "unlimited".to_string()),
+        Some(soft) if ipc_lock => (
+            format!(
+                "memlock is {} but CAP_IPC_LOCK lets this process pin memory beyond it",
+                human_bytes(soft)
+            ),
+            human_bytes(soft),
+        ),
+        Some(soft) => (
+            format!(
+                "this process may lock only {} (a workload started the same way would fail EFA registrations with ENOMEM)",
+                human_bytes(soft)
+            ),
+            human_bytes(soft),
+        ),
+    };
+    Outcome::skip(format!("{what}; {defer}")).evidence(ev).value(value)
 }
 
 pub struct Privileges;
@@ -335,6 +340,18 @@ fn privileges(f: &Facts) -> Outcome {
         names.join(" ")
     }));
     let unopenable: Vec<_> = nodes.iter().filter(|n| n.openable == Some(false)).collect();
+    if let (Some(n), Some(from)) = (
+        unopenable.first(),
+        f.host.uverbs_opened_from.as_deref().filter(|_| f.host.devices_opened_from_a_container()),
+    ) {
+        return Outcome::skip(format!(
+            "{} of {} verbs device node(s) cannot be opened from {from} ({}): {CONTAINER_DEVICE_ACCESS}",
+            unopenable.len(),
+            nodes.len(),
+            n.open_error.as_deref().unwrap_or("error")
+        ))
+        .with_evidence(ev);
+    }
     if let Some(n) = unopenable.first() {
         return Outcome::fail(format!(
             "{} of {} verbs device node(s) cannot be opened by this process ({})",
@@ -350,33 +367,41 @@ fn privileges(f: &Facts) -> Outcome {
             .with_evidence(ev)
             .remediation("Load ib_uverbs (`sudo modprobe ib_uverbs`) on the node, and request `vpc.amazonaws.com/efa` in the pod.");
     }
-    let open_note = if nodes.iter().all(|n| n.openable == Some(true)) && !nodes.is_empty() {
-        "all open read-write"
-    } else {
-        "openability not testable from this root"
-    };
-    match caps {
-        Some(c) if c.privileged == Some(true) => Outcome::pass(format!(
-            "{} verbs node(s), {open_note}; process is privileged",
+    // A pass needs evidence: every node opened read-write from here, and this process may pin
+    // memory (privileged, CAP_IPC_LOCK, or an unlimited memlock). What this process cannot
+    // pin is information only: the workload's own limit is process.memlock's to judge.
+    let all_open = !nodes.is_empty() && nodes.iter().all(|n| n.openable == Some(true));
+    if !all_open {
+        return Outcome::skip(format!(
+            "{} verbs node(s) present; whether they open is not testable from this root",
             nodes.len()
         ))
-        .with_evidence(ev),
+        .with_evidence(ev);
+    }
+    let unlimited = f.host.memlock.as_ref().is_some_and(|l| l.soft.is_none());
+    let pin = match caps {
+        Some(c) if c.privileged == Some(true) => Some("process is privileged".to_string()),
         // An expectation no AWS document confirms is a note, never a warning.
-        Some(c) if c.ipc_lock => Outcome::pass(format!(
-            "{} verbs node(s), {open_note}; process has CAP_IPC_LOCK (not privileged; note: NVIDIA's Dynamo guide reports that NIXL's fi_mr_reg of CUDA memory needs privileged: true, not confirmed by AWS documentation; `efa-doctor probe mr` tests it)",
+        Some(c) if c.ipc_lock => Some("process has CAP_IPC_LOCK (not privileged; note: NVIDIA's Dynamo guide reports that NIXL's fi_mr_reg of CUDA memory needs privileged: true, not confirmed by AWS documentation; `efa-doctor probe mr` tests it)".to_string()),
+        _ if unlimited => Some("its memlock limit is unlimited".to_string()),
+        _ => None,
+    };
+    match pin {
+        Some(pin) => Outcome::pass(format!(
+            "{} verbs node(s), all open read-write from this process; {pin}",
             nodes.len()
         ))
         .with_evidence(ev),
-        Some(_) => Outcome::warn(format!(
-            "{} verbs node(s), {open_note}; process lacks CAP_IPC_LOCK and is not privileged, so it cannot pin memory beyond its memlock limit",
+        None => Outcome::skip(format!(
+            "{} verbs node(s), all open read-write from this process; it may pin memory only up to its memlock limit (efa-doctor's own limit, not the workload's: process.memlock judges the workers)",
             nodes.len()
         ))
-        .with_evidence(ev)
-        .remediation("Add `IPC_LOCK` to securityContext.capabilities (or run privileged), or raise the memlock limit to unlimited."),
-        None => Outcome::pass(format!("{} verbs node(s), {open_note}; capabilities not visible in this root", nodes.len()))
-            .with_evidence(ev),
+        .with_evidence(ev),
     }
 }
+
+/// Why a container judging a mounted node root does not judge the node's device access.
+pub(crate) const CONTAINER_DEVICE_ACCESS: &str = "that is this container's device access (a pod's device cgroup), not the node's; judge on the node, or run the debug pod privileged (`kubectl debug node/<node> --profile=sysadmin`)";
 
 pub(super) fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
@@ -517,7 +542,7 @@ mod hugepage_tests {
     }
 
     #[test]
-    fn x86_empty_2mib_pool_still_warns() {
+    fn x86_empty_2mib_pool_is_information() {
         let o = hugepages(&with(Pools {
             default_size_kb: Some(2048),
             total: Some(0),
@@ -526,8 +551,94 @@ mod hugepage_tests {
             free_2m: Some(0),
             ..Pools::default()
         }));
-        assert_eq!(o.status, Status::Warn, "{}", o.summary);
-        assert!(o.remediation.as_deref().is_some_and(|r| r.contains("vm.nr_hugepages=5128")));
+        // libfabric uses huge pages only when it gets them: regular pages work.
+        assert_eq!(o.status, Status::Skip, "{}", o.summary);
+        assert!(o.summary.contains("regular pages, which works"), "{}", o.summary);
+        assert!(o.summary.contains("vm.nr_hugepages=5128"), "{}", o.summary);
+    }
+}
+
+#[cfg(test)]
+mod privileges_tests {
+    use super::*;
+    use crate::facts::host::{Capabilities, UverbsNode};
+    use crate::facts::rdma::{RdmaDevice, RdmaFacts};
+    use crate::parse::proc::Limit;
+    use crate::verdict::Status;
+
+    fn node(openable: Option<bool>, caps: Option<(bool, bool)>, memlock: Option<u64>) -> Facts {
+        let mut f = Facts {
+            rdma: RdmaFacts {
+                devices: Some(vec![RdmaDevice {
+                    name: "rdmap79s0".into(),
+                    is_efa: true,
+                    ..RdmaDevice::default()
+                }]),
+                ..RdmaFacts::default()
+            },
+            ..Facts::default()
+        };
+        f.host.dev_visible = true;
+        f.host.uverbs = Some(vec![UverbsNode {
+            name: "uverbs0".into(),
+            ibdev: Some("rdmap79s0".into()),
+            openable,
+            open_error: (openable == Some(false)).then(|| "Permission denied".into()),
+        }]);
+        f.host.capabilities = caps.map(|(privileged, ipc_lock)| Capabilities {
+            effective_hex: "0".into(),
+            privileged: Some(privileged),
+            ipc_lock,
+            ..Capabilities::default()
+        });
+        f.host.memlock = Some(Limit { soft: memlock, hard: memlock });
+        f
+    }
+
+    #[test]
+    fn a_pass_needs_nodes_that_opened_and_a_way_to_pin() {
+        let o = privileges(&node(Some(true), Some((true, true)), Some(65536)));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.contains("all open read-write") && o.summary.contains("privileged"));
+        let o = privileges(&node(Some(true), Some((false, false)), None));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.contains("memlock limit is unlimited"), "{}", o.summary);
+        let o = privileges(&node(Some(true), Some((false, true)), Some(65536)));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.contains("not confirmed by AWS documentation"), "{}", o.summary);
+    }
+
+    #[test]
+    fn what_could_not_be_tested_or_is_the_inspectors_own_limit_is_information() {
+        // Device nodes of a file tree cannot be opened: no evidence either way.
+        let o = privileges(&node(None, Some((true, true)), None));
+        assert_eq!(o.status, Status::Skip, "{}", o.summary);
+        assert!(o.summary.contains("not testable from this root"), "{}", o.summary);
+        // An SSH user without CAP_IPC_LOCK and a 64 KiB limit: the workload's limit is
+        // process.memlock's to judge, never a warning here.
+        let o = privileges(&node(Some(true), Some((false, false)), Some(65536)));
+        assert_eq!(o.status, Status::Skip, "{}", o.summary);
+        assert!(o.summary.contains("process.memlock"), "{}", o.summary);
+        assert!(o.remediation.is_none());
+    }
+
+    #[test]
+    fn a_container_judging_a_mounted_node_root_does_not_judge_the_nodes_device_access() {
+        let mut f = node(Some(false), Some((false, false)), Some(65536));
+        f.host.uverbs_opened_from =
+            Some("this container (the node's root is mounted at /host)".into());
+        let o = privileges(&f);
+        assert_eq!(o.status, Status::Skip, "{}", o.summary);
+        assert!(o.summary.contains("not the node's"), "{}", o.summary);
+        assert!(o.remediation.is_none());
+    }
+
+    #[test]
+    fn a_node_this_process_cannot_open_fails() {
+        let o = privileges(&node(Some(false), Some((false, true)), None));
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert!(o.summary.contains("cannot be opened") && o.summary.contains("Permission denied"));
+        assert!(o.remediation.as_deref().is_some_and(|r| r.contains("vpc.amazonaws.com/efa")));
     }
 }
 

@@ -361,11 +361,14 @@ fn modules(f: &Facts) -> Outcome {
         if gpu_needed {
             have.push(format!("nvidia {nv} and nvidia_uvm"));
         }
-        let mut summary = if have.is_empty() {
-            "no EFA device and no NVIDIA GPU: no module required".to_string()
-        } else {
-            format!("{} loaded; {gdr}", have.join(", "))
-        };
+        // Nothing present needs a module: no evidence of a working driver stack to pass on.
+        if have.is_empty() {
+            return Outcome::skip(
+                "no EFA device and no NVIDIA GPU: no module is required (see efa.devices)",
+            )
+            .with_evidence(ev);
+        }
+        let mut summary = format!("{} loaded; {gdr}", have.join(", "));
         for n in &not_needed {
             summary.push_str("; ");
             summary.push_str(n);
@@ -399,6 +402,23 @@ mod tests {
                 .collect(),
         );
         f
+    }
+
+    #[test]
+    fn nothing_present_needs_a_module_and_nothing_passes() {
+        // sysfs readable, no EFA and no NVIDIA GPU on it: efa.devices reports the absence.
+        let mut f = facts("6.8.0-1021-aws", true, &[]);
+        f.pci.devices = Some(vec![]);
+        f.rdma.devices = Some(vec![]);
+        let o = modules(&f);
+        assert_eq!(o.status, crate::verdict::Status::Skip, "{}", o.summary);
+        assert!(o.summary.contains("see efa.devices"), "{}", o.summary);
+        // A GPU without its driver is still a failure.
+        let mut f = facts("6.8.0-1021-aws", true, &[]);
+        f.pci.devices = Some(vec![]);
+        f.rdma.devices = Some(vec![]);
+        f.gpu.gpus.push(Default::default());
+        assert_eq!(modules(&f).status, crate::verdict::Status::Fail);
     }
 
     #[test]

@@ -184,6 +184,18 @@ fn efa_provider(f: &Facts) -> Outcome {
             .with_evidence(ev);
         }
     }
+    // The helper ran chrooted from a container that could not open the node's verbs
+    // devices: the provider's empty answer is this vantage point's, not the node's.
+    let unopenable = f.host.uverbs.iter().flatten().filter(|n| n.openable == Some(false)).count();
+    if built != Some(false) && unopenable > 0 && f.host.devices_opened_from_a_container() {
+        return Outcome::skip(format!(
+            "the efa provider found no usable EFA device from {}, and {unopenable} verbs device node(s) cannot be opened from {}: {}",
+            l.vantage.as_deref().unwrap_or("here"),
+            f.host.uverbs_opened_from.as_deref().unwrap_or("here"),
+            crate::checks::host::CONTAINER_DEVICE_ACCESS
+        ))
+        .with_evidence(ev);
+    }
     let (summary, fix) = match built {
         Some(false) => (
             format!(
@@ -295,4 +307,57 @@ fn gb200(f: &Facts) -> Outcome {
         .evidence(ev_node)
         .evidence(ev_lib)
         .value(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::host::UverbsNode;
+    use crate::facts::rdma::{RdmaDevice, RdmaFacts};
+    use crate::verdict::Status;
+
+    /// An EFA node whose libfabric enumerated no efa entry, with uverbs0 refused as `from`.
+    fn no_efa_entry(from: &str, vantage: &str) -> Facts {
+        let mut f = Facts {
+            rdma: RdmaFacts {
+                devices: Some(vec![RdmaDevice {
+                    name: "rdmap79s0".into(),
+                    is_efa: true,
+                    ..RdmaDevice::default()
+                }]),
+                ..RdmaFacts::default()
+            },
+            ..Facts::default()
+        };
+        f.libfabric.state = NativeState::Ok;
+        f.libfabric.vantage = Some(vantage.into());
+        f.libfabric.path = Some("/opt/amazon/efa/lib/libfabric.so.1".into());
+        f.host.dev_visible = true;
+        f.host.uverbs = Some(vec![UverbsNode {
+            name: "uverbs0".into(),
+            ibdev: Some("rdmap79s0".into()),
+            openable: Some(false),
+            open_error: Some("Operation not permitted (os error 1)".into()),
+        }]);
+        f.host.uverbs_opened_from = Some(from.into());
+        f
+    }
+
+    #[test]
+    fn a_pod_without_device_access_is_not_a_node_without_the_efa_provider() {
+        // kubectl debug node/... (not privileged): the node's /dev is visible at /host, the
+        // pod's device cgroup refuses it, and the chrooted helper's efa provider finds none.
+        let f = no_efa_entry(
+            "this container (the node's root is mounted at /host)",
+            "chroot into /host",
+        );
+        let o = efa_provider(&f);
+        assert_eq!(o.status, Status::Skip, "{}", o.summary);
+        assert!(o.summary.contains("chroot into /host"), "{}", o.summary);
+        assert!(o.summary.contains("--profile=sysadmin"), "{}", o.summary);
+        // The same refusal on the node itself is the node's problem.
+        let o = efa_provider(&no_efa_entry(crate::facts::host::THIS_PROCESS, "this process"));
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert!(o.remediation.as_deref().is_some_and(|r| r.contains("host.privileges")));
+    }
 }

@@ -224,6 +224,7 @@ pub fn manifest_for(facts: &Facts, unix_now: u64, description: Option<String>) -
             .flatten()
             .map(|n| (n.name.clone(), n.openable))
             .collect(),
+        uverbs_opened_from: facts.host.uverbs_opened_from.clone(),
         uverbs_errors: facts
             .host
             .uverbs

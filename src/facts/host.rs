@@ -18,6 +18,11 @@ pub struct HostFacts {
     pub shm: Option<Shm>,
     /// `/dev/infiniband/uverbs*`; `None` when `/dev/infiniband` is absent.
     pub uverbs: Option<Vec<UverbsNode>>,
+    /// Who tried to open the uverbs nodes: `this process` on the node itself, or a
+    /// container judging a mounted node root, whose device access is its own (a pod's device
+    /// cgroup), not the node's. `None` when nothing was tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uverbs_opened_from: Option<String>,
     /// Whether this root shows a `/dev` at all (a plain sysroot may have none, which says
     /// nothing about device access).
     pub dev_visible: bool,
@@ -92,6 +97,20 @@ pub struct LiveFacts {
     /// Open errors of the nodes that did not open.
     #[serde(default)]
     pub uverbs_errors: BTreeMap<String, String>,
+    /// [`HostFacts::uverbs_opened_from`] at capture time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uverbs_opened_from: Option<String>,
+}
+
+/// [`HostFacts::uverbs_opened_from`] when efa-doctor runs on the node it judges.
+pub const THIS_PROCESS: &str = "this process";
+
+impl HostFacts {
+    /// The uverbs nodes were opened by a container judging a mounted node root: what it
+    /// could not open says nothing about the node.
+    pub fn devices_opened_from_a_container(&self) -> bool {
+        self.uverbs_opened_from.as_deref().is_some_and(|v| v != THIS_PROCESS)
+    }
 }
 
 pub fn gather(root: &Root, captured: Option<&LiveFacts>) -> HostFacts {
@@ -191,7 +210,18 @@ pub fn gather(root: &Root, captured: Option<&LiveFacts>) -> HostFacts {
             .count()
     });
     h.uverbs = uverbs_of(root, &mut h.notes);
+    if h.uverbs.iter().flatten().any(|n| n.openable.is_some()) {
+        h.uverbs_opened_from = Some(match root.kind() {
+            crate::root::RootKind::HostMount => {
+                format!("this container (the node's root is mounted at {})", root.display())
+            }
+            _ => THIS_PROCESS.to_string(),
+        });
+    }
     if let Some(live) = captured {
+        if live.uverbs_opened_from.is_some() {
+            h.uverbs_opened_from = live.uverbs_opened_from.clone();
+        }
         // Replaying a capture: what system calls said on the node at capture time.
         if let Some(s) = &live.shm {
             h.shm = Some(s.clone());
