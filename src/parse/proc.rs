@@ -11,6 +11,17 @@
 //!   read), and computes `len - 2` of a short line's fields (a panic in debug builds).
 //! - `/proc/PID/maps`: it trims the path (a path may end in spaces) and keeps ` (deleted)`
 //!   as part of it.
+//! - `/proc/meminfo`: `Meminfo` requires eight fields (MemTotal ... Inactive) and fails the
+//!   whole file on one unparsable value, so a truncated capture would lose `Hugepagesize` and
+//!   the huge page counters, which are all we read.
+//! - `/proc/PID/status`: `Status` requires about fifteen fields and fails the whole file on a
+//!   line without `:` or a non-UTF-8 `Name:`; we read four (`Name`, `Uid`, `CapEff`, `CapBnd`)
+//!   from whatever lines there are.
+//! - `/proc/PID/mounts`: `MountEntry` parsing fails the whole table on one short line (a
+//!   truncated last line), which would lose the `/dev/shm` entry we judge.
+//! - `/proc/cpuinfo`: `CpuInfo` is tolerant, but it builds a map per CPU (192 on a p5) and then
+//!   compares them all to find the common fields, to answer the one thing we ask: x86 or arm64
+//!   keys in the first block.
 
 use std::collections::BTreeMap;
 
