@@ -74,11 +74,20 @@ fn p5_facts_follow_the_layout() {
     assert_eq!(d.bdf.as_deref(), Some("0000:4f:00.0"));
     assert_eq!(d.p2p.as_deref(), Some("NVIDIA"));
     assert_eq!(d.ports[0].rate_gbps, Some(100));
-    assert_eq!(d.counters.len(), 12, "device-level counters: {:?}", d.counters.keys());
+    // Driver 2.17.3g: 12 admin and 2 kernel-verbs counters on the device, 22 on the port.
+    assert_eq!(d.counters.len(), 14, "device-level counters: {:?}", d.counters.keys());
+    assert!(d.counters.contains_key("alloc_mr_err") && d.counters.contains_key("get_dma_mr_err"));
     assert_eq!(d.ports[0].counters.len(), 22, "port-level counters");
+    // Real p5 EFA have non-zero node GUIDs (a real lstopo: cd77:f833:0000:1001).
+    assert_ne!(d.node_guid.as_deref(), Some("0000:0000:0000:0000"));
     assert_eq!(f.host.uverbs.as_ref().unwrap().len(), 32);
-    // The GPU's link partner is its switch's downstream port 0000:46:05.0.
+    // rdmap79s0 sits behind Amazon bridge 0000:46:01.0 at 15.75 GB/s: Gen4 x8.
+    let efa = f.pci.by_bdf("0000:4f:00.0").unwrap();
+    assert_eq!(efa.ancestors.last().map(String::as_str), Some("0000:46:01.0"));
+    assert_eq!((efa.current_link_speed_gts, efa.current_link_width), (Some(16.0), Some(8)));
+    // The GPU's link partner is the next function of the same multi-function port, 46:01.4.
     let gpu = f.pci.by_bdf("0000:53:00.0").unwrap();
+    assert_eq!(gpu.ancestors.last().map(String::as_str), Some("0000:46:01.4"));
     assert_eq!(
         (gpu.partner_max_link_speed_gts, gpu.partner_max_link_width),
         (Some(32.0), Some(16))
@@ -255,20 +264,151 @@ fn g5_single_efa_no_gpudirect_expectation() {
 fn gb200_with_affected_libfabric_fails_before_any_probe() {
     let r = report("gb200-arm64");
     let g = result(&r, "libfabric.gb200-registration");
-    assert_verdict(g, Fail, "2.4.0amzn3.0", "aarch64 with 64 KiB pages");
+    // The real p6e-gb200 runs a 4 KiB-page kernel (6.8.0-1030-aws): the bug is CUDA memory
+    // on arm64, whatever the page size (issue 14).
+    assert_verdict(g, Fail, "2.4.0amzn3.0", "aarch64 with 4 KiB pages");
+    assert!(g.evidence.iter().any(|e| e.observed.as_deref() == Some("4 NVIDIA GPU(s)")));
     let rem = g.remediation.as_deref().unwrap();
     assert!(rem.contains("v2.5.1") && rem.contains("efa_mr_is_cuda"), "both workarounds: {rem}");
-    assert_eq!(r.facts.kernel.page_size, Some(65536));
+    assert_eq!(r.facts.kernel.page_size, Some(4096));
     assert_eq!(r.facts.kernel.arch.as_deref(), Some("aarch64"));
-    // Was Warn "no 2 MiB huge page pool": libfabric maps from the default (512 MiB) pool
-    // here, and no AWS document sets a reservation for it (issue 14).
-    assert_verdict(result(&r, "host.hugepages"), Pass, "no free 512 MiB huge page", "proc/meminfo");
+    assert_verdict(result(&r, "host.hugepages"), Pass, "5128 of 5128 2 MiB huge pages free", "");
 }
 
 #[test]
 fn gb200_with_fixed_libfabric_passes() {
     let r = report("gb200-fixed");
     assert_verdict(result(&r, "libfabric.gb200-registration"), Pass, "2.5.1 >= 2.5.0", "");
+}
+
+/// The real p6e-gb200 layout (shared/research/real-efa): one PCI domain, `rdmap<bus>s0`,
+/// per GPU 2 EFA behind its Amazon switch and 2 CPU-mediated ("C2C") EFA in a tree without
+/// a GPU, and 1.97 GB/s bridges above the GPU switches. None of it is a finding.
+#[test]
+fn p6e_gb200_real_layout() {
+    let r = report("gb200-fixed");
+    let f = &r.facts;
+    let efa: Vec<_> = f.rdma.efa().collect();
+    assert_eq!(efa.len(), 16);
+    assert!(efa.iter().all(|d| d.bdf.as_deref().is_some_and(|b| b.starts_with("0000:"))));
+    let d = efa.iter().find(|d| d.name == "rdmap39s0").unwrap();
+    assert_eq!(d.bdf.as_deref(), Some("0000:27:00.0"));
+    // Driver 2.15.3g: kernel-verbs counters, no network counters.
+    assert_eq!((d.counters.len(), d.ports[0].counters.len()), (14, 17));
+    let t = result(&r, "efa.topology");
+    assert_verdict(t, Pass, "(2 EFA per GPU); 8 EFA function(s) share no PCIe tree with a GPU", "");
+    for c2c in ["0000:36:00.0", "0000:a9:00.0", "0000:c0:00.0"] {
+        assert!(t.summary.contains(c2c), "{c2c} is C2C: {}", t.summary);
+    }
+    // The GPU's switch hangs below two bridges at 1.97 GB/s; the GPU and its EFA link at
+    // Gen5 x16 to their own ports, which is what is judged.
+    let gpu = f.pci.by_bdf("0000:9c:00.0").unwrap();
+    assert_eq!(gpu.ancestors, ["pci0000:97", "0000:97:00.0", "0000:98:00.0", "0000:99:00.2"]);
+    assert_verdict(
+        result(&r, "pci.link"),
+        Pass,
+        "20 GPU/EFA link(s) at the width both ends support",
+        "",
+    );
+}
+
+/// p6-b200 and p6-b300: two Mellanox ConnectX-7 in /sys/class/infiniband and
+/// /dev/infiniband beside the EFA; counting without the Amazon vendor filter would give 10
+/// and 18.
+#[test]
+fn p6_mellanox_devices_are_not_efa() {
+    for (fx, efa, gpu_per_switch) in
+        [("p6-b200-healthy", 8, "1 EFA per GPU"), ("p6-b300-healthy", 16, "2 EFA per GPU")]
+    {
+        let r = report(fx);
+        let f = &r.facts;
+        let all = f.rdma.devices.as_ref().unwrap();
+        assert_eq!(all.len(), efa + 2, "{fx}");
+        assert_eq!(f.rdma.efa().count(), efa, "{fx}");
+        let mlx: Vec<_> = all.iter().filter(|d| !d.is_efa).collect();
+        assert!(
+            mlx.iter().all(|d| d.vendor == Some(0x15b3) && d.name.starts_with("ibp")),
+            "{fx}: {mlx:?}"
+        );
+        assert_eq!(f.host.uverbs.as_ref().unwrap().len(), efa + 2, "{fx}");
+        assert_eq!(f.pci.of_kind(efa_doctor::facts::pci::PciKind::Efa).count(), efa, "{fx}");
+        assert_verdict(result(&r, "efa.devices"), Pass, &format!("{efa} EFA device(s)"), "");
+        assert_verdict(result(&r, "efa.topology"), Pass, gpu_per_switch, "");
+    }
+    let r = report("p6-b200-healthy");
+    let names: Vec<_> =
+        r.facts.rdma.devices.as_ref().unwrap().iter().map(|d| d.name.as_str()).collect();
+    for n in ["rdmap79s0", "rdmap133s0", "ibp115s0f0", "ibp116s0f0"] {
+        assert!(names.contains(&n), "{n}: {names:?}");
+    }
+    // B300 links at PCIe Gen6 x16.
+    let r = report("p6-b300-healthy");
+    let gpu = r.facts.pci.by_bdf("0000:58:00.0").unwrap();
+    assert_eq!((gpu.current_link_speed_gts, gpu.current_link_width), (Some(64.0), Some(16)));
+    assert_verdict(result(&r, "pci.link"), Pass, "24 GPU/EFA link(s)", "");
+}
+
+/// Each fixture carries exactly the hw_counters files of the EFA driver it claims
+/// (shared/research/real-efa/COUNTERS.md).
+#[test]
+fn counter_files_follow_the_claimed_driver() {
+    // (fixture, device-directory count, port-directory count, has network counters)
+    for (fx, dev, port, network) in [
+        ("p5-healthy", 14, 22, true),             // 2.17.3g
+        ("p5en-healthy", 14, 22, true),           // 3.1.0g
+        ("p4d-healthy", 14, 17, false),           // 2.15.3g
+        ("gb200-arm64", 14, 17, false),           // 2.15.3g
+        ("p6-b200-healthy", 14, 22, true),        // 2.17.3g
+        ("old-kernel-no-peermem", 25, 25, false), // in-tree 5.10: one list in both
+    ] {
+        let r = report(fx);
+        for d in r.facts.rdma.efa() {
+            assert_eq!(
+                (d.counters.len(), d.ports[0].counters.len()),
+                (dev, port),
+                "{fx} {}",
+                d.name
+            );
+            assert_eq!(d.ports[0].counters.contains_key("retrans_pkts"), network, "{fx}");
+            if dev == 25 {
+                let (a, b): (Vec<_>, Vec<_>) =
+                    (d.counters.keys().collect(), d.ports[0].counters.keys().collect());
+                assert_eq!(a, b, "{fx}: the pre-split list is the same in both directories");
+                assert!(!d.counters.contains_key("rdma_write_wrs"));
+            }
+        }
+    }
+}
+
+/// Real CPUs, bridges and neighbours (shared/research/real-efa): p4d has Intel CPUs, six
+/// NVSwitches from 80:1a.0 and ENA/NVMe on the GPUs' root buses; p5en's switches hold ENA,
+/// NVMe and empty hot-plug ports on multi-function downstream ports.
+#[test]
+fn neighbours_of_the_gpus_are_real() {
+    let cpuinfo = |fx: &str| std::fs::read_to_string(fixture(fx).join("proc/cpuinfo")).unwrap();
+    assert!(cpuinfo("p4d-healthy").contains("GenuineIntel"));
+    assert!(cpuinfo("p5en-healthy").contains("Platinum 8488C"));
+    assert!(cpuinfo("p5-healthy").contains("AMD EPYC 7R13"));
+    let r = report("p4d-healthy");
+    let nvswitch = efa_doctor::facts::pci::PciKind::Nvswitch;
+    assert_eq!(r.facts.pci.of_kind(nvswitch).map(|d| d.bdf.as_str()).next(), Some("0000:80:1a.0"));
+    assert_eq!(r.facts.pci.of_kind(nvswitch).count(), 6);
+    let dev = |fx: &str, bdf: &str, file: &str| {
+        std::fs::read_to_string(fixture(fx).join("sys/bus/pci/devices").join(bdf).join(file))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(dev("p4d-healthy", "0000:10:00.0", "device"), "0xec20");
+    assert_eq!(dev("p4d-healthy", "0000:10:1e.0", "device"), "0xcd01");
+    // p5en: EFA 6e on port 5f:01.6, ENA 60 on 5f:00.0, an empty hot-plug port 5f:00.4.
+    let r = report("p5en-healthy");
+    let e = r.facts.pci.by_bdf("0000:6e:00.0").unwrap();
+    assert_eq!(e.ancestors.last().map(String::as_str), Some("0000:5f:01.6"));
+    assert_eq!((e.current_link_speed_gts, e.current_link_width), (Some(32.0), Some(8)));
+    assert_eq!(dev("p5en-healthy", "0000:60:00.0", "device"), "0xec20");
+    assert_eq!(dev("p5en-healthy", "0000:5f:00.4", "current_link_width"), "0");
+    assert!(r.facts.pci.by_bdf("0000:60:00.0").is_none(), "ENA is not a GPU, EFA or NVSwitch");
 }
 
 #[test]

@@ -17,9 +17,13 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("p5en-healthy", &[]),
     ("p4d-healthy", &[]),
     ("g5-single-efa", &[]),
+    // 8 / 16 EFA plus two Mellanox ConnectX-7 in the same /sys/class/infiniband.
+    ("p6-b200-healthy", &[]),
+    ("p6-b300-healthy", &[]),
     // A pod given 4 of 32 EFA devices is normal (topology-aware allocation).
     ("p5-container-partial", &[]),
-    // GB200 with the libfabric fix: healthy (the 64K-page default pool is the one judged).
+    // The healthy p6e-gb200: one PCI domain, 2 GPU-local and 2 CPU-mediated EFA per GPU,
+    // 1.97 GB/s bridges above the GPU switches, and the libfabric fix.
     ("gb200-fixed", &[]),
     ("gb200-arm64", &["libfabric.gb200-registration"]),
     // An AMI build instance without EFA interfaces, judged as a running node: the one
@@ -101,7 +105,7 @@ fn every_fixture_gives_exactly_its_findings() {
         seen.insert(name);
     }
     assert_eq!(seen.len(), EXPECTED.len(), "a fixture in the table is missing: {seen:?}");
-    assert!(EXPECTED.iter().filter(|(_, e)| e.is_empty()).count() >= 5);
+    assert!(EXPECTED.iter().filter(|(_, e)| e.is_empty()).count() >= 8);
 }
 
 #[test]

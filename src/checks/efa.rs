@@ -884,7 +884,18 @@ fn topology_check(f: &Facts) -> Outcome {
     } else {
         format!("EFA per GPU {per:?}")
     };
-    Outcome::pass(format!("every GPU has a near EFA device ({spread})"))
+    // EFA with no GPU in their PCIe tree are information: p6e-gb200's CPU-mediated ("C2C")
+    // EFA are built that way, and aws-ofi-nccl leaves them out of GPU traffic there.
+    let apart = if t.unassigned_efa.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} EFA function(s) share no PCIe tree with a GPU (CPU-mediated, as p6e-gb200's C2C EFA are by design): {}",
+            t.unassigned_efa.len(),
+            t.unassigned_efa.join(" ")
+        )
+    };
+    Outcome::pass(format!("every GPU has a near EFA device ({spread}){apart}"))
         .with_evidence(ev)
         .details(details)
 }

@@ -333,7 +333,21 @@ fn privileges(f: &Facts) -> Outcome {
         )
         .with_evidence(ev);
     };
+    // Only the EFA devices' nodes: a p6-b200 also has two Mellanox NICs in /dev/infiniband,
+    // which are not ours to judge. A node whose device is unknown is kept.
+    let efa_names: Vec<&str> = f.rdma.efa().map(|d| d.name.as_str()).collect();
+    let other = |n: &&crate::facts::host::UverbsNode| {
+        n.ibdev.as_deref().is_some_and(|d| !efa_names.contains(&d)) && !efa_names.is_empty()
+    };
+    let others = nodes.iter().filter(other).count();
+    let nodes: Vec<&crate::facts::host::UverbsNode> = nodes.iter().filter(|n| !other(n)).collect();
     let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    if others > 0 {
+        ev.push(
+            Evidence::new("sys/class/infiniband_verbs/*/ibdev")
+                .observed(format!("{others} verbs node(s) of non-EFA devices, not judged")),
+        );
+    }
     ev.push(Evidence::new("dev/infiniband").observed(if names.is_empty() {
         "no uverbs nodes".into()
     } else {
@@ -631,6 +645,24 @@ mod privileges_tests {
         assert_eq!(o.status, Status::Skip, "{}", o.summary);
         assert!(o.summary.contains("not the node's"), "{}", o.summary);
         assert!(o.remediation.is_none());
+    }
+
+    #[test]
+    fn mellanox_nodes_beside_the_efa_ones_are_not_judged() {
+        // p6-b200: two ConnectX-7 in /dev/infiniband beside the EFA devices.
+        let mut f = node(Some(true), Some((true, true)), None);
+        f.host.uverbs.as_mut().unwrap().push(UverbsNode {
+            name: "uverbs8".into(),
+            ibdev: Some("ibp115s0f0".into()),
+            openable: Some(false),
+            open_error: Some("Permission denied".into()),
+        });
+        let o = privileges(&f);
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.starts_with("1 verbs node(s)"), "{}", o.summary);
+        assert!(o.evidence.iter().any(|e| {
+            e.observed.as_deref().is_some_and(|x| x.contains("1 verbs node(s) of non-EFA devices"))
+        }));
     }
 
     #[test]
