@@ -71,7 +71,7 @@ fn seconds(v: f64) -> String {
 
 /// A one-word token (Ant's `xs:token` with `minLength 1`): whitespace runs become `_`.
 fn token(s: &str, fallback: &str) -> String {
-    let t = show(s).split_whitespace().collect::<Vec<_>>().join("_");
+    let t = show(&s.split_whitespace().collect::<Vec<_>>().join("_"));
     if t.is_empty() { fallback.to_string() } else { t }
 }
 
