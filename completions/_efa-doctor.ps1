@@ -38,6 +38,10 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour in the human format')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails')
+            [CompletionResult]::new('--junit', '--junit', [CompletionResultType]::ParameterName, 'Also write the JUnit XML report to FILE, beside the --format output')
+            [CompletionResult]::new('--prometheus', '--prometheus', [CompletionResultType]::ParameterName, 'Also write the Prometheus text exposition to FILE, beside the --format output')
+            [CompletionResult]::new('--prometheus-counters', '--prometheus-counters', [CompletionResultType]::ParameterName, 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)')
             [CompletionResult]::new('--no-mmap', '--no-mmap', [CompletionResultType]::ParameterName, 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)')
             [CompletionResult]::new('--no-probe', '--no-probe', [CompletionResultType]::ParameterName, 'Do not run the live memory-registration probe (it runs by itself on live nodes with an efa provider and GPUs; see `efa-doctor probe mr`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -48,6 +52,7 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)')
             [CompletionResult]::new('snapshot', 'snapshot', [CompletionResultType]::ParameterValue, 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted')
             [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Live probes of the node''s data path')
+            [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Re-render a saved JSON report in another format, or print the JSON Schema of reports')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List every check with its id, title and the failure modes it covers')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print a check''s documentation: what it checks, why, evidence and remediation')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions for SHELL')
@@ -73,6 +78,10 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour in the human format')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails')
+            [CompletionResult]::new('--junit', '--junit', [CompletionResultType]::ParameterName, 'Also write the JUnit XML report to FILE, beside the --format output')
+            [CompletionResult]::new('--prometheus', '--prometheus', [CompletionResultType]::ParameterName, 'Also write the Prometheus text exposition to FILE, beside the --format output')
+            [CompletionResult]::new('--prometheus-counters', '--prometheus-counters', [CompletionResultType]::ParameterName, 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)')
             [CompletionResult]::new('--no-mmap', '--no-mmap', [CompletionResultType]::ParameterName, 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)')
             [CompletionResult]::new('--no-probe', '--no-probe', [CompletionResultType]::ParameterName, 'Do not run the live memory-registration probe (it runs by itself on live nodes with an efa provider and GPUs; see `efa-doctor probe mr`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -89,6 +98,10 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour in the human format')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails')
+            [CompletionResult]::new('--junit', '--junit', [CompletionResultType]::ParameterName, 'Also write the JUnit XML report to FILE, beside the --format output')
+            [CompletionResult]::new('--prometheus', '--prometheus', [CompletionResultType]::ParameterName, 'Also write the Prometheus text exposition to FILE, beside the --format output')
+            [CompletionResult]::new('--prometheus-counters', '--prometheus-counters', [CompletionResultType]::ParameterName, 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)')
             [CompletionResult]::new('--no-mmap', '--no-mmap', [CompletionResultType]::ParameterName, 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -132,6 +145,10 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour in the human format')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails')
+            [CompletionResult]::new('--junit', '--junit', [CompletionResultType]::ParameterName, 'Also write the JUnit XML report to FILE, beside the --format output')
+            [CompletionResult]::new('--prometheus', '--prometheus', [CompletionResultType]::ParameterName, 'Also write the Prometheus text exposition to FILE, beside the --format output')
+            [CompletionResult]::new('--prometheus-counters', '--prometheus-counters', [CompletionResultType]::ParameterName, 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -154,6 +171,10 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour in the human format')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails')
+            [CompletionResult]::new('--junit', '--junit', [CompletionResultType]::ParameterName, 'Also write the JUnit XML report to FILE, beside the --format output')
+            [CompletionResult]::new('--prometheus', '--prometheus', [CompletionResultType]::ParameterName, 'Also write the Prometheus text exposition to FILE, beside the --format output')
+            [CompletionResult]::new('--prometheus-counters', '--prometheus-counters', [CompletionResultType]::ParameterName, 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)')
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Wait for the other node on --bind and --port')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -174,6 +195,55 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             break
         }
         'efa-doctor;probe;help;help' {
+            break
+        }
+        'efa-doctor;report' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Render a JSON report saved with `--format json` or `--json FILE` in other formats (exit code: the report''s own, recounted under --fail-on when given)')
+            [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the `efa-doctor/1` report')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'efa-doctor;report;render' {
+            [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Count the exit code (and JUnit''s failures) as if the run had used this --fail-on')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour in the human format')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails')
+            [CompletionResult]::new('--junit', '--junit', [CompletionResultType]::ParameterName, 'Also write the JUnit XML report to FILE, beside the --format output')
+            [CompletionResult]::new('--prometheus', '--prometheus', [CompletionResultType]::ParameterName, 'Also write the Prometheus text exposition to FILE, beside the --format output')
+            [CompletionResult]::new('--prometheus-counters', '--prometheus-counters', [CompletionResultType]::ParameterName, 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'efa-doctor;report;schema' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'efa-doctor;report;help' {
+            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Render a JSON report saved with `--format json` or `--json FILE` in other formats (exit code: the report''s own, recounted under --fail-on when given)')
+            [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the `efa-doctor/1` report')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'efa-doctor;report;help;render' {
+            break
+        }
+        'efa-doctor;report;help;schema' {
+            break
+        }
+        'efa-doctor;report;help;help' {
             break
         }
         'efa-doctor;list' {
@@ -213,6 +283,7 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)')
             [CompletionResult]::new('snapshot', 'snapshot', [CompletionResultType]::ParameterValue, 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted')
             [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Live probes of the node''s data path')
+            [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Re-render a saved JSON report in another format, or print the JSON Schema of reports')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List every check with its id, title and the failure modes it covers')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print a check''s documentation: what it checks, why, evidence and remediation')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions for SHELL')
@@ -238,6 +309,17 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             break
         }
         'efa-doctor;help;probe;pair' {
+            break
+        }
+        'efa-doctor;help;report' {
+            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Render a JSON report saved with `--format json` or `--json FILE` in other formats (exit code: the report''s own, recounted under --fail-on when given)')
+            [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the `efa-doctor/1` report')
+            break
+        }
+        'efa-doctor;help;report;render' {
+            break
+        }
+        'efa-doctor;help;report;schema' {
             break
         }
         'efa-doctor;help;list' {

@@ -40,6 +40,9 @@ _efa__doctor() {
             efa__doctor,probe)
                 cmd="efa__doctor__subcmd__probe"
                 ;;
+            efa__doctor,report)
+                cmd="efa__doctor__subcmd__report"
+                ;;
             efa__doctor,snapshot)
                 cmd="efa__doctor__subcmd__snapshot"
                 ;;
@@ -67,6 +70,9 @@ _efa__doctor() {
             efa__doctor__subcmd__help,probe)
                 cmd="efa__doctor__subcmd__help__subcmd__probe"
                 ;;
+            efa__doctor__subcmd__help,report)
+                cmd="efa__doctor__subcmd__help__subcmd__report"
+                ;;
             efa__doctor__subcmd__help,snapshot)
                 cmd="efa__doctor__subcmd__help__subcmd__snapshot"
                 ;;
@@ -75,6 +81,12 @@ _efa__doctor() {
                 ;;
             efa__doctor__subcmd__help__subcmd__probe,pair)
                 cmd="efa__doctor__subcmd__help__subcmd__probe__subcmd__pair"
+                ;;
+            efa__doctor__subcmd__help__subcmd__report,render)
+                cmd="efa__doctor__subcmd__help__subcmd__report__subcmd__render"
+                ;;
+            efa__doctor__subcmd__help__subcmd__report,schema)
+                cmd="efa__doctor__subcmd__help__subcmd__report__subcmd__schema"
                 ;;
             efa__doctor__subcmd__probe,help)
                 cmd="efa__doctor__subcmd__probe__subcmd__help"
@@ -94,6 +106,24 @@ _efa__doctor() {
             efa__doctor__subcmd__probe__subcmd__help,pair)
                 cmd="efa__doctor__subcmd__probe__subcmd__help__subcmd__pair"
                 ;;
+            efa__doctor__subcmd__report,help)
+                cmd="efa__doctor__subcmd__report__subcmd__help"
+                ;;
+            efa__doctor__subcmd__report,render)
+                cmd="efa__doctor__subcmd__report__subcmd__render"
+                ;;
+            efa__doctor__subcmd__report,schema)
+                cmd="efa__doctor__subcmd__report__subcmd__schema"
+                ;;
+            efa__doctor__subcmd__report__subcmd__help,help)
+                cmd="efa__doctor__subcmd__report__subcmd__help__subcmd__help"
+                ;;
+            efa__doctor__subcmd__report__subcmd__help,render)
+                cmd="efa__doctor__subcmd__report__subcmd__help__subcmd__render"
+                ;;
+            efa__doctor__subcmd__report__subcmd__help,schema)
+                cmd="efa__doctor__subcmd__report__subcmd__help__subcmd__schema"
+                ;;
             *)
                 ;;
         esac
@@ -101,7 +131,7 @@ _efa__doctor() {
 
     case "${cmd}" in
         efa__doctor)
-            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --profile --format --output --color --help --version check logs snapshot probe list explain completions man help"
+            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --profile --format --output --color --json --junit --prometheus --prometheus-counters --help --version check logs snapshot probe report list explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -175,6 +205,22 @@ _efa__doctor() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --json)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --junit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-counters)
+                    COMPREPLY=($(compgen -W "all nonzero none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -183,7 +229,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__check)
-            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --profile --format --output --color --help --version"
+            opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --profile --format --output --color --json --junit --prometheus --prometheus-counters --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -257,6 +303,22 @@ _efa__doctor() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --json)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --junit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-counters)
+                    COMPREPLY=($(compgen -W "all nonzero none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -301,7 +363,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__help)
-            opts="check logs snapshot probe list explain completions man help"
+            opts="check logs snapshot probe report list explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -454,6 +516,48 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        efa__subcmd__doctor__subcmd__help__subcmd__report)
+            opts="render schema"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__help__subcmd__report__subcmd__render)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__help__subcmd__report__subcmd__schema)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         efa__subcmd__doctor__subcmd__help__subcmd__snapshot)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -491,7 +595,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__logs)
-            opts="-f -o -h -V --rules --no-mmap --fail-on --format --output --color --help --version"
+            opts="-f -o -h -V --rules --no-mmap --fail-on --format --output --color --json --junit --prometheus --prometheus-counters --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -523,6 +627,22 @@ _efa__doctor() {
                     ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --json)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --junit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-counters)
+                    COMPREPLY=($(compgen -W "all nonzero none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -617,7 +737,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__probe__subcmd__mr)
-            opts="-f -o -h -V --gpu --provider --timeout --fail-on --format --output --color --help --version"
+            opts="-f -o -h -V --gpu --provider --timeout --fail-on --format --output --color --json --junit --prometheus --prometheus-counters --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -659,6 +779,22 @@ _efa__doctor() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --json)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --junit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-counters)
+                    COMPREPLY=($(compgen -W "all nonzero none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -667,7 +803,7 @@ _efa__doctor() {
             return 0
             ;;
         efa__subcmd__doctor__subcmd__probe__subcmd__pair)
-            opts="-f -o -h -V --listen --connect --port --bind --provider --domain --sizes --iters --stall --wait --fail-on --format --output --color --help --version"
+            opts="-f -o -h -V --listen --connect --port --bind --provider --domain --sizes --iters --stall --wait --fail-on --format --output --color --json --junit --prometheus --prometheus-counters --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -733,6 +869,160 @@ _efa__doctor() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --json)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --junit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-counters)
+                    COMPREPLY=($(compgen -W "all nonzero none" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__report)
+            opts="-h -V --help --version render schema help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__report__subcmd__help)
+            opts="render schema help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__report__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__report__subcmd__help__subcmd__render)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__report__subcmd__help__subcmd__schema)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__report__subcmd__render)
+            opts="-f -o -h -V --fail-on --format --output --color --json --junit --prometheus --prometheus-counters --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --fail-on)
+                    COMPREPLY=($(compgen -W "fail warn" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json junit prometheus npd" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "human json junit prometheus npd" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --json)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --junit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-counters)
+                    COMPREPLY=($(compgen -W "all nonzero none" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        efa__subcmd__doctor__subcmd__report__subcmd__schema)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -35,6 +35,10 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand -o 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place'
             cand --output 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place'
             cand --color 'When to use colour in the human format'
+            cand --json 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails'
+            cand --junit 'Also write the JUnit XML report to FILE, beside the --format output'
+            cand --prometheus 'Also write the Prometheus text exposition to FILE, beside the --format output'
+            cand --prometheus-counters 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)'
             cand --no-mmap 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)'
             cand --no-probe 'Do not run the live memory-registration probe (it runs by itself on live nodes with an efa provider and GPUs; see `efa-doctor probe mr`)'
             cand -h 'Print help (see more with ''--help'')'
@@ -45,6 +49,7 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand logs 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
             cand snapshot 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
             cand probe 'Live probes of the node''s data path'
+            cand report 'Re-render a saved JSON report in another format, or print the JSON Schema of reports'
             cand list 'List every check with its id, title and the failure modes it covers'
             cand explain 'Print a check''s documentation: what it checks, why, evidence and remediation'
             cand completions 'Print shell completions for SHELL'
@@ -69,6 +74,10 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand -o 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place'
             cand --output 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place'
             cand --color 'When to use colour in the human format'
+            cand --json 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails'
+            cand --junit 'Also write the JUnit XML report to FILE, beside the --format output'
+            cand --prometheus 'Also write the Prometheus text exposition to FILE, beside the --format output'
+            cand --prometheus-counters 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)'
             cand --no-mmap 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)'
             cand --no-probe 'Do not run the live memory-registration probe (it runs by itself on live nodes with an efa provider and GPUs; see `efa-doctor probe mr`)'
             cand -h 'Print help (see more with ''--help'')'
@@ -84,6 +93,10 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand -o 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place'
             cand --output 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place'
             cand --color 'When to use colour in the human format'
+            cand --json 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails'
+            cand --junit 'Also write the JUnit XML report to FILE, beside the --format output'
+            cand --prometheus 'Also write the Prometheus text exposition to FILE, beside the --format output'
+            cand --prometheus-counters 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)'
             cand --no-mmap 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -124,6 +137,10 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand -o 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place'
             cand --output 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place'
             cand --color 'When to use colour in the human format'
+            cand --json 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails'
+            cand --junit 'Also write the JUnit XML report to FILE, beside the --format output'
+            cand --prometheus 'Also write the Prometheus text exposition to FILE, beside the --format output'
+            cand --prometheus-counters 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -145,6 +162,10 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand -o 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place'
             cand --output 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place'
             cand --color 'When to use colour in the human format'
+            cand --json 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails'
+            cand --junit 'Also write the JUnit XML report to FILE, beside the --format output'
+            cand --prometheus 'Also write the Prometheus text exposition to FILE, beside the --format output'
+            cand --prometheus-counters 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)'
             cand --listen 'Wait for the other node on --bind and --port'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -161,6 +182,48 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
         &'efa-doctor;probe;help;pair'= {
         }
         &'efa-doctor;probe;help;help'= {
+        }
+        &'efa-doctor;report'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand render 'Render a JSON report saved with `--format json` or `--json FILE` in other formats (exit code: the report''s own, recounted under --fail-on when given)'
+            cand schema 'Print the JSON Schema of the `efa-doctor/1` report'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'efa-doctor;report;render'= {
+            cand --fail-on 'Count the exit code (and JUnit''s failures) as if the run had used this --fail-on'
+            cand -f 'Output format'
+            cand --format 'Output format'
+            cand -o 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place'
+            cand --output 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE''s mode (0600 when new); a FIFO or character device named directly is written in place'
+            cand --color 'When to use colour in the human format'
+            cand --json 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails'
+            cand --junit 'Also write the JUnit XML report to FILE, beside the --format output'
+            cand --prometheus 'Also write the Prometheus text exposition to FILE, beside the --format output'
+            cand --prometheus-counters 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'efa-doctor;report;schema'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'efa-doctor;report;help'= {
+            cand render 'Render a JSON report saved with `--format json` or `--json FILE` in other formats (exit code: the report''s own, recounted under --fail-on when given)'
+            cand schema 'Print the JSON Schema of the `efa-doctor/1` report'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'efa-doctor;report;help;render'= {
+        }
+        &'efa-doctor;report;help;schema'= {
+        }
+        &'efa-doctor;report;help;help'= {
         }
         &'efa-doctor;list'= {
             cand -f 'Output format'
@@ -195,6 +258,7 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand logs 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
             cand snapshot 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
             cand probe 'Live probes of the node''s data path'
+            cand report 'Re-render a saved JSON report in another format, or print the JSON Schema of reports'
             cand list 'List every check with its id, title and the failure modes it covers'
             cand explain 'Print a check''s documentation: what it checks, why, evidence and remediation'
             cand completions 'Print shell completions for SHELL'
@@ -214,6 +278,14 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
         &'efa-doctor;help;probe;mr'= {
         }
         &'efa-doctor;help;probe;pair'= {
+        }
+        &'efa-doctor;help;report'= {
+            cand render 'Render a JSON report saved with `--format json` or `--json FILE` in other formats (exit code: the report''s own, recounted under --fail-on when given)'
+            cand schema 'Print the JSON Schema of the `efa-doctor/1` report'
+        }
+        &'efa-doctor;help;report;render'= {
+        }
+        &'efa-doctor;help;report;schema'= {
         }
         &'efa-doctor;help;list'= {
         }

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_efa_doctor_global_optspecs
-    string join \n root= snapshot= only= skip= fail-on= log= pid= addr= metrics= rules= no-mmap no-probe sample= profile= f/format= o/output= color= h/help V/version
+    string join \n root= snapshot= only= skip= fail-on= log= pid= addr= metrics= rules= no-mmap no-probe sample= profile= f/format= o/output= color= json= junit= prometheus= prometheus-counters= h/help V/version
 end
 
 function __fish_efa_doctor_needs_command
@@ -47,6 +47,12 @@ complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s o -l output -d 'W
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l json -d 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l junit -d 'Also write the JUnit XML report to FILE, beside the --format output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l prometheus -d 'Also write the Prometheus text exposition to FILE, beside the --format output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l prometheus-counters -d 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)' -r -f -a "all\t'Every counter the driver exposes (about 45 per EFA device on a current driver)'
+nonzero\t'Only counters above zero: a healthy node\'s error counters add no series until they count something (a first increase then shows as the series appearing)'
+none\t'No counter series'"
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l no-mmap -d 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l no-probe -d 'Do not run the live memory-registration probe (it runs by itself on live nodes with an efa provider and GPUs; see `efa-doctor probe mr`)'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -55,6 +61,7 @@ complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "check" -d 'Ru
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "logs" -d 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "snapshot" -d 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "probe" -d 'Live probes of the node\'s data path'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "report" -d 'Re-render a saved JSON report in another format, or print the JSON Schema of reports'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "list" -d 'List every check with its id, title and the failure modes it covers'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "explain" -d 'Print a check\'s documentation: what it checks, why, evidence and remediation'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "completions" -d 'Print shell completions for SHELL'
@@ -83,6 +90,12 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s o -l out
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l json -d 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l junit -d 'Also write the JUnit XML report to FILE, beside the --format output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l prometheus -d 'Also write the Prometheus text exposition to FILE, beside the --format output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l prometheus-counters -d 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)' -r -f -a "all\t'Every counter the driver exposes (about 45 per EFA device on a current driver)'
+nonzero\t'Only counters above zero: a healthy node\'s error counters add no series until they count something (a first increase then shows as the series appearing)'
+none\t'No counter series'"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l no-mmap -d 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l no-probe -d 'Do not run the live memory-registration probe (it runs by itself on live nodes with an efa provider and GPUs; see `efa-doctor probe mr`)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -99,6 +112,12 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s o -l outp
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l json -d 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l junit -d 'Also write the JUnit XML report to FILE, beside the --format output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l prometheus -d 'Also write the Prometheus text exposition to FILE, beside the --format output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l prometheus-counters -d 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)' -r -f -a "all\t'Every counter the driver exposes (about 45 per EFA device on a current driver)'
+nonzero\t'Only counters above zero: a healthy node\'s error counters add no series until they count something (a first increase then shows as the series appearing)'
+none\t'No counter series'"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l no-mmap -d 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s V -l version -d 'Print version'
@@ -131,6 +150,12 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l json -d 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l junit -d 'Also write the JUnit XML report to FILE, beside the --format output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l prometheus -d 'Also write the Prometheus text exposition to FILE, beside the --format output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l prometheus-counters -d 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)' -r -f -a "all\t'Every counter the driver exposes (about 45 per EFA device on a current driver)'
+nonzero\t'Only counters above zero: a healthy node\'s error counters add no series until they count something (a first increase then shows as the series appearing)'
+none\t'No counter series'"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -s V -l version -d 'Print version'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l connect -d 'Connect to the node running `--listen` (HOST, HOST:PORT or [IPv6]:PORT)' -r
@@ -153,12 +178,47 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
 always\t''
 never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l json -d 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l junit -d 'Also write the JUnit XML report to FILE, beside the --format output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l prometheus -d 'Also write the Prometheus text exposition to FILE, beside the --format output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l prometheus-counters -d 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)' -r -f -a "all\t'Every counter the driver exposes (about 45 per EFA device on a current driver)'
+nonzero\t'Only counters above zero: a healthy node\'s error counters add no series until they count something (a first increase then shows as the series appearing)'
+none\t'No counter series'"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l listen -d 'Wait for the other node on --bind and --port'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -s V -l version -d 'Print version'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from help" -f -a "mr" -d 'Register real CUDA memory through the node\'s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from help" -f -a "pair" -d 'Prove the EFA path between two nodes: run `--listen` on one and `--connect HOST` on the other; ping-pong latency and bandwidth, and why packets do not arrive'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and not __fish_seen_subcommand_from render schema help" -s h -l help -d 'Print help'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and not __fish_seen_subcommand_from render schema help" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and not __fish_seen_subcommand_from render schema help" -f -a "render" -d 'Render a JSON report saved with `--format json` or `--json FILE` in other formats (exit code: the report\'s own, recounted under --fail-on when given)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and not __fish_seen_subcommand_from render schema help" -f -a "schema" -d 'Print the JSON Schema of the `efa-doctor/1` report'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and not __fish_seen_subcommand_from render schema help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from render" -l fail-on -d 'Count the exit code (and JUnit\'s failures) as if the run had used this --fail-on' -r -f -a "fail\t'Exit 1 only when a check fails'
+warn\t'Exit 1 when a check fails or warns'"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from render" -s f -l format -d 'Output format' -r -f -a "human\t'A table for people, with remediation for every fail and warn'
+json\t'The versioned JSON report (`efa-doctor/1`)'
+junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
+prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
+npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from render" -s o -l output -d 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE\'s mode (0600 when new); a FIFO or character device named directly is written in place' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from render" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
+always\t''
+never\t''"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from render" -l json -d 'Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as --output writes, and even when the run fails' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from render" -l junit -d 'Also write the JUnit XML report to FILE, beside the --format output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from render" -l prometheus -d 'Also write the Prometheus text exposition to FILE, beside the --format output' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from render" -l prometheus-counters -d 'Which EFA hardware counters the Prometheus output carries: every one, only those above zero, or none (about 45 series per EFA device with `all`)' -r -f -a "all\t'Every counter the driver exposes (about 45 per EFA device on a current driver)'
+nonzero\t'Only counters above zero: a healthy node\'s error counters add no series until they count something (a first increase then shows as the series appearing)'
+none\t'No counter series'"
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from render" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from render" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from schema" -s h -l help -d 'Print help'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from schema" -s V -l version -d 'Print version'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "render" -d 'Render a JSON report saved with `--format json` or `--json FILE` in other formats (exit code: the report\'s own, recounted under --fail-on when given)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "schema" -d 'Print the JSON Schema of the `efa-doctor/1` report'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand list" -s f -l format -d 'Output format' -r -f -a "human\t''
 json\t''"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand list" -s h -l help -d 'Print help'
@@ -171,14 +231,17 @@ complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand completions" -s h 
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand man" -s h -l help -d 'Print help'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand man" -s V -l version -d 'Print version'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "check" -d 'Run all applicable checks on this node (the default command)'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "logs" -d 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "snapshot" -d 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "probe" -d 'Live probes of the node\'s data path'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "list" -d 'List every check with its id, title and the failure modes it covers'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "explain" -d 'Print a check\'s documentation: what it checks, why, evidence and remediation'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "completions" -d 'Print shell completions for SHELL'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe list explain completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe report list explain completions man help" -f -a "check" -d 'Run all applicable checks on this node (the default command)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe report list explain completions man help" -f -a "logs" -d 'Analyse NIXL, NCCL/aws-ofi-nccl, libfabric, UCX and vLLM logs (`-` reads stdin)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe report list explain completions man help" -f -a "snapshot" -d 'Capture what the checks read into a support bundle (.tar.gz), secrets redacted'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe report list explain completions man help" -f -a "probe" -d 'Live probes of the node\'s data path'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe report list explain completions man help" -f -a "report" -d 'Re-render a saved JSON report in another format, or print the JSON Schema of reports'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe report list explain completions man help" -f -a "list" -d 'List every check with its id, title and the failure modes it covers'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe report list explain completions man help" -f -a "explain" -d 'Print a check\'s documentation: what it checks, why, evidence and remediation'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe report list explain completions man help" -f -a "completions" -d 'Print shell completions for SHELL'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe report list explain completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and not __fish_seen_subcommand_from check logs snapshot probe report list explain completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and __fish_seen_subcommand_from probe" -f -a "mr" -d 'Register real CUDA memory through the node\'s libfabric, as NIXL does, and say why it fails (libfabric #12019 on GB200, no dma-buf import, no CUDA support, memlock, ...)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and __fish_seen_subcommand_from probe" -f -a "pair" -d 'Prove the EFA path between two nodes: run `--listen` on one and `--connect HOST` on the other; ping-pong latency and bandwidth, and why packets do not arrive'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and __fish_seen_subcommand_from report" -f -a "render" -d 'Render a JSON report saved with `--format json` or `--json FILE` in other formats (exit code: the report\'s own, recounted under --fail-on when given)'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand help; and __fish_seen_subcommand_from report" -f -a "schema" -d 'Print the JSON Schema of the `efa-doctor/1` report'

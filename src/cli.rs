@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::report::prometheus::CounterSeries;
 use crate::report::{FailOn, Format};
 
 const ABOUT: &str = "Diagnoses AWS EFA / GPUDirect RDMA health on GPU nodes";
@@ -44,6 +45,9 @@ pub enum Command {
     /// Live probes of the node's data path
     #[command(subcommand)]
     Probe(ProbeCommand),
+    /// Re-render a saved JSON report in another format, or print the JSON Schema of reports
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// List every check with its id, title and the failure modes it covers
     List(ListArgs),
     /// Print a check's documentation: what it checks, why, evidence and remediation
@@ -83,6 +87,24 @@ pub struct OutputArgs {
     /// When to use colour in the human format
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// Also write the JSON report (`efa-doctor/1`) to FILE, beside the --format output; as
+    /// --output writes, and even when the run fails
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Also write the JUnit XML report to FILE, beside the --format output
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Also write the Prometheus text exposition to FILE, beside the --format output
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+
+    /// Which EFA hardware counters the Prometheus output carries: every one, only those
+    /// above zero, or none (about 45 series per EFA device with `all`)
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = CounterSeries::All)]
+    pub prometheus_counters: CounterSeries,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -236,6 +258,29 @@ pub struct SnapshotArgs {
     /// Do not run the live memory-registration probe while capturing
     #[arg(long)]
     pub no_probe: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Render a JSON report saved with `--format json` or `--json FILE` in other formats
+    /// (exit code: the report's own, recounted under --fail-on when given)
+    Render(RenderArgs),
+    /// Print the JSON Schema of the `efa-doctor/1` report
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The saved JSON report; `-` reads standard input
+    #[arg(value_name = "REPORT.json")]
+    pub file: PathBuf,
+
+    /// Count the exit code (and JUnit's failures) as if the run had used this --fail-on
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,20 +23,23 @@ use anyhow::Result;
 
 pub use crate::commands::check::{build_report, gather, open_root};
 pub use crate::commands::man::man_page;
-pub use crate::commands::{UsageError, emit, write_atomically, write_stdout};
+pub use crate::commands::{Invocation, UsageError, emit, write_atomically, write_stdout};
 
 use crate::cli::{Cli, Command};
-use crate::commands::{check, list, logs, man, probe, snapshot};
+use crate::commands::{check, list, logs, man, probe, render, snapshot};
 
-/// Runs the command line and returns the process exit code.
-pub fn run(cli: Cli) -> Result<i32> {
+/// Runs the command line and returns the process exit code. `inv` is the run as it was
+/// invoked (its start and arguments), which every report records.
+pub fn run(cli: Cli, inv: &Invocation) -> Result<i32> {
     match cli.command {
-        None => check::check(&cli.check),
-        Some(Command::Check(a)) => check::check(&a),
-        Some(Command::Logs(a)) => logs::logs_cmd(&a),
+        None => check::check(&cli.check, inv),
+        Some(Command::Check(a)) => check::check(&a, inv),
+        Some(Command::Logs(a)) => logs::logs_cmd(&a, inv),
         Some(Command::Snapshot(a)) => snapshot::snapshot_cmd(&a),
-        Some(Command::Probe(cli::ProbeCommand::Mr(a))) => probe::probe_mr_cmd(&a),
-        Some(Command::Probe(cli::ProbeCommand::Pair(a))) => probe::probe_pair_cmd(&a),
+        Some(Command::Probe(cli::ProbeCommand::Mr(a))) => probe::probe_mr_cmd(&a, inv),
+        Some(Command::Probe(cli::ProbeCommand::Pair(a))) => probe::probe_pair_cmd(&a, inv),
+        Some(Command::Report(cli::ReportCommand::Render(a))) => render::render(&a),
+        Some(Command::Report(cli::ReportCommand::Schema)) => render::schema(),
         Some(Command::List(a)) => list::list(a.format),
         Some(Command::Explain(a)) => list::explain(&a.id, a.format),
         Some(Command::Completions { shell }) => man::completions(shell),
@@ -45,21 +48,4 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(crate::report::exit::OK)
         }
     }
-}
-
-/// Whether a failed run (exit 2) also prints one line on stdout
-/// ([`report::npd::render_failure`]): for `check --format npd` writing to stdout only.
-/// node-problem-detector sets the condition's message from stdout, and without that line an
-/// `Unknown` condition would say nothing. Other formats report failures on stderr alone.
-pub fn reports_failure_to_npd(cli: &Cli) -> bool {
-    let args = match &cli.command {
-        None => &cli.check,
-        Some(Command::Check(a)) => a,
-        Some(_) => return false,
-    };
-    let to_stdout =
-        args.output.output.as_deref().is_none_or(|p| {
-            commands::output::stdio_alias(p) == Some(commands::output::Stdio::Stdout)
-        });
-    args.output.format == report::Format::Npd && to_stdout
 }

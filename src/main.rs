@@ -18,9 +18,9 @@ fn main() -> ExitCode {
         };
         return ExitCode::from(efa_doctor::native::serve(&rest) as u8);
     }
+    let invocation = efa_doctor::Invocation::start(&args);
     let cli = efa_doctor::cli::parse_from(args);
-    let npd_failure_line = efa_doctor::reports_failure_to_npd(&cli);
-    match efa_doctor::run(cli) {
+    match efa_doctor::run(cli, &invocation) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             // A closed pipe while writing is not a failure (`efa-doctor | head`).
@@ -30,12 +30,9 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
+            // Every output asked for already holds the failed run's report (NPD's line
+            // included); people read why here.
             eprintln!("efa-doctor: {}", efa_doctor::report::show_lines(&format!("{e:#}")));
-            if npd_failure_line {
-                let line = efa_doctor::report::npd::render_failure(&format!("{e:#}"));
-                // Nothing more can be done if stdout is gone too; the exit code still says 2.
-                let _ = efa_doctor::write_stdout(line.as_bytes());
-            }
             ExitCode::from(efa_doctor::report::exit::UNKNOWN as u8)
         }
     }

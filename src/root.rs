@@ -38,7 +38,9 @@ const MAX_LINK_HOPS: usize = 40;
 
 /// Where the node data comes from. Shown in every report so nobody mistakes a container's
 /// view for the node's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum RootKind {
     /// The running system, read at `/`. Live-only operations (syscalls, opening devices,

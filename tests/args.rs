@@ -153,7 +153,10 @@ fn a_pid_that_is_not_there_is_a_usage_error() {
     let root = fixture("p5-workers").display().to_string();
     let o = run(&["--root", &root, "--pid", "424242", "--format", "json"]);
     assert_usage_error(&o, "--pid 424242: no such process");
-    assert!(o.stdout.is_empty());
+    // The JSON asked for is the failed run's report, which says the same.
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["run"]["error"].as_str().unwrap().contains("--pid 424242: no such process"));
+    assert_eq!(report["summary"]["exit_code"], 2);
     // One missing among present ones is still an error: the user asked for all of them.
     let o = run(&["check", "--root", &root, "--pid", "2001,424242,2002"]);
     assert_usage_error(&o, "--pid 424242: no such process");

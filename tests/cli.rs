@@ -124,9 +124,37 @@ fn prometheus_text_exposition() {
         assert!(line.is_match(l), "not exposition format: {l}");
     }
     assert!(text.contains("efa_doctor_check_status{check=\"efa.traffic\",status=\"pass\"} 1"));
-    assert!(text.contains(
-        "efa_doctor_efa_counter_rate{device=\"rdmap79s0\",counter=\"port1/tx_pkts\"} 5000"
-    ));
+    // Raw counters in node_exporter's convention; the fixture's captured sample is the later
+    // reading (31,000,000 first, +50,000 in 10 s).
+    assert!(text.contains("# TYPE efa_doctor_efa_port_tx_pkts_total counter\n"), "{text}");
+    assert!(
+        text.contains(
+            "efa_doctor_efa_port_tx_pkts_total{device=\"rdmap79s0\",port=\"1\"} 31050000\n"
+        )
+    );
+    assert!(text.contains("efa_doctor_efa_device_reg_mr_err_total{device=\"rdmap79s0\"} 0\n"));
+    assert!(!text.contains("counter_rate"), "rates are Prometheus's to compute");
+    // Limiting the counter series: only those above zero, or none.
+    let count = |which: &str| {
+        let o = run(&[
+            "--root",
+            &fx("p5-healthy"),
+            "--format",
+            "prometheus",
+            "--prometheus-counters",
+            which,
+        ]);
+        let text = stdout(&o);
+        text.lines()
+            .filter(|l| !l.starts_with('#') && l.contains("_total"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let (all, nonzero, none) = (count("all"), count("nonzero"), count("none"));
+    assert!(all.len() > 500 && nonzero.len() < all.len(), "{} {}", all.len(), nonzero.len());
+    assert!(nonzero.iter().all(|l| !l.ends_with(" 0")), "{nonzero:?}");
+    assert!(all.iter().any(|l| l.ends_with("_err_total{device=\"rdmap79s0\"} 0")));
+    assert!(none.is_empty());
 }
 
 #[test]

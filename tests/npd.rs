@@ -3,6 +3,8 @@
 //! line fits whole, with the count of further findings before the summary, and a run that
 //! fails still says why on stdout.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -67,7 +69,7 @@ fn every_fixture_line_fits_npd_whole_with_the_count_first() {
 }
 
 #[test]
-fn a_run_that_cannot_work_says_why_on_stdout_for_npd_only() {
+fn a_run_that_cannot_work_says_why_on_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-root");
     let missing = missing.to_str().unwrap();
@@ -79,19 +81,46 @@ fn a_run_that_cannot_work_says_why_on_stdout_for_npd_only() {
     assert!(text.trim_end().len() <= MAX_LINE_BYTES);
     assert!(!o.stderr.is_empty(), "the error still goes to stderr");
 
-    // `check --format npd` names the same path; other formats keep stdout empty.
+    // `check --format npd` names the same path. Every machine format writes the failed
+    // run's report where it was asked to; the human table leaves it to stderr.
     let o =
         Command::new(bin()).args(["check", "--root", missing, "--format", "npd"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8(o.stdout).unwrap().starts_with("ERROR "));
-    for format in ["human", "json", "junit", "prometheus"] {
+    for (format, report) in
+        [("human", false), ("json", true), ("junit", true), ("prometheus", true)]
+    {
         let o = Command::new(bin()).args(["--root", missing, "--format", format]).output().unwrap();
         assert_eq!(o.status.code(), Some(2));
-        assert!(o.stdout.is_empty(), "{format}: {:?}", String::from_utf8_lossy(&o.stdout));
+        assert_eq!(
+            !o.stdout.is_empty(),
+            report,
+            "{format}: {:?}",
+            String::from_utf8_lossy(&o.stdout)
+        );
     }
-    // With --output FILE the line is not NPD's to read: nothing on stdout either.
+    // With --output FILE the line goes to the file, not to stdout.
     let file = dir.path().join("out.txt");
     let o = npd(&["--root", missing, "--output", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(o.stdout.is_empty());
+    let line = std::fs::read_to_string(&file).unwrap();
+    assert!(line.starts_with("ERROR efa-doctor could not run: cannot use --root"), "{line}");
+}
+
+/// A run that completes but whose check errored (exit 2, NPD's Unknown) names the check and
+/// why: here a counter file holding garbage, which `efa.errors` will not judge as a zero.
+#[test]
+fn an_errored_check_says_which_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    common::copy_tree(&fixtures().join("g5-single-efa"), &root);
+    let counter = root.join("sys/class/infiniband/rdmap0s27/hw_counters/reg_mr_err");
+    std::fs::remove_file(&counter).unwrap();
+    std::fs::write(&counter, "garbage\n").unwrap();
+    let o = npd(&["--root", root.to_str().unwrap(), "--only", "efa.errors"]);
+    let line = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(2), "{line}");
+    assert!(line.starts_with("ERROR efa.errors: could not read 1 EFA"), "{line}");
+    assert!(line.trim_end().len() <= MAX_LINE_BYTES);
 }

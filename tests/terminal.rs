@@ -123,8 +123,15 @@ fn hostile_node_text_is_shown_visibly_in_every_format() {
         .expect("the user rule's case");
     let failure = forged.children().find(|n| n.has_tag_name("failure")).unwrap();
     assert!(failure.attribute("message").unwrap().contains("forged: \\x1b[2J"), "{junit}");
-    let system_out = forged.children().find(|n| n.has_tag_name("system-out")).unwrap();
-    let result: serde_json::Value = serde_json::from_str(system_out.text().unwrap()).unwrap();
+    // Each result's JSON is a line of the suite's system-out (a case may hold none).
+    let system_out = doc.descendants().find(|n| n.has_tag_name("system-out")).unwrap();
+    let result: serde_json::Value = system_out
+        .text()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["id"] == "site.forged")
+        .expect("the user rule's JSON line");
     assert_eq!(result["summary"], "forged: \u{1b}[2J\u{1b}[H ALL CHECKS PASSED", "lossless JSON");
 
     let json_out = stdout(&run_on(&root, &log, &rules, &["--format", "json"]));

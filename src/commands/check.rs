@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use super::{UsageError, emit};
+use super::{Invocation, UsageError, check_outputs, finish};
 use crate::cli::CheckArgs;
 use crate::report::{Report, RootInfo, Summary, ToolInfo};
 use crate::root::{Root, RootKind};
@@ -121,11 +121,8 @@ pub fn build_report_with(
     Ok(Report {
         schema: report::SCHEMA.into(),
         tool: ToolInfo::current(),
-        root: RootInfo {
-            path: root.display().to_string(),
-            kind: root.kind(),
-            note: root.note().map(String::from),
-        },
+        run: None,
+        root: root_info(root),
         facts,
         results,
         summary,
@@ -163,11 +160,36 @@ pub fn require_readable_logs(analysis: &facts::logs::Analysis) -> Result<()> {
     bail!(UsageError(format!("cannot read the logs: {}", unreadable.join("; "))))
 }
 
-pub fn check(args: &CheckArgs) -> Result<i32> {
-    let root = open_root(args)?;
-    let report = build_report(&root, args)?;
-    emit(&report, &args.output)?;
-    Ok(report.summary.exit_code)
+pub fn check(args: &CheckArgs, inv: &Invocation) -> Result<i32> {
+    check_outputs(&args.output)?;
+    let mut judged = requested_root(args);
+    let built = open_root(args).and_then(|root| {
+        judged = root_info(&root);
+        build_report(&root, args)
+    });
+    finish(built, || judged, args.fail_on, &args.output, inv)
+}
+
+/// The root a run was asked to judge, as its report names it when it could not be opened.
+fn requested_root(args: &CheckArgs) -> RootInfo {
+    let (path, kind) = match (&args.snapshot, &args.root) {
+        (Some(file), _) => (file.as_path(), RootKind::Snapshot),
+        (None, Some(dir)) if dir == Path::new(root::live::HOST_MOUNT) => {
+            (dir.as_path(), RootKind::HostMount)
+        }
+        (None, Some(dir)) => (dir.as_path(), RootKind::Directory),
+        (None, None) => (Path::new("/"), RootKind::Live),
+    };
+    RootInfo { path: path.display().to_string(), kind, note: None }
+}
+
+/// How a report names the root it judged.
+pub fn root_info(root: &Root) -> RootInfo {
+    RootInfo {
+        path: root.display().to_string(),
+        kind: root.kind(),
+        note: root.note().map(String::from),
+    }
 }
 
 /// Registered addresses to classify: `--addr`, then the logs' `Registered memory at ...`

@@ -2,19 +2,20 @@
 
 use anyhow::Result;
 
-use super::check::build_report_with;
-use super::emit;
+use super::check::{build_report_with, root_info};
+use super::{Invocation, check_outputs, finish};
 use crate::cli::{CheckArgs, OutputArgs};
 use crate::{cli, facts, report, root};
 
 /// `probe mr`: the registration probe on this node, reported as the `probe.mr` check.
-pub fn probe_mr_cmd(a: &cli::ProbeMrArgs) -> Result<i32> {
+pub fn probe_mr_cmd(a: &cli::ProbeMrArgs, inv: &Invocation) -> Result<i32> {
     let request = facts::probe::ProbeRequest::Explicit {
         provider: a.provider.clone(),
         gpus: a.gpus.clone(),
         deadline: a.timeout,
     };
-    run_probe("probe.mr", a.fail_on, &a.output, request, None)
+    check_outputs(&a.output)?;
+    run_probe("probe.mr", a.fail_on, &a.output, request, None, inv)
 }
 
 /// Runs one probe on this node and reports it as its check.
@@ -24,6 +25,7 @@ fn run_probe(
     output: &OutputArgs,
     probe: facts::probe::ProbeRequest,
     pair: Option<facts::pair::PairRequest>,
+    inv: &Invocation,
 ) -> Result<i32> {
     let args = CheckArgs {
         only: vec![id.into()],
@@ -31,13 +33,14 @@ fn run_probe(
         output: output.clone(),
         ..CheckArgs::default()
     };
-    let report = build_report_with(&root::auto_root(), &args, probe, pair)?;
-    emit(&report, &args.output)?;
-    Ok(report.summary.exit_code)
+    let root = root::auto_root();
+    let built = build_report_with(&root, &args, probe, pair);
+    finish(built, || root_info(&root), fail_on, &args.output, inv)
 }
 
 /// `probe pair`: one end of the two-node path probe, reported as the `probe.pair` check.
-pub fn probe_pair_cmd(a: &cli::ProbePairArgs) -> Result<i32> {
+pub fn probe_pair_cmd(a: &cli::ProbePairArgs, inv: &Invocation) -> Result<i32> {
+    check_outputs(&a.output)?;
     let listen = a.listen_address();
     if let Some(l) = &listen {
         let provider =
@@ -62,5 +65,5 @@ pub fn probe_pair_cmd(a: &cli::ProbePairArgs) -> Result<i32> {
         wait: a.wait,
     };
     let off = facts::probe::ProbeRequest::Off("not part of probe pair".into());
-    run_probe("probe.pair", a.fail_on, &a.output, off, Some(request))
+    run_probe("probe.pair", a.fail_on, &a.output, off, Some(request), inv)
 }

@@ -14,7 +14,7 @@ pub const NVML_DEADLINE: Duration = Duration::from_secs(30);
 /// What the NVML helper measures is its own result type; the GPU facts carry it as is.
 pub use crate::native::nvml::{FabricInfo, Gpu, NvmlReport, RemappedRows};
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GpuFacts {
     pub state: NativeState,
     /// Where NVML was queried ([`native::Site::vantage`]); absent when it was not.

@@ -9,7 +9,7 @@ use super::Notes;
 use crate::parse::{self, proc::Limit};
 use crate::root::Root;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostFacts {
     pub hugepages: Option<Hugepages>,
     /// RLIMIT_MEMLOCK of the inspecting process, in bytes (`null` soft/hard = unlimited).
@@ -42,7 +42,7 @@ pub struct HostFacts {
     pub notes: Notes,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Hugepages {
     /// Default huge page size in kB (`Hugepagesize`).
     pub default_size_kb: Option<u64>,
@@ -55,7 +55,7 @@ pub struct Hugepages {
     pub free_2m: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Capabilities {
     /// CapEff as hex, as in `/proc/PID/status`.
     pub effective_hex: String,
@@ -68,14 +68,14 @@ pub struct Capabilities {
     pub uid: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Shm {
     pub size_bytes: u64,
     /// How the size was found.
     pub source: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UverbsNode {
     pub name: String,
     /// RDMA device behind the node, from `sys/class/infiniband_verbs/<name>/ibdev`.
@@ -86,7 +86,7 @@ pub struct UverbsNode {
 }
 
 /// Facts a file tree cannot reproduce because they came from system calls.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LiveFacts {
     /// `statvfs(/dev/shm)`.
     #[serde(default)]

@@ -18,7 +18,7 @@ pub const IMDS_DEADLINE: Duration = Duration::from_secs(1);
 /// Network interfaces looked at (p5 has 32 EFA interfaces; p5en 16).
 const MAX_INTERFACES: usize = 64;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Interface {
     pub mac: String,
     pub device_number: Option<u32>,
@@ -35,7 +35,7 @@ pub struct Interface {
     pub secondary_cidr: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImdsFacts {
     pub state: NativeState,
     /// Who asked IMDS: `this process` on the live node, or this process's network namespace

@@ -10,7 +10,7 @@ use super::Notes;
 use crate::root::Root;
 
 /// One row of `data/instances.toml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceSpec {
     #[serde(rename = "type")]
     pub instance_type: String,
@@ -47,7 +47,7 @@ pub fn spec(instance_type: &str) -> Option<&'static InstanceSpec> {
     table().iter().find(|s| s.instance_type == instance_type)
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstanceFacts {
     /// EC2 instance type (DMI `product_name`).
     pub instance_type: Option<String>,

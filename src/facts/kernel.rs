@@ -7,7 +7,7 @@ use crate::facts::manifest::Manifest;
 use crate::parse::{self, Version};
 use crate::root::Root;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KernelFacts {
     /// `uname -r`, e.g. `6.8.0-1021-aws`.
     pub release: Option<String>,
@@ -138,7 +138,7 @@ pub const MODULES_OF_INTEREST: [&str; 10] = [
     "nvidia_drm",
 ];
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModulesFacts {
     /// Every module in `/proc/modules`; `None` when that file is unreadable.
     pub loaded: Option<Vec<parse::proc::ModuleLine>>,
@@ -242,7 +242,7 @@ pub fn gather_modules(root: &Root) -> ModulesFacts {
     m
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NvidiaDriverFacts {
     pub version: Option<String>,
     /// `open` or `proprietary`.

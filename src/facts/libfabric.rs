@@ -16,7 +16,7 @@ pub const LIBFABRIC_DEADLINE: Duration = Duration::from_secs(30);
 pub const LIBFABRIC_SONAME: &str = "libfabric.so.1";
 
 /// One directory the loader would search, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SearchDir {
     /// Absolute path on the node.
     pub dir: String,
@@ -26,7 +26,7 @@ pub struct SearchDir {
     pub has_libfabric: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LibfabricFacts {
     pub state: NativeState,
     /// Where the library was enumerated ([`native::Site::vantage`]); absent when it was not.

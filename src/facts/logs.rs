@@ -39,7 +39,7 @@ const MAX_LINE: usize = 64 * 1024;
 const CHUNK: usize = 8 * 1024 * 1024;
 
 /// One rule match.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     /// Event kind (`nccl.network`) or, for result-only user rules, the rule id.
     pub kind: String,
@@ -62,7 +62,7 @@ impl Event {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogFile {
     pub name: String,
     pub bytes: u64,
@@ -73,7 +73,7 @@ pub struct LogFile {
 }
 
 /// What the report's facts say about the logs analysed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogSummary {
     pub files: Vec<LogFile>,
     /// Matches per event kind.
@@ -85,7 +85,7 @@ pub struct LogSummary {
 }
 
 /// Everything the analyser kept.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Analysis {
     pub files: Vec<LogFile>,
     pub events: Vec<Event>,

@@ -12,7 +12,7 @@ use crate::root::snapshot::MANIFEST_PATH;
 use crate::root::{Root, RootKind};
 
 /// The manifest of a captured tree.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Manifest {
     #[serde(default)]
     pub tool_version: Option<String>,
@@ -43,7 +43,7 @@ pub struct Manifest {
 }
 
 /// Facts that came from native libraries at capture time; replay needs none of them.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CapturedNative {
     #[serde(default)]
     pub gpu: Option<crate::facts::gpu::GpuFacts>,

@@ -15,7 +15,7 @@ pub const SCRAPE_DEADLINE: Duration = Duration::from_secs(5);
 pub const MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The KV-transfer totals one scrape gives. `None`: the series is absent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KvTotals {
     /// Bytes moved (vLLM: the `vllm:nixl_bytes_transferred` histogram sum; NIXL:
     /// `agent_tx_bytes_total` + `agent_rx_bytes_total`).
@@ -38,7 +38,7 @@ impl KvTotals {
 }
 
 /// One endpoint's readings.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Scrape {
     pub url: String,
     /// Why the endpoint could not be read.

@@ -148,6 +148,54 @@ impl Serialize for Facts {
     }
 }
 
+/// The JSON Schema of [`Facts`] as its `Serialize` writes them: every group may be `null`
+/// (not gathered, see `not_gathered`); the on-request groups are absent when not run.
+#[derive(schemars::JsonSchema)]
+#[schemars(rename = "Facts")]
+#[allow(dead_code)] // Only its schema is used.
+struct FactsSchema {
+    kernel: Option<kernel::KernelFacts>,
+    modules: Option<kernel::ModulesFacts>,
+    nvidia_driver: Option<kernel::NvidiaDriverFacts>,
+    host: Option<host::HostFacts>,
+    instance: Option<instance::InstanceFacts>,
+    pci: Option<pci::PciFacts>,
+    rdma: Option<rdma::RdmaFacts>,
+    gpu: Option<gpu::GpuFacts>,
+    libfabric: Option<libfabric::LibfabricFacts>,
+    efa_stack: Option<stack::EfaStackFacts>,
+    /// Instance identity and network placement from IMDSv2.
+    imds: Option<imds::ImdsFacts>,
+    /// The two-node path probe (`probe pair`), when run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pair: Option<Option<pair::PairFacts>>,
+    /// The live memory-registration probe.
+    probe: Option<probe::ProbeFacts>,
+    /// Workload processes inspected (`--pid`, or discovered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processes: Option<Option<process::ProcessesFacts>>,
+    /// KV-transfer metrics scraped with `--metrics`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics: Option<Option<Vec<metrics::Scrape>>>,
+    /// The logs analysed with `--log` or `efa-doctor logs`, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logs: Option<Option<crate::facts::logs::LogSummary>>,
+    /// Groups left out because no selected check reads them (or because the run failed),
+    /// keyed by their field name, with the reason. Absent on a full run.
+    #[serde(skip_serializing_if = "Notes::is_empty")]
+    not_gathered: Notes,
+}
+
+impl schemars::JsonSchema for Facts {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        FactsSchema::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        FactsSchema::json_schema(generator)
+    }
+}
+
 /// An on-request group: `null` when not gathered, absent when gathered but not run.
 fn on_request_of<T>(gathered: bool, v: Option<&T>) -> Option<Option<&T>> {
     match (gathered, v) {
@@ -158,6 +206,16 @@ fn on_request_of<T>(gathered: bool, v: Option<&T>) -> Option<Option<&T>> {
 }
 
 impl Facts {
+    /// Facts of a run that gathered nothing it could stand by (it failed): every group is
+    /// `null` in JSON, with `reason` in `not_gathered`.
+    pub fn none_gathered(reason: &str) -> Facts {
+        let mut facts = Facts::default();
+        for (_, name) in GROUPS {
+            facts.not_gathered.insert((*name).into(), reason.into());
+        }
+        facts
+    }
+
     /// EFA hardware on the node: an EFA PCI function or an EFA RDMA device.
     pub fn efa_hardware(&self) -> bool {
         self.rdma.has_efa() || self.pci.has(pci::PciKind::Efa)

@@ -15,7 +15,7 @@ pub const VENDOR_NVIDIA: u32 = 0x10de;
 /// Driver name the EFA kernel module binds as; a bound function is EFA whatever its id.
 pub const EFA_DRIVER: &str = "efa";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PciKind {
     Gpu,
@@ -23,7 +23,7 @@ pub enum PciKind {
     Nvswitch,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PciDevice {
     pub bdf: String,
     pub kind: PciKind,
@@ -81,7 +81,7 @@ impl PciDevice {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PciFacts {
     /// `None` when `sys/bus/pci/devices` is unreadable.
     pub devices: Option<Vec<PciDevice>>,

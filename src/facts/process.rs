@@ -43,14 +43,14 @@ const LIB_MARKERS: [&str; 10] = [
 /// Most processes inspected in one run.
 pub const MAX_PROCESSES: usize = 64;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MappedLib {
     pub path: String,
     /// Has an executable (`r-xp`) mapping: the code ran, not just opened.
     pub executable: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProcessFacts {
     pub pid: u32,
     pub comm: Option<String>,
@@ -94,7 +94,7 @@ impl ProcessFacts {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProcessesFacts {
     /// How the processes were chosen: `--pid` or discovery.
     pub selection: String,
@@ -293,7 +293,7 @@ pub fn gather(root: &Root, pids: &[u32]) -> ProcessesFacts {
 }
 
 /// Where a registered address lies in a process's memory (REFERENCE §5.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RegionClass {
     /// Inside an anonymous PROT_NONE reservation: CUDA's VA range for device memory. A host
@@ -306,7 +306,7 @@ pub enum RegionClass {
     Unmapped,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Region {
     pub address: String,
     pub size: Option<u64>,

@@ -19,14 +19,14 @@ use crate::root::Root;
 
 pub type Counters = BTreeMap<String, u64>;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Netdev {
     pub name: String,
     pub operstate: Option<String>,
     pub carrier: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RdmaPort {
     pub port: u32,
     /// `ports/N/state` as written (`4: ACTIVE`). Hard-coded ACTIVE on EFA: never a health
@@ -44,7 +44,7 @@ pub struct RdmaPort {
     pub counters_unreadable: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RdmaDevice {
     /// Kernel name (`efa_0`) or rdma-core's persistent name (`rdmap16s27`).
     pub name: String,
@@ -74,7 +74,7 @@ pub struct RdmaDevice {
 }
 
 /// A second reading of every counter, taken `interval_ms` after the first (`--sample`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CounterSample {
     pub interval_ms: u64,
     /// device name -> counters; port counters are keyed `port<N>/<name>`.
@@ -96,7 +96,7 @@ impl CounterSample {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RdmaFacts {
     /// `None` when `sys/class/infiniband` is absent (no RDMA device or no RDMA stack).
     pub devices: Option<Vec<RdmaDevice>>,

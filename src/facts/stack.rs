@@ -15,7 +15,7 @@ use crate::root::Root;
 /// Largest library efa-doctor reads to inspect (libfabric is ~2 MiB, aws-ofi-nccl ~5 MiB).
 const MAX_LIB_BYTES: usize = 64 * 1024 * 1024;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Installer {
     pub path: String,
     pub version: Option<String>,
@@ -23,7 +23,7 @@ pub struct Installer {
 }
 
 /// One `libfabric.so.1` on disk.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LibfabricCopy {
     pub path: String,
     /// The file behind the `libfabric.so.1` link (`libfabric.so.1.30.0`).
@@ -49,7 +49,7 @@ impl LibfabricCopy {
 }
 
 /// A plugin that links libfabric (aws-ofi-nccl, NIXL's LIBFABRIC plugin).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FabricConsumer {
     pub path: String,
     pub version: Option<String>,
@@ -60,7 +60,7 @@ pub struct FabricConsumer {
     pub resolves_to: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NixlPackage {
     /// The package's `_api.py`.
     pub path: String,
@@ -68,7 +68,7 @@ pub struct NixlPackage {
     pub default_backends: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EfaStackFacts {
     pub installer: Option<Installer>,
     pub libfabric: Vec<LibfabricCopy>,

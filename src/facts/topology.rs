@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::pci::{PciDevice, PciFacts, PciKind};
 
 /// How two PCI functions are connected, nearest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum Relation {
     /// Behind the same PCIe switch port (one bridge apart).
     PIX,
@@ -49,7 +51,7 @@ pub fn relation(a: &PciDevice, b: &PciDevice) -> Relation {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GpuAffinity {
     pub gpu: String,
     pub numa_node: Option<i32>,
@@ -59,7 +61,7 @@ pub struct GpuAffinity {
     pub nearest: Option<Relation>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Topology {
     pub gpus: Vec<String>,
     pub efas: Vec<String>,

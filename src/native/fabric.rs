@@ -653,7 +653,7 @@ impl Drop for Domain<'_> {
 }
 
 /// One `fi_getinfo` entry, as efa-doctor reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProviderInfo {
     pub name: String,
     pub fabric: String,
@@ -703,7 +703,7 @@ pub fn describe(info: InfoRef<'_>) -> ProviderInfo {
 }
 
 /// What the enumeration task returns.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Enumeration {
     pub version: Option<String>,
     pub api_version: Option<String>,

@@ -31,7 +31,9 @@ use crate::root::{Root, RootKind};
 pub const HELPER_ARG: &str = "__native";
 
 /// How a native gathering went. Serialised as a lowercase word in the facts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum NativeState {
     /// The library answered.
@@ -81,7 +83,7 @@ pub struct ChildOutput {
 
 /// What one native task gave, as the facts record it: its JSON document, or why there is
 /// none, and the libraries' own log lines either way.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NativeRun<T> {
     pub state: NativeState,
     /// Where the helper ran ([`Site::vantage`]); absent when none was started.

@@ -10,7 +10,9 @@ use nvml_wrapper::error::NvmlError;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct RemappedRows {
     pub correctable: u32,
     pub uncorrectable: u32,
@@ -19,7 +21,7 @@ pub struct RemappedRows {
 }
 
 /// `nvmlGpuFabricInfoV_t` (REFERENCE §8.4).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FabricInfo {
     /// 0 not supported, 1 not started, 2 in progress, 3 completed.
     pub state: u8,
@@ -34,7 +36,7 @@ pub struct FabricInfo {
     pub struct_version: u8,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Gpu {
     pub index: u32,
     pub name: Option<String>,
@@ -58,7 +60,7 @@ pub struct Gpu {
 }
 
 /// What the NVML helper returns.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NvmlReport {
     pub init_error: Option<String>,
     pub driver_version: Option<String>,

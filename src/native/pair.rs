@@ -32,7 +32,7 @@ const MAX_ITERS: usize = 1_000_000;
 const WARMUP: usize = 10;
 
 /// The port counters the diagnosis needs, per EFA device.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PortCounters {
     pub tx_pkts: Option<u64>,
     pub rx_pkts: Option<u64>,
@@ -41,7 +41,7 @@ pub struct PortCounters {
 }
 
 /// Who an end is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NodeId {
     pub hostname: Option<String>,
     /// `/proc/sys/kernel/random/boot_id`: equal on both ends means one kernel, one node.
@@ -57,7 +57,7 @@ pub struct NodeId {
     pub secondary_cidr_subnets: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 struct Hello {
     protocol: u32,
     provider: String,
@@ -72,14 +72,14 @@ struct Hello {
     error: Option<StageError>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 struct Done {
     error: Option<StageError>,
     counters: BTreeMap<String, PortCounters>,
 }
 
 /// Where the run stopped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StageError {
     /// `fabric` (opening), `side-channel`, `pingpong`, `stream`.
     pub stage: String,
@@ -90,7 +90,7 @@ pub struct StageError {
 }
 
 /// One measurement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SizeResult {
     /// `pingpong` or `stream`.
     pub test: String,
@@ -124,7 +124,7 @@ impl SizeResult {
 }
 
 /// What this end reports.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PairResult {
     pub role: String,
     pub lib: String,

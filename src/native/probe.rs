@@ -28,7 +28,7 @@ const MAX_ENTRIES: usize = 16;
 const DMABUF_API: u32 = fabric::fi_version(1, 20);
 
 /// A call that returned an error: the call, its return code and the library's text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CallError {
     pub call: String,
     pub code: i32,
@@ -36,7 +36,7 @@ pub struct CallError {
 }
 
 /// One `fi_mr_regattr`: `ret` 0 is success; `skipped` says why it was not attempted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Registration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ret: Option<i32>,
@@ -62,7 +62,7 @@ impl Registration {
 }
 
 /// What one GPU gave.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GpuProbe {
     pub ordinal: i32,
     pub name: Option<String>,
@@ -90,7 +90,7 @@ pub struct GpuProbe {
 }
 
 /// The whole measurement.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MrProbe {
     pub lib: String,
     pub libfabric_version: Option<String>,

@@ -10,7 +10,7 @@ use object::read::elf::{Dyn, FileHeader, SectionTable};
 use object::{Endianness, elf};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ElfInfo {
     /// `x86_64` or `aarch64` (or the raw machine number).
     pub machine: String,

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// One line of `/proc/modules`: `name size refcount deps state address [taint]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModuleLine {
     pub name: String,
     pub size: u64,
@@ -70,7 +70,7 @@ pub fn meminfo(text: &str) -> BTreeMap<String, u64> {
 }
 
 /// A resource limit; `None` means unlimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Limit {
     pub soft: Option<u64>,
     pub hard: Option<u64>,
@@ -91,7 +91,7 @@ pub fn limits_memlock(text: &str) -> Option<Limit> {
 }
 
 /// Fields of `/proc/PID/status` used here.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Status {
     pub name: Option<String>,
     pub uid: Option<u32>,
@@ -176,7 +176,7 @@ pub fn capability_names(mask: u64) -> Vec<String> {
 }
 
 /// One mount from `/proc/PID/mounts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Mount {
     pub source: String,
     pub target: String,
@@ -232,7 +232,7 @@ pub fn tmpfs_size(options: &[String]) -> Option<Result<u64, u64>> {
 }
 
 /// What `/proc/driver/nvidia/version` says about the kernel module.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NvidiaVersion {
     pub version: Option<String>,
     pub open: bool,
@@ -279,7 +279,7 @@ pub fn cpuinfo_arch(text: &str) -> Option<&'static str> {
 }
 
 /// One VMA of `/proc/PID/maps`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Vma {
     pub start: u64,
     pub end: u64,

@@ -6,7 +6,9 @@ use std::fmt;
 
 /// The numeric core of a version plus whatever followed it. Ordering uses the numbers only,
 /// so `2.4.0amzn3.0` sorts with `2.4.0` and before `2.5.0`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Version {
     pub parts: Vec<u64>,
     /// Text after the numeric part (`amzn3.0`, `-1021-aws`, `g`), empty if none.

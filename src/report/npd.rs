@@ -16,6 +16,9 @@ pub const MAX_LINE_BYTES: usize = 80;
 const CUT_MARK: &str = "...";
 
 pub fn render(report: &Report) -> String {
+    if let Some(why) = report.run_error() {
+        return render_failure(why);
+    }
     let s = &report.summary;
     let worst = [Status::Fail, Status::Error, Status::Warn]
         .into_iter()
@@ -36,7 +39,7 @@ pub fn render(report: &Report) -> String {
 }
 
 /// The line NPD shows when efa-doctor could not do its job (exit 2, condition `Unknown`):
-/// without it the condition's message would be empty, since the error goes to stderr.
+/// without it the condition's message would be empty, since the error also goes to stderr.
 pub fn render_failure(error: &str) -> String {
     let mut out = fit(&format!("ERROR efa-doctor could not run: {}", show(error)));
     out.push('\n');
@@ -68,6 +71,7 @@ mod tests {
         Report {
             schema: SCHEMA.into(),
             tool: ToolInfo::current(),
+            run: None,
             root: RootInfo { path: "/".into(), kind: crate::root::RootKind::Live, note: None },
             facts: Default::default(),
             results,
