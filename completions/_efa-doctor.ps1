@@ -50,8 +50,8 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Live probes of the node''s data path')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List every check with its id, title and the failure modes it covers')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print a check''s documentation: what it checks, why, evidence and remediation')
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions for SHELL')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for SHELL (check ids included), e.g. `efa-doctor completions bash > /usr/share/bash-completion/completions/efa-doctor`')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) of efa-doctor, or of one of its commands (`efa-doctor man probe mr`), e.g. `efa-doctor man check | man -l -`')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -215,8 +215,8 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Live probes of the node''s data path')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List every check with its id, title and the failure modes it covers')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print a check''s documentation: what it checks, why, evidence and remediation')
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions for SHELL')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for SHELL (check ids included), e.g. `efa-doctor completions bash > /usr/share/bash-completion/completions/efa-doctor`')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) of efa-doctor, or of one of its commands (`efa-doctor man probe mr`), e.g. `efa-doctor man check | man -l -`')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }

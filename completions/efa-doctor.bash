@@ -1,4 +1,4 @@
-_efa__doctor() {
+_efa_doctor() {
     local i cur prev opts cmd
     COMPREPLY=()
     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
@@ -14,85 +14,85 @@ _efa__doctor() {
     do
         case "${cmd},${i}" in
             ",$1")
-                cmd="efa__doctor"
+                cmd="efa_doctor"
                 ;;
-            efa__doctor,check)
-                cmd="efa__doctor__subcmd__check"
+            efa_doctor,check)
+                cmd="efa_doctor__subcmd__check"
                 ;;
-            efa__doctor,completions)
-                cmd="efa__doctor__subcmd__completions"
+            efa_doctor,completions)
+                cmd="efa_doctor__subcmd__completions"
                 ;;
-            efa__doctor,explain)
-                cmd="efa__doctor__subcmd__explain"
+            efa_doctor,explain)
+                cmd="efa_doctor__subcmd__explain"
                 ;;
-            efa__doctor,help)
-                cmd="efa__doctor__subcmd__help"
+            efa_doctor,help)
+                cmd="efa_doctor__subcmd__help"
                 ;;
-            efa__doctor,list)
-                cmd="efa__doctor__subcmd__list"
+            efa_doctor,list)
+                cmd="efa_doctor__subcmd__list"
                 ;;
-            efa__doctor,logs)
-                cmd="efa__doctor__subcmd__logs"
+            efa_doctor,logs)
+                cmd="efa_doctor__subcmd__logs"
                 ;;
-            efa__doctor,man)
-                cmd="efa__doctor__subcmd__man"
+            efa_doctor,man)
+                cmd="efa_doctor__subcmd__man"
                 ;;
-            efa__doctor,probe)
-                cmd="efa__doctor__subcmd__probe"
+            efa_doctor,probe)
+                cmd="efa_doctor__subcmd__probe"
                 ;;
-            efa__doctor,snapshot)
-                cmd="efa__doctor__subcmd__snapshot"
+            efa_doctor,snapshot)
+                cmd="efa_doctor__subcmd__snapshot"
                 ;;
-            efa__doctor__subcmd__help,check)
-                cmd="efa__doctor__subcmd__help__subcmd__check"
+            efa_doctor__subcmd__help,check)
+                cmd="efa_doctor__subcmd__help__subcmd__check"
                 ;;
-            efa__doctor__subcmd__help,completions)
-                cmd="efa__doctor__subcmd__help__subcmd__completions"
+            efa_doctor__subcmd__help,completions)
+                cmd="efa_doctor__subcmd__help__subcmd__completions"
                 ;;
-            efa__doctor__subcmd__help,explain)
-                cmd="efa__doctor__subcmd__help__subcmd__explain"
+            efa_doctor__subcmd__help,explain)
+                cmd="efa_doctor__subcmd__help__subcmd__explain"
                 ;;
-            efa__doctor__subcmd__help,help)
-                cmd="efa__doctor__subcmd__help__subcmd__help"
+            efa_doctor__subcmd__help,help)
+                cmd="efa_doctor__subcmd__help__subcmd__help"
                 ;;
-            efa__doctor__subcmd__help,list)
-                cmd="efa__doctor__subcmd__help__subcmd__list"
+            efa_doctor__subcmd__help,list)
+                cmd="efa_doctor__subcmd__help__subcmd__list"
                 ;;
-            efa__doctor__subcmd__help,logs)
-                cmd="efa__doctor__subcmd__help__subcmd__logs"
+            efa_doctor__subcmd__help,logs)
+                cmd="efa_doctor__subcmd__help__subcmd__logs"
                 ;;
-            efa__doctor__subcmd__help,man)
-                cmd="efa__doctor__subcmd__help__subcmd__man"
+            efa_doctor__subcmd__help,man)
+                cmd="efa_doctor__subcmd__help__subcmd__man"
                 ;;
-            efa__doctor__subcmd__help,probe)
-                cmd="efa__doctor__subcmd__help__subcmd__probe"
+            efa_doctor__subcmd__help,probe)
+                cmd="efa_doctor__subcmd__help__subcmd__probe"
                 ;;
-            efa__doctor__subcmd__help,snapshot)
-                cmd="efa__doctor__subcmd__help__subcmd__snapshot"
+            efa_doctor__subcmd__help,snapshot)
+                cmd="efa_doctor__subcmd__help__subcmd__snapshot"
                 ;;
-            efa__doctor__subcmd__help__subcmd__probe,mr)
-                cmd="efa__doctor__subcmd__help__subcmd__probe__subcmd__mr"
+            efa_doctor__subcmd__help__subcmd__probe,mr)
+                cmd="efa_doctor__subcmd__help__subcmd__probe__subcmd__mr"
                 ;;
-            efa__doctor__subcmd__help__subcmd__probe,pair)
-                cmd="efa__doctor__subcmd__help__subcmd__probe__subcmd__pair"
+            efa_doctor__subcmd__help__subcmd__probe,pair)
+                cmd="efa_doctor__subcmd__help__subcmd__probe__subcmd__pair"
                 ;;
-            efa__doctor__subcmd__probe,help)
-                cmd="efa__doctor__subcmd__probe__subcmd__help"
+            efa_doctor__subcmd__probe,help)
+                cmd="efa_doctor__subcmd__probe__subcmd__help"
                 ;;
-            efa__doctor__subcmd__probe,mr)
-                cmd="efa__doctor__subcmd__probe__subcmd__mr"
+            efa_doctor__subcmd__probe,mr)
+                cmd="efa_doctor__subcmd__probe__subcmd__mr"
                 ;;
-            efa__doctor__subcmd__probe,pair)
-                cmd="efa__doctor__subcmd__probe__subcmd__pair"
+            efa_doctor__subcmd__probe,pair)
+                cmd="efa_doctor__subcmd__probe__subcmd__pair"
                 ;;
-            efa__doctor__subcmd__probe__subcmd__help,help)
-                cmd="efa__doctor__subcmd__probe__subcmd__help__subcmd__help"
+            efa_doctor__subcmd__probe__subcmd__help,help)
+                cmd="efa_doctor__subcmd__probe__subcmd__help__subcmd__help"
                 ;;
-            efa__doctor__subcmd__probe__subcmd__help,mr)
-                cmd="efa__doctor__subcmd__probe__subcmd__help__subcmd__mr"
+            efa_doctor__subcmd__probe__subcmd__help,mr)
+                cmd="efa_doctor__subcmd__probe__subcmd__help__subcmd__mr"
                 ;;
-            efa__doctor__subcmd__probe__subcmd__help,pair)
-                cmd="efa__doctor__subcmd__probe__subcmd__help__subcmd__pair"
+            efa_doctor__subcmd__probe__subcmd__help,pair)
+                cmd="efa_doctor__subcmd__probe__subcmd__help__subcmd__pair"
                 ;;
             *)
                 ;;
@@ -100,7 +100,7 @@ _efa__doctor() {
     done
 
     case "${cmd}" in
-        efa__doctor)
+        efa_doctor)
             opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --profile --format --output --color --help --version check logs snapshot probe list explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -116,11 +116,11 @@ _efa__doctor() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "kernel host efa pci gpu libfabric probe stack process kv nixl nccl mr transport kernel.gpudirect-path kernel.modules host.instance host.hugepages host.memlock host.privileges host.shm host.network efa.devices efa.link efa.traffic efa.errors efa.topology pci.link gpu.inventory gpu.memory-health gpu.fabric libfabric.efa-provider libfabric.gb200-registration probe.mr probe.pair stack.libfabric-copies stack.aws-ofi-nccl stack.nixl process.nixl-backend process.registered-memory process.libfabric-copies process.environment process.memlock kv.metrics nixl.backend nixl.backend-init nccl.net-plugin nccl.provider nccl.network nccl.gdrdma mr.registration mr.memlock kv.transfer transport.tcp-fallback" -- "${cur}"))
                     return 0
                     ;;
                 --skip)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "kernel host efa pci gpu libfabric probe stack process kv nixl nccl mr transport kernel.gpudirect-path kernel.modules host.instance host.hugepages host.memlock host.privileges host.shm host.network efa.devices efa.link efa.traffic efa.errors efa.topology pci.link gpu.inventory gpu.memory-health gpu.fabric libfabric.efa-provider libfabric.gb200-registration probe.mr probe.pair stack.libfabric-copies stack.aws-ofi-nccl stack.nixl process.nixl-backend process.registered-memory process.libfabric-copies process.environment process.memlock kv.metrics nixl.backend nixl.backend-init nccl.net-plugin nccl.provider nccl.network nccl.gdrdma mr.registration mr.memlock kv.transfer transport.tcp-fallback" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)
@@ -182,7 +182,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__check)
+        efa_doctor__subcmd__check)
             opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --profile --format --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -198,11 +198,11 @@ _efa__doctor() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "kernel host efa pci gpu libfabric probe stack process kv nixl nccl mr transport kernel.gpudirect-path kernel.modules host.instance host.hugepages host.memlock host.privileges host.shm host.network efa.devices efa.link efa.traffic efa.errors efa.topology pci.link gpu.inventory gpu.memory-health gpu.fabric libfabric.efa-provider libfabric.gb200-registration probe.mr probe.pair stack.libfabric-copies stack.aws-ofi-nccl stack.nixl process.nixl-backend process.registered-memory process.libfabric-copies process.environment process.memlock kv.metrics nixl.backend nixl.backend-init nccl.net-plugin nccl.provider nccl.network nccl.gdrdma mr.registration mr.memlock kv.transfer transport.tcp-fallback" -- "${cur}"))
                     return 0
                     ;;
                 --skip)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "kernel host efa pci gpu libfabric probe stack process kv nixl nccl mr transport kernel.gpudirect-path kernel.modules host.instance host.hugepages host.memlock host.privileges host.shm host.network efa.devices efa.link efa.traffic efa.errors efa.topology pci.link gpu.inventory gpu.memory-health gpu.fabric libfabric.efa-provider libfabric.gb200-registration probe.mr probe.pair stack.libfabric-copies stack.aws-ofi-nccl stack.nixl process.nixl-backend process.registered-memory process.libfabric-copies process.environment process.memlock kv.metrics nixl.backend nixl.backend-init nccl.net-plugin nccl.provider nccl.network nccl.gdrdma mr.registration mr.memlock kv.transfer transport.tcp-fallback" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)
@@ -264,7 +264,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__completions)
+        efa_doctor__subcmd__completions)
             opts="-h -V --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -278,8 +278,8 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__explain)
-            opts="-f -h -V --format --help --version"
+        efa_doctor__subcmd__explain)
+            opts="-f -h -V --format --help --version kernel.gpudirect-path kernel.modules host.instance host.hugepages host.memlock host.privileges host.shm host.network efa.devices efa.link efa.traffic efa.errors efa.topology pci.link gpu.inventory gpu.memory-health gpu.fabric libfabric.efa-provider libfabric.gb200-registration probe.mr probe.pair stack.libfabric-copies stack.aws-ofi-nccl stack.nixl process.nixl-backend process.registered-memory process.libfabric-copies process.environment process.memlock kv.metrics nixl.backend nixl.backend-init nccl.net-plugin nccl.provider nccl.network nccl.gdrdma mr.registration mr.memlock kv.transfer transport.tcp-fallback"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -300,7 +300,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help)
+        efa_doctor__subcmd__help)
             opts="check logs snapshot probe list explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -314,7 +314,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__check)
+        efa_doctor__subcmd__help__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -328,7 +328,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__completions)
+        efa_doctor__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -342,7 +342,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__explain)
+        efa_doctor__subcmd__help__subcmd__explain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -356,7 +356,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__help)
+        efa_doctor__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -370,7 +370,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__list)
+        efa_doctor__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -384,7 +384,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__logs)
+        efa_doctor__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -398,7 +398,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__man)
+        efa_doctor__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -412,7 +412,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__probe)
+        efa_doctor__subcmd__help__subcmd__probe)
             opts="mr pair"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -426,7 +426,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__probe__subcmd__mr)
+        efa_doctor__subcmd__help__subcmd__probe__subcmd__mr)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -440,7 +440,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__probe__subcmd__pair)
+        efa_doctor__subcmd__help__subcmd__probe__subcmd__pair)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -454,7 +454,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__snapshot)
+        efa_doctor__subcmd__help__subcmd__snapshot)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -468,7 +468,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__list)
+        efa_doctor__subcmd__list)
             opts="-f -h -V --format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -490,7 +490,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__logs)
+        efa_doctor__subcmd__logs)
             opts="-f -o -h -V --rules --no-mmap --fail-on --format --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -532,7 +532,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__man)
+        efa_doctor__subcmd__man)
             opts="-h -V --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -546,7 +546,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe)
+        efa_doctor__subcmd__probe)
             opts="-h -V --help --version mr pair help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -560,7 +560,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe__subcmd__help)
+        efa_doctor__subcmd__probe__subcmd__help)
             opts="mr pair help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -574,7 +574,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe__subcmd__help__subcmd__help)
+        efa_doctor__subcmd__probe__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -588,7 +588,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe__subcmd__help__subcmd__mr)
+        efa_doctor__subcmd__probe__subcmd__help__subcmd__mr)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -602,7 +602,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe__subcmd__help__subcmd__pair)
+        efa_doctor__subcmd__probe__subcmd__help__subcmd__pair)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -616,7 +616,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe__subcmd__mr)
+        efa_doctor__subcmd__probe__subcmd__mr)
             opts="-f -o -h -V --gpu --provider --timeout --fail-on --format --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -666,7 +666,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe__subcmd__pair)
+        efa_doctor__subcmd__probe__subcmd__pair)
             opts="-f -o -h -V --listen --connect --port --bind --provider --domain --sizes --iters --stall --wait --fail-on --format --output --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -740,7 +740,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__snapshot)
+        efa_doctor__subcmd__snapshot)
             opts="-o -h -V --root --sample --log --pid --output --max-size --description --no-probe --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -790,7 +790,7 @@ _efa__doctor() {
 }
 
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _efa__doctor -o nosort -o bashdefault -o default efa-doctor
+    complete -F _efa_doctor -o nosort -o bashdefault -o default efa-doctor
 else
-    complete -F _efa__doctor -o bashdefault -o default efa-doctor
+    complete -F _efa_doctor -o bashdefault -o default efa-doctor
 fi

@@ -47,8 +47,8 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand probe 'Live probes of the node''s data path'
             cand list 'List every check with its id, title and the failure modes it covers'
             cand explain 'Print a check''s documentation: what it checks, why, evidence and remediation'
-            cand completions 'Print shell completions for SHELL'
-            cand man 'Print the man page (roff)'
+            cand completions 'Print the completion script for SHELL (check ids included), e.g. `efa-doctor completions bash > /usr/share/bash-completion/completions/efa-doctor`'
+            cand man 'Print the man page (roff) of efa-doctor, or of one of its commands (`efa-doctor man probe mr`), e.g. `efa-doctor man check | man -l -`'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'efa-doctor;check'= {
@@ -197,8 +197,8 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand probe 'Live probes of the node''s data path'
             cand list 'List every check with its id, title and the failure modes it covers'
             cand explain 'Print a check''s documentation: what it checks, why, evidence and remediation'
-            cand completions 'Print shell completions for SHELL'
-            cand man 'Print the man page (roff)'
+            cand completions 'Print the completion script for SHELL (check ids included), e.g. `efa-doctor completions bash > /usr/share/bash-completion/completions/efa-doctor`'
+            cand man 'Print the man page (roff) of efa-doctor, or of one of its commands (`efa-doctor man probe mr`), e.g. `efa-doctor man check | man -l -`'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'efa-doctor;help;check'= {
