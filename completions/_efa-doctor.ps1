@@ -22,7 +22,7 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
     $completions = @(switch ($command) {
         'efa-doctor' {
             [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)')
-            [CompletionResult]::new('--snapshot', '--snapshot', [CompletionResultType]::ParameterName, 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)')
+            [CompletionResult]::new('--snapshot', '--snapshot', [CompletionResultType]::ParameterName, 'Judge a snapshot made by `efa-doctor snapshot`, `-` for standard input (no native library is needed)')
             [CompletionResult]::new('--only', '--only', [CompletionResultType]::ParameterName, 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated')
             [CompletionResult]::new('--skip', '--skip', [CompletionResultType]::ParameterName, 'Do not run these checks: ids or families; repeatable or comma-separated')
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit 1 on `fail` only (default), or on `warn` too')
@@ -57,7 +57,7 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
         }
         'efa-doctor;check' {
             [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)')
-            [CompletionResult]::new('--snapshot', '--snapshot', [CompletionResultType]::ParameterName, 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)')
+            [CompletionResult]::new('--snapshot', '--snapshot', [CompletionResultType]::ParameterName, 'Judge a snapshot made by `efa-doctor snapshot`, `-` for standard input (no native library is needed)')
             [CompletionResult]::new('--only', '--only', [CompletionResultType]::ParameterName, 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated')
             [CompletionResult]::new('--skip', '--skip', [CompletionResultType]::ParameterName, 'Do not run these checks: ids or families; repeatable or comma-separated')
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit 1 on `fail` only (default), or on `warn` too')

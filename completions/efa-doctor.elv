@@ -19,7 +19,7 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
     var completions = [
         &'efa-doctor'= {
             cand --root 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)'
-            cand --snapshot 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)'
+            cand --snapshot 'Judge a snapshot made by `efa-doctor snapshot`, `-` for standard input (no native library is needed)'
             cand --only 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated'
             cand --skip 'Do not run these checks: ids or families; repeatable or comma-separated'
             cand --fail-on 'Exit 1 on `fail` only (default), or on `warn` too'
@@ -53,7 +53,7 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
         }
         &'efa-doctor;check'= {
             cand --root 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)'
-            cand --snapshot 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)'
+            cand --snapshot 'Judge a snapshot made by `efa-doctor snapshot`, `-` for standard input (no native library is needed)'
             cand --only 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated'
             cand --skip 'Do not run these checks: ids or families; repeatable or comma-separated'
             cand --fail-on 'Exit 1 on `fail` only (default), or on `warn` too'

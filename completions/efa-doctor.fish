@@ -26,7 +26,7 @@ function __fish_efa_doctor_using_subcommand
 end
 
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l root -d 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)' -r -F
-complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l snapshot -d 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l snapshot -d 'Judge a snapshot made by `efa-doctor snapshot`, `-` for standard input (no native library is needed)' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l only -d 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated' -r -f -a "kernel\t'every kernel.* check'
 host\t'every host.* check'
 efa\t'every efa.* check'
@@ -151,7 +151,7 @@ junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
 prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
 npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -s o -l output -d 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE\'s mode (0600 when new); a FIFO or character device named directly is written in place' -r -F
-complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
+complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal, NO_COLOR is unset and TERM is not `dumb`'
 always\t''
 never\t''"
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -l no-mmap -d 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)'
@@ -168,7 +168,7 @@ complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "completions" 
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "man" -d 'Print the man page (roff) of efa-doctor, or of one of its commands (`efa-doctor man probe mr`), e.g. `efa-doctor man check | man -l -`'
 complete -c efa-doctor -n "__fish_efa_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l root -d 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)' -r -F
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l snapshot -d 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)' -r -F
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l snapshot -d 'Judge a snapshot made by `efa-doctor snapshot`, `-` for standard input (no native library is needed)' -r -F
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l only -d 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated' -r -f -a "kernel\t'every kernel.* check'
 host\t'every host.* check'
 efa\t'every efa.* check'
@@ -293,7 +293,7 @@ junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
 prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
 npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -s o -l output -d 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE\'s mode (0600 when new); a FIFO or character device named directly is written in place' -r -F
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal, NO_COLOR is unset and TERM is not `dumb`'
 always\t''
 never\t''"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand check" -l no-mmap -d 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)'
@@ -309,7 +309,7 @@ junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
 prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
 npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -s o -l output -d 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE\'s mode (0600 when new); a FIFO or character device named directly is written in place' -r -F
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal, NO_COLOR is unset and TERM is not `dumb`'
 always\t''
 never\t''"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand logs" -l no-mmap -d 'Accepted for compatibility and ignored: logs are always read with read(2), never memory-mapped (a mapped log truncated while it is read aborts the process)'
@@ -341,7 +341,7 @@ junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
 prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
 npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -s o -l output -d 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE\'s mode (0600 when new); a FIFO or character device named directly is written in place' -r -F
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal, NO_COLOR is unset and TERM is not `dumb`'
 always\t''
 never\t''"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from mr" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -363,7 +363,7 @@ junit\t'JUnit XML for CI: fail is a failure, warn and skip are skipped'
 prometheus\t'Prometheus text exposition, for node-exporter\'s textfile collector'
 npd\t'One short line for node-problem-detector\'s custom-plugin monitor'"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -s o -l output -d 'Write the report to FILE instead of standard output (`-`): atomically (a reader never sees half a report), keeping FILE\'s mode (0600 when new); a FIFO or character device named directly is written in place' -r -F
-complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal and NO_COLOR is unset'
+complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l color -d 'When to use colour in the human format' -r -f -a "auto\t'Colour when writing to a terminal, NO_COLOR is unset and TERM is not `dumb`'
 always\t''
 never\t''"
 complete -c efa-doctor -n "__fish_efa_doctor_using_subcommand probe; and __fish_seen_subcommand_from pair" -l listen -d 'Wait for the other node on --bind and --port'

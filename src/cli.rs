@@ -71,7 +71,7 @@ pub struct ManArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ColorChoice {
-    /// Colour when writing to a terminal and NO_COLOR is unset
+    /// Colour when writing to a terminal, NO_COLOR is unset and TERM is not `dumb`
     #[default]
     Auto,
     Always,
@@ -102,7 +102,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DIR", conflicts_with = "snapshot")]
     pub root: Option<PathBuf>,
 
-    /// Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)
+    /// Judge a snapshot made by `efa-doctor snapshot`, `-` for standard input (no native
+    /// library is needed)
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
 

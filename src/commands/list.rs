@@ -20,9 +20,7 @@ pub fn list(format: ListFormat) -> Result<i32> {
             let mut t = comfy_table::Table::new();
             t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
             t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-            if t.width().is_none() {
-                t.set_width(120);
-            }
+            t.set_width(crate::report::human::table_width());
             t.set_header(vec!["Check", "Severity", "Covers", "Title"]);
             for d in docs {
                 let sev =

@@ -8,6 +8,7 @@ pub mod man;
 pub mod output;
 pub mod probe;
 pub mod snapshot;
+pub mod status;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -23,6 +24,9 @@ use crate::report::{self, Report};
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// `--color auto`: colour on a terminal, unless `NO_COLOR` is set (no-color.org) or the
+/// terminal is `TERM=dumb`, which shows escape sequences as garbage (Emacs' shell, some CI
+/// log viewers).
 fn use_color(choice: ColorChoice, to_file: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
@@ -30,6 +34,7 @@ fn use_color(choice: ColorChoice, to_file: bool) -> bool {
         ColorChoice::Auto => {
             !to_file
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
                 && std::io::stdout().is_terminal()
         }
     }
