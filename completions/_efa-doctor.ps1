@@ -22,7 +22,7 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
     $completions = @(switch ($command) {
         'efa-doctor' {
             [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)')
-            [CompletionResult]::new('--snapshot', '--snapshot', [CompletionResultType]::ParameterName, 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)')
+            [CompletionResult]::new('--snapshot', '--snapshot', [CompletionResultType]::ParameterName, 'Judge a snapshot made by `efa-doctor snapshot`, `-` for standard input (no native library is needed)')
             [CompletionResult]::new('--only', '--only', [CompletionResultType]::ParameterName, 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated')
             [CompletionResult]::new('--skip', '--skip', [CompletionResultType]::ParameterName, 'Do not run these checks: ids or families; repeatable or comma-separated')
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit 1 on `fail` only (default), or on `warn` too')
@@ -55,14 +55,14 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Re-render a saved JSON report in another format, or print the JSON Schema of reports')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List every check with its id, title and the failure modes it covers')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print a check''s documentation: what it checks, why, evidence and remediation')
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions for SHELL')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for SHELL (check ids included), e.g. `efa-doctor completions bash > /usr/share/bash-completion/completions/efa-doctor`')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) of efa-doctor, or of one of its commands (`efa-doctor man probe mr`), e.g. `efa-doctor man check | man -l -`')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'efa-doctor;check' {
             [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)')
-            [CompletionResult]::new('--snapshot', '--snapshot', [CompletionResultType]::ParameterName, 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)')
+            [CompletionResult]::new('--snapshot', '--snapshot', [CompletionResultType]::ParameterName, 'Judge a snapshot made by `efa-doctor snapshot`, `-` for standard input (no native library is needed)')
             [CompletionResult]::new('--only', '--only', [CompletionResultType]::ParameterName, 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated')
             [CompletionResult]::new('--skip', '--skip', [CompletionResultType]::ParameterName, 'Do not run these checks: ids or families; repeatable or comma-separated')
             [CompletionResult]::new('--fail-on', '--fail-on', [CompletionResultType]::ParameterName, 'Exit 1 on `fail` only (default), or on `warn` too')
@@ -286,8 +286,8 @@ Register-ArgumentCompleter -Native -CommandName 'efa-doctor' -ScriptBlock {
             [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Re-render a saved JSON report in another format, or print the JSON Schema of reports')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List every check with its id, title and the failure modes it covers')
             [CompletionResult]::new('explain', 'explain', [CompletionResultType]::ParameterValue, 'Print a check''s documentation: what it checks, why, evidence and remediation')
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions for SHELL')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for SHELL (check ids included), e.g. `efa-doctor completions bash > /usr/share/bash-completion/completions/efa-doctor`')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) of efa-doctor, or of one of its commands (`efa-doctor man probe mr`), e.g. `efa-doctor man check | man -l -`')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }

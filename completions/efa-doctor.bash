@@ -1,4 +1,4 @@
-_efa__doctor() {
+_efa_doctor() {
     local i cur prev opts cmd
     COMPREPLY=()
     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
@@ -14,115 +14,115 @@ _efa__doctor() {
     do
         case "${cmd},${i}" in
             ",$1")
-                cmd="efa__doctor"
+                cmd="efa_doctor"
                 ;;
-            efa__doctor,check)
-                cmd="efa__doctor__subcmd__check"
+            efa_doctor,check)
+                cmd="efa_doctor__subcmd__check"
                 ;;
-            efa__doctor,completions)
-                cmd="efa__doctor__subcmd__completions"
+            efa_doctor,completions)
+                cmd="efa_doctor__subcmd__completions"
                 ;;
-            efa__doctor,explain)
-                cmd="efa__doctor__subcmd__explain"
+            efa_doctor,explain)
+                cmd="efa_doctor__subcmd__explain"
                 ;;
-            efa__doctor,help)
-                cmd="efa__doctor__subcmd__help"
+            efa_doctor,help)
+                cmd="efa_doctor__subcmd__help"
                 ;;
-            efa__doctor,list)
-                cmd="efa__doctor__subcmd__list"
+            efa_doctor,list)
+                cmd="efa_doctor__subcmd__list"
                 ;;
-            efa__doctor,logs)
-                cmd="efa__doctor__subcmd__logs"
+            efa_doctor,logs)
+                cmd="efa_doctor__subcmd__logs"
                 ;;
-            efa__doctor,man)
-                cmd="efa__doctor__subcmd__man"
+            efa_doctor,man)
+                cmd="efa_doctor__subcmd__man"
                 ;;
-            efa__doctor,probe)
-                cmd="efa__doctor__subcmd__probe"
+            efa_doctor,probe)
+                cmd="efa_doctor__subcmd__probe"
                 ;;
-            efa__doctor,report)
-                cmd="efa__doctor__subcmd__report"
+            efa_doctor,report)
+                cmd="efa_doctor__subcmd__report"
                 ;;
-            efa__doctor,snapshot)
-                cmd="efa__doctor__subcmd__snapshot"
+            efa_doctor,snapshot)
+                cmd="efa_doctor__subcmd__snapshot"
                 ;;
-            efa__doctor__subcmd__help,check)
-                cmd="efa__doctor__subcmd__help__subcmd__check"
+            efa_doctor__subcmd__help,check)
+                cmd="efa_doctor__subcmd__help__subcmd__check"
                 ;;
-            efa__doctor__subcmd__help,completions)
-                cmd="efa__doctor__subcmd__help__subcmd__completions"
+            efa_doctor__subcmd__help,completions)
+                cmd="efa_doctor__subcmd__help__subcmd__completions"
                 ;;
-            efa__doctor__subcmd__help,explain)
-                cmd="efa__doctor__subcmd__help__subcmd__explain"
+            efa_doctor__subcmd__help,explain)
+                cmd="efa_doctor__subcmd__help__subcmd__explain"
                 ;;
-            efa__doctor__subcmd__help,help)
-                cmd="efa__doctor__subcmd__help__subcmd__help"
+            efa_doctor__subcmd__help,help)
+                cmd="efa_doctor__subcmd__help__subcmd__help"
                 ;;
-            efa__doctor__subcmd__help,list)
-                cmd="efa__doctor__subcmd__help__subcmd__list"
+            efa_doctor__subcmd__help,list)
+                cmd="efa_doctor__subcmd__help__subcmd__list"
                 ;;
-            efa__doctor__subcmd__help,logs)
-                cmd="efa__doctor__subcmd__help__subcmd__logs"
+            efa_doctor__subcmd__help,logs)
+                cmd="efa_doctor__subcmd__help__subcmd__logs"
                 ;;
-            efa__doctor__subcmd__help,man)
-                cmd="efa__doctor__subcmd__help__subcmd__man"
+            efa_doctor__subcmd__help,man)
+                cmd="efa_doctor__subcmd__help__subcmd__man"
                 ;;
-            efa__doctor__subcmd__help,probe)
-                cmd="efa__doctor__subcmd__help__subcmd__probe"
+            efa_doctor__subcmd__help,probe)
+                cmd="efa_doctor__subcmd__help__subcmd__probe"
                 ;;
-            efa__doctor__subcmd__help,report)
-                cmd="efa__doctor__subcmd__help__subcmd__report"
+            efa_doctor__subcmd__help,report)
+                cmd="efa_doctor__subcmd__help__subcmd__report"
                 ;;
-            efa__doctor__subcmd__help,snapshot)
-                cmd="efa__doctor__subcmd__help__subcmd__snapshot"
+            efa_doctor__subcmd__help,snapshot)
+                cmd="efa_doctor__subcmd__help__subcmd__snapshot"
                 ;;
-            efa__doctor__subcmd__help__subcmd__probe,mr)
-                cmd="efa__doctor__subcmd__help__subcmd__probe__subcmd__mr"
+            efa_doctor__subcmd__help__subcmd__probe,mr)
+                cmd="efa_doctor__subcmd__help__subcmd__probe__subcmd__mr"
                 ;;
-            efa__doctor__subcmd__help__subcmd__probe,pair)
-                cmd="efa__doctor__subcmd__help__subcmd__probe__subcmd__pair"
+            efa_doctor__subcmd__help__subcmd__probe,pair)
+                cmd="efa_doctor__subcmd__help__subcmd__probe__subcmd__pair"
                 ;;
-            efa__doctor__subcmd__help__subcmd__report,render)
-                cmd="efa__doctor__subcmd__help__subcmd__report__subcmd__render"
+            efa_doctor__subcmd__help__subcmd__report,render)
+                cmd="efa_doctor__subcmd__help__subcmd__report__subcmd__render"
                 ;;
-            efa__doctor__subcmd__help__subcmd__report,schema)
-                cmd="efa__doctor__subcmd__help__subcmd__report__subcmd__schema"
+            efa_doctor__subcmd__help__subcmd__report,schema)
+                cmd="efa_doctor__subcmd__help__subcmd__report__subcmd__schema"
                 ;;
-            efa__doctor__subcmd__probe,help)
-                cmd="efa__doctor__subcmd__probe__subcmd__help"
+            efa_doctor__subcmd__probe,help)
+                cmd="efa_doctor__subcmd__probe__subcmd__help"
                 ;;
-            efa__doctor__subcmd__probe,mr)
-                cmd="efa__doctor__subcmd__probe__subcmd__mr"
+            efa_doctor__subcmd__probe,mr)
+                cmd="efa_doctor__subcmd__probe__subcmd__mr"
                 ;;
-            efa__doctor__subcmd__probe,pair)
-                cmd="efa__doctor__subcmd__probe__subcmd__pair"
+            efa_doctor__subcmd__probe,pair)
+                cmd="efa_doctor__subcmd__probe__subcmd__pair"
                 ;;
-            efa__doctor__subcmd__probe__subcmd__help,help)
-                cmd="efa__doctor__subcmd__probe__subcmd__help__subcmd__help"
+            efa_doctor__subcmd__probe__subcmd__help,help)
+                cmd="efa_doctor__subcmd__probe__subcmd__help__subcmd__help"
                 ;;
-            efa__doctor__subcmd__probe__subcmd__help,mr)
-                cmd="efa__doctor__subcmd__probe__subcmd__help__subcmd__mr"
+            efa_doctor__subcmd__probe__subcmd__help,mr)
+                cmd="efa_doctor__subcmd__probe__subcmd__help__subcmd__mr"
                 ;;
-            efa__doctor__subcmd__probe__subcmd__help,pair)
-                cmd="efa__doctor__subcmd__probe__subcmd__help__subcmd__pair"
+            efa_doctor__subcmd__probe__subcmd__help,pair)
+                cmd="efa_doctor__subcmd__probe__subcmd__help__subcmd__pair"
                 ;;
-            efa__doctor__subcmd__report,help)
-                cmd="efa__doctor__subcmd__report__subcmd__help"
+            efa_doctor__subcmd__report,help)
+                cmd="efa_doctor__subcmd__report__subcmd__help"
                 ;;
-            efa__doctor__subcmd__report,render)
-                cmd="efa__doctor__subcmd__report__subcmd__render"
+            efa_doctor__subcmd__report,render)
+                cmd="efa_doctor__subcmd__report__subcmd__render"
                 ;;
-            efa__doctor__subcmd__report,schema)
-                cmd="efa__doctor__subcmd__report__subcmd__schema"
+            efa_doctor__subcmd__report,schema)
+                cmd="efa_doctor__subcmd__report__subcmd__schema"
                 ;;
-            efa__doctor__subcmd__report__subcmd__help,help)
-                cmd="efa__doctor__subcmd__report__subcmd__help__subcmd__help"
+            efa_doctor__subcmd__report__subcmd__help,help)
+                cmd="efa_doctor__subcmd__report__subcmd__help__subcmd__help"
                 ;;
-            efa__doctor__subcmd__report__subcmd__help,render)
-                cmd="efa__doctor__subcmd__report__subcmd__help__subcmd__render"
+            efa_doctor__subcmd__report__subcmd__help,render)
+                cmd="efa_doctor__subcmd__report__subcmd__help__subcmd__render"
                 ;;
-            efa__doctor__subcmd__report__subcmd__help,schema)
-                cmd="efa__doctor__subcmd__report__subcmd__help__subcmd__schema"
+            efa_doctor__subcmd__report__subcmd__help,schema)
+                cmd="efa_doctor__subcmd__report__subcmd__help__subcmd__schema"
                 ;;
             *)
                 ;;
@@ -130,7 +130,7 @@ _efa__doctor() {
     done
 
     case "${cmd}" in
-        efa__doctor)
+        efa_doctor)
             opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --profile --format --output --color --json --junit --prometheus --prometheus-counters --help --version check logs snapshot probe report list explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -146,11 +146,11 @@ _efa__doctor() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "kernel host efa pci gpu libfabric probe stack process kv nixl nccl mr transport kernel.gpudirect-path kernel.modules host.instance host.hugepages host.memlock host.privileges host.shm host.network efa.devices efa.link efa.traffic efa.errors efa.topology pci.link gpu.inventory gpu.memory-health gpu.fabric libfabric.efa-provider libfabric.gb200-registration probe.mr probe.pair stack.libfabric-copies stack.aws-ofi-nccl stack.nixl process.nixl-backend process.registered-memory process.libfabric-copies process.environment process.memlock kv.metrics nixl.backend nixl.backend-init nccl.net-plugin nccl.provider nccl.network nccl.gdrdma mr.registration mr.memlock kv.transfer transport.tcp-fallback" -- "${cur}"))
                     return 0
                     ;;
                 --skip)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "kernel host efa pci gpu libfabric probe stack process kv nixl nccl mr transport kernel.gpudirect-path kernel.modules host.instance host.hugepages host.memlock host.privileges host.shm host.network efa.devices efa.link efa.traffic efa.errors efa.topology pci.link gpu.inventory gpu.memory-health gpu.fabric libfabric.efa-provider libfabric.gb200-registration probe.mr probe.pair stack.libfabric-copies stack.aws-ofi-nccl stack.nixl process.nixl-backend process.registered-memory process.libfabric-copies process.environment process.memlock kv.metrics nixl.backend nixl.backend-init nccl.net-plugin nccl.provider nccl.network nccl.gdrdma mr.registration mr.memlock kv.transfer transport.tcp-fallback" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)
@@ -228,7 +228,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__check)
+        efa_doctor__subcmd__check)
             opts="-f -o -h -V --root --snapshot --only --skip --fail-on --log --pid --addr --metrics --rules --no-mmap --no-probe --sample --profile --format --output --color --json --junit --prometheus --prometheus-counters --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -244,11 +244,11 @@ _efa__doctor() {
                     return 0
                     ;;
                 --only)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "kernel host efa pci gpu libfabric probe stack process kv nixl nccl mr transport kernel.gpudirect-path kernel.modules host.instance host.hugepages host.memlock host.privileges host.shm host.network efa.devices efa.link efa.traffic efa.errors efa.topology pci.link gpu.inventory gpu.memory-health gpu.fabric libfabric.efa-provider libfabric.gb200-registration probe.mr probe.pair stack.libfabric-copies stack.aws-ofi-nccl stack.nixl process.nixl-backend process.registered-memory process.libfabric-copies process.environment process.memlock kv.metrics nixl.backend nixl.backend-init nccl.net-plugin nccl.provider nccl.network nccl.gdrdma mr.registration mr.memlock kv.transfer transport.tcp-fallback" -- "${cur}"))
                     return 0
                     ;;
                 --skip)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "kernel host efa pci gpu libfabric probe stack process kv nixl nccl mr transport kernel.gpudirect-path kernel.modules host.instance host.hugepages host.memlock host.privileges host.shm host.network efa.devices efa.link efa.traffic efa.errors efa.topology pci.link gpu.inventory gpu.memory-health gpu.fabric libfabric.efa-provider libfabric.gb200-registration probe.mr probe.pair stack.libfabric-copies stack.aws-ofi-nccl stack.nixl process.nixl-backend process.registered-memory process.libfabric-copies process.environment process.memlock kv.metrics nixl.backend nixl.backend-init nccl.net-plugin nccl.provider nccl.network nccl.gdrdma mr.registration mr.memlock kv.transfer transport.tcp-fallback" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)
@@ -326,7 +326,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__completions)
+        efa_doctor__subcmd__completions)
             opts="-h -V --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -340,8 +340,8 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__explain)
-            opts="-f -h -V --format --help --version"
+        efa_doctor__subcmd__explain)
+            opts="-f -h -V --format --help --version kernel.gpudirect-path kernel.modules host.instance host.hugepages host.memlock host.privileges host.shm host.network efa.devices efa.link efa.traffic efa.errors efa.topology pci.link gpu.inventory gpu.memory-health gpu.fabric libfabric.efa-provider libfabric.gb200-registration probe.mr probe.pair stack.libfabric-copies stack.aws-ofi-nccl stack.nixl process.nixl-backend process.registered-memory process.libfabric-copies process.environment process.memlock kv.metrics nixl.backend nixl.backend-init nccl.net-plugin nccl.provider nccl.network nccl.gdrdma mr.registration mr.memlock kv.transfer transport.tcp-fallback"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -362,7 +362,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help)
+        efa_doctor__subcmd__help)
             opts="check logs snapshot probe report list explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -376,7 +376,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__check)
+        efa_doctor__subcmd__help__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -390,7 +390,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__completions)
+        efa_doctor__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -404,7 +404,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__explain)
+        efa_doctor__subcmd__help__subcmd__explain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -418,7 +418,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__help)
+        efa_doctor__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -432,7 +432,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__list)
+        efa_doctor__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -446,7 +446,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__logs)
+        efa_doctor__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -460,7 +460,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__man)
+        efa_doctor__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -474,7 +474,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__probe)
+        efa_doctor__subcmd__help__subcmd__probe)
             opts="mr pair"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -488,7 +488,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__probe__subcmd__mr)
+        efa_doctor__subcmd__help__subcmd__probe__subcmd__mr)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -502,7 +502,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__probe__subcmd__pair)
+        efa_doctor__subcmd__help__subcmd__probe__subcmd__pair)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -516,7 +516,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__report)
+        efa_doctor__subcmd__help__subcmd__report)
             opts="render schema"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -530,7 +530,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__report__subcmd__render)
+        efa_doctor__subcmd__help__subcmd__report__subcmd__render)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -544,7 +544,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__report__subcmd__schema)
+        efa_doctor__subcmd__help__subcmd__report__subcmd__schema)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -558,7 +558,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__help__subcmd__snapshot)
+        efa_doctor__subcmd__help__subcmd__snapshot)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -572,7 +572,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__list)
+        efa_doctor__subcmd__list)
             opts="-f -h -V --format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -594,7 +594,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__logs)
+        efa_doctor__subcmd__logs)
             opts="-f -o -h -V --rules --no-mmap --fail-on --format --output --color --json --junit --prometheus --prometheus-counters --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -652,7 +652,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__man)
+        efa_doctor__subcmd__man)
             opts="-h -V --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -666,7 +666,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe)
+        efa_doctor__subcmd__probe)
             opts="-h -V --help --version mr pair help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -680,7 +680,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe__subcmd__help)
+        efa_doctor__subcmd__probe__subcmd__help)
             opts="mr pair help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -694,7 +694,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe__subcmd__help__subcmd__help)
+        efa_doctor__subcmd__probe__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -708,7 +708,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe__subcmd__help__subcmd__mr)
+        efa_doctor__subcmd__probe__subcmd__help__subcmd__mr)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -722,7 +722,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe__subcmd__help__subcmd__pair)
+        efa_doctor__subcmd__probe__subcmd__help__subcmd__pair)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -736,7 +736,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe__subcmd__mr)
+        efa_doctor__subcmd__probe__subcmd__mr)
             opts="-f -o -h -V --gpu --provider --timeout --fail-on --format --output --color --json --junit --prometheus --prometheus-counters --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -802,7 +802,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__probe__subcmd__pair)
+        efa_doctor__subcmd__probe__subcmd__pair)
             opts="-f -o -h -V --listen --connect --port --bind --provider --domain --sizes --iters --stall --wait --fail-on --format --output --color --json --junit --prometheus --prometheus-counters --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -892,7 +892,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__report)
+        efa_doctor__subcmd__report)
             opts="-h -V --help --version render schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -906,7 +906,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__report__subcmd__help)
+        efa_doctor__subcmd__report__subcmd__help)
             opts="render schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -920,7 +920,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__report__subcmd__help__subcmd__help)
+        efa_doctor__subcmd__report__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -934,7 +934,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__report__subcmd__help__subcmd__render)
+        efa_doctor__subcmd__report__subcmd__help__subcmd__render)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -948,7 +948,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__report__subcmd__help__subcmd__schema)
+        efa_doctor__subcmd__report__subcmd__help__subcmd__schema)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -962,7 +962,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__report__subcmd__render)
+        efa_doctor__subcmd__report__subcmd__render)
             opts="-f -o -h -V --fail-on --format --output --color --json --junit --prometheus --prometheus-counters --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1016,7 +1016,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__report__subcmd__schema)
+        efa_doctor__subcmd__report__subcmd__schema)
             opts="-h -V --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1030,7 +1030,7 @@ _efa__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        efa__subcmd__doctor__subcmd__snapshot)
+        efa_doctor__subcmd__snapshot)
             opts="-o -h -V --root --sample --log --pid --output --max-size --description --no-probe --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1080,7 +1080,7 @@ _efa__doctor() {
 }
 
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _efa__doctor -o nosort -o bashdefault -o default efa-doctor
+    complete -F _efa_doctor -o nosort -o bashdefault -o default efa-doctor
 else
-    complete -F _efa__doctor -o bashdefault -o default efa-doctor
+    complete -F _efa_doctor -o bashdefault -o default efa-doctor
 fi

@@ -19,7 +19,7 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
     var completions = [
         &'efa-doctor'= {
             cand --root 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)'
-            cand --snapshot 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)'
+            cand --snapshot 'Judge a snapshot made by `efa-doctor snapshot`, `-` for standard input (no native library is needed)'
             cand --only 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated'
             cand --skip 'Do not run these checks: ids or families; repeatable or comma-separated'
             cand --fail-on 'Exit 1 on `fail` only (default), or on `warn` too'
@@ -52,13 +52,13 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand report 'Re-render a saved JSON report in another format, or print the JSON Schema of reports'
             cand list 'List every check with its id, title and the failure modes it covers'
             cand explain 'Print a check''s documentation: what it checks, why, evidence and remediation'
-            cand completions 'Print shell completions for SHELL'
-            cand man 'Print the man page (roff)'
+            cand completions 'Print the completion script for SHELL (check ids included), e.g. `efa-doctor completions bash > /usr/share/bash-completion/completions/efa-doctor`'
+            cand man 'Print the man page (roff) of efa-doctor, or of one of its commands (`efa-doctor man probe mr`), e.g. `efa-doctor man check | man -l -`'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'efa-doctor;check'= {
             cand --root 'Judge the node root at DIR instead of this system (e.g. /host in `kubectl debug node/...`, or an extracted snapshot)'
-            cand --snapshot 'Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)'
+            cand --snapshot 'Judge a snapshot made by `efa-doctor snapshot`, `-` for standard input (no native library is needed)'
             cand --only 'Run only these checks: ids (`host.shm`) or families (`host`); repeatable or comma-separated'
             cand --skip 'Do not run these checks: ids or families; repeatable or comma-separated'
             cand --fail-on 'Exit 1 on `fail` only (default), or on `warn` too'
@@ -261,8 +261,8 @@ set edit:completion:arg-completer[efa-doctor] = {|@words|
             cand report 'Re-render a saved JSON report in another format, or print the JSON Schema of reports'
             cand list 'List every check with its id, title and the failure modes it covers'
             cand explain 'Print a check''s documentation: what it checks, why, evidence and remediation'
-            cand completions 'Print shell completions for SHELL'
-            cand man 'Print the man page (roff)'
+            cand completions 'Print the completion script for SHELL (check ids included), e.g. `efa-doctor completions bash > /usr/share/bash-completion/completions/efa-doctor`'
+            cand man 'Print the man page (roff) of efa-doctor, or of one of its commands (`efa-doctor man probe mr`), e.g. `efa-doctor man check | man -l -`'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'efa-doctor;help;check'= {

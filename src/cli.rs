@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::report::prometheus::CounterSeries;
 use crate::report::{FailOn, Format};
 
+mod check_ids;
+use check_ids::{CheckIds, Offer};
+
 const ABOUT: &str = "Diagnoses AWS EFA / GPUDirect RDMA health on GPU nodes";
 
 const LONG_ABOUT: &str = "Diagnoses AWS EFA / GPUDirect RDMA health on GPU nodes.
@@ -52,20 +55,27 @@ pub enum Command {
     List(ListArgs),
     /// Print a check's documentation: what it checks, why, evidence and remediation
     Explain(ExplainArgs),
-    /// Print shell completions for SHELL
-    #[command(hide = true)]
+    /// Print the completion script for SHELL (check ids included), e.g. `efa-doctor
+    /// completions bash > /usr/share/bash-completion/completions/efa-doctor`
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
-    #[command(hide = true)]
-    Man,
+    /// Print the man page (roff) of efa-doctor, or of one of its commands (`efa-doctor man
+    /// probe mr`), e.g. `efa-doctor man check | man -l -`
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (default: efa-doctor's own)
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ColorChoice {
-    /// Colour when writing to a terminal and NO_COLOR is unset
+    /// Colour when writing to a terminal, NO_COLOR is unset and TERM is not `dumb`
     #[default]
     Auto,
     Always,
@@ -114,17 +124,20 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DIR", conflicts_with = "snapshot")]
     pub root: Option<PathBuf>,
 
-    /// Judge a snapshot made by `efa-doctor snapshot` (no native library is needed)
+    /// Judge a snapshot made by `efa-doctor snapshot`, `-` for standard input (no native
+    /// library is needed)
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
 
     /// Run only these checks: ids (`host.shm`) or families (`host`); repeatable or
     /// comma-separated
-    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    #[arg(long, value_name = "IDS", value_delimiter = ',',
+          value_parser = CheckIds(Offer::Selectors), hide_possible_values = true)]
     pub only: Vec<String>,
 
     /// Do not run these checks: ids or families; repeatable or comma-separated
-    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    #[arg(long, value_name = "IDS", value_delimiter = ',',
+          value_parser = CheckIds(Offer::Selectors), hide_possible_values = true)]
     pub skip: Vec<String>,
 
     /// Exit 1 on `fail` only (default), or on `warn` too
@@ -412,7 +425,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     /// Check id, e.g. kernel.gpudirect-path
-    #[arg(value_name = "ID")]
+    #[arg(value_name = "ID", value_parser = CheckIds(Offer::Ids), hide_possible_values = true)]
     pub id: String,
 
     /// Output format

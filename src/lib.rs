@@ -43,9 +43,6 @@ pub fn run(cli: Cli, inv: &Invocation) -> Result<i32> {
         Some(Command::List(a)) => list::list(a.format),
         Some(Command::Explain(a)) => list::explain(&a.id, a.format),
         Some(Command::Completions { shell }) => man::completions(shell),
-        Some(Command::Man) => {
-            write_stdout(&man_page()?)?;
-            Ok(crate::report::exit::OK)
-        }
+        Some(Command::Man(a)) => man::man_cmd(&a),
     }
 }

@@ -896,6 +896,8 @@ pub struct UserFile {
     file: std::fs::File,
     pipe: bool,
     got_data: bool,
+    /// Standard input, whose blocking mode is the shell's (see `read_pipe`).
+    blocking: bool,
 }
 
 impl UserFile {
@@ -908,11 +910,38 @@ impl UserFile {
         self.pipe
     }
 
-    fn read_pipe(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    /// Waits until the pipe has data (or its end), at most until `deadline`.
+    fn wait_readable(&self, deadline: std::time::Instant) -> std::io::Result<()> {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         use std::os::fd::AsFd;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, ms) {
+                Ok(0) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no data from the pipe for {} s", PIPE_IDLE_DEADLINE.as_secs()),
+                    ));
+                }
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Reads what the pipe has, waiting for data at most [`PIPE_IDLE_DEADLINE`]. A pipe
+    /// efa-doctor opened is non-blocking and read first: a FIFO that never had a writer reads
+    /// as its end at once, where poll(2) would wait. Standard input keeps the shell's flags,
+    /// blocking ones included, so it is polled before each read for the deadline to hold.
+    fn read_pipe(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let deadline = std::time::Instant::now() + PIPE_IDLE_DEADLINE;
         loop {
+            if self.blocking {
+                self.wait_readable(deadline)?;
+            }
             match self.file.read(buf) {
                 Ok(0) if !self.got_data && !buf.is_empty() => {
                     return Err(std::io::Error::new(
@@ -926,22 +955,7 @@ impl UserFile {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let left = deadline.saturating_duration_since(std::time::Instant::now());
-                    let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-                    let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
-                    match poll(&mut fds, ms) {
-                        Ok(0) => {
-                            return Err(std::io::Error::new(
-                                std::io::ErrorKind::TimedOut,
-                                format!(
-                                    "no data from the pipe for {} s",
-                                    PIPE_IDLE_DEADLINE.as_secs()
-                                ),
-                            ));
-                        }
-                        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                        Err(e) => return Err(e.into()),
-                    }
+                    self.wait_readable(deadline)?
                 }
                 Err(e) => return Err(e),
             }
@@ -967,9 +981,31 @@ pub fn open_user_file(path: &Path) -> std::io::Result<UserFile> {
     let file = open_nonblocking(path, false)?;
     let ft = file.metadata()?.file_type();
     match special_type(&ft) {
-        None => Ok(UserFile { file, pipe: false, got_data: false }),
-        Some("fifo") => Ok(UserFile { file, pipe: true, got_data: false }),
+        None => Ok(UserFile { file, pipe: false, got_data: false, blocking: false }),
+        Some("fifo") => Ok(UserFile { file, pipe: true, got_data: false, blocking: false }),
         Some(what) => Err(refused(what, ACCEPTED)),
+    }
+}
+
+/// Standard input, as a file the user named `-`: a regular file (`< node.tar.gz`) or a pipe
+/// (`kubectl exec ... | efa-doctor --snapshot -`), read as [`open_user_file`] reads them. A
+/// terminal or any other device is refused. The descriptor is duplicated, not reopened, and
+/// its flags are left alone: they are shared with the shell.
+pub fn open_stdin() -> std::io::Result<UserFile> {
+    use std::io::IsTerminal;
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "standard input is a terminal: redirect or pipe the file into it",
+        ));
+    }
+    let file = std::fs::File::from(stdin.as_fd().try_clone_to_owned()?);
+    match special_type(&file.metadata()?.file_type()) {
+        None => Ok(UserFile { file, pipe: false, got_data: false, blocking: true }),
+        Some("fifo") => Ok(UserFile { file, pipe: true, got_data: false, blocking: true }),
+        Some(what) => Err(refused(what, "a regular file or a pipe")),
     }
 }
 

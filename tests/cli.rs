@@ -182,3 +182,46 @@ fn output_file_is_written_atomically() {
     // No temporary file left behind.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+#[test]
+fn mistyped_check_ids_get_a_suggestion() {
+    for (flag, typed) in [("--only", "efa.trafic"), ("--skip", "traffic"), ("--only", "efa,kernal")]
+    {
+        let o = run(&["--root", &fx("p5-healthy"), flag, typed]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {typed}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        let meant = if typed.contains("kernal") { "kernel" } else { "efa.traffic" };
+        assert!(err.contains(&format!("; did you mean '{meant}'?")), "{flag} {typed}: {err}");
+    }
+    let o = run(&["explain", "gpu.memory-heath"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("did you mean 'gpu.memory-health'?"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Valid ids are not touched by the completion candidates: any catalogue id still runs.
+    let o = run(&["--root", &fx("p5-healthy"), "--only", "host.shm", "--format", "npd"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn completions_and_man_are_documented_commands() {
+    let help = stdout(&run(&["--help"]));
+    for line in ["  completions  ", "  man  "] {
+        assert!(help.contains(line), "--help lists{line}:\n{help}");
+    }
+    let page = stdout(&run(&["man", "probe", "mr"]));
+    assert!(page.contains(".TH efa-doctor-probe-mr 1"), "{page}");
+    assert!(page.contains("\\-\\-provider"), "the page documents probe mr's options");
+    assert!(stdout(&run(&["man"])).contains(".TH efa-doctor 1"));
+    let o = run(&["man", "probe", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("has no command 'nope' (one of: mr, pair)")
+    );
+    let script = stdout(&run(&["completions", "bash"]));
+    assert!(
+        script.contains("complete -F _efa_doctor -o nosort -o bashdefault -o default efa-doctor")
+    );
+}

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde_json::Value;
 
 fn examples() -> PathBuf {
@@ -501,55 +503,383 @@ fn deploy_node_affinity_is_the_instance_table() {
     assert_eq!(listed, table, "stale: run scripts/gen-node-affinity");
 }
 
-#[test]
-fn packer_gate() {
+static SCRIPTS: AtomicUsize = AtomicUsize::new(0);
+
+/// An AMI build instance for the gate examples: a scratch directory holding the paths the
+/// examples write (`/tmp`, `/usr/local/bin`, `/var/log`, `/run`, moved under it), a `sudo`
+/// that runs its command, and an "uploaded" efa-doctor that is the real binary judging a
+/// fixture as the image's root.
+struct BuildInstance {
+    dir: tempfile::TempDir,
+}
+
+/// The absolute paths the gate examples use, and where each lands in a [`BuildInstance`].
+const MOVED_PATHS: [(&str, &str); 4] =
+    [("/tmp/", "tmp/"), ("/usr/local/bin/", "bin/"), ("/var/log/", "log/"), ("/run/", "run/")];
+
+impl BuildInstance {
+    fn new(image_root: &Path) -> BuildInstance {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["tmp", "bin", "log", "run", "fakebin", "local", "s3"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        let write_exe = |rel: &str, text: &str| {
+            let p = dir.path().join(rel);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        };
+        write_exe("fakebin/sudo", "#!/bin/sh\nexec \"$@\"\n");
+        // The examples name the subcommand first; the image's root follows it.
+        let efa_doctor = format!(
+            "#!/bin/sh\n[ \"$1\" = check ] || {{ echo \"unexpected: $*\" >&2; exit 99; }}\nshift\nexec '{}' check --root '{}' \"$@\"\n",
+            env!("CARGO_BIN_EXE_efa-doctor"),
+            image_root.display()
+        );
+        write_exe("local/efa-doctor", &efa_doctor);
+        write_exe("bin/efa-doctor", &efa_doctor);
+        BuildInstance { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `text` with the examples' absolute paths moved into this instance, in one pass (the
+    /// scratch directory is itself under /tmp).
+    fn moved(&self, text: &str) -> String {
+        let re =
+            regex::Regex::new(r#"(^|[\s"'>=])(/tmp/|/usr/local/bin/|/var/log/|/run/)"#).unwrap();
+        re.replace_all(text, |c: &regex::Captures<'_>| {
+            let to = MOVED_PATHS.iter().find(|(from, _)| *from == &c[2]).unwrap().1;
+            format!("{}{}/{to}", &c[1], self.dir.path().display())
+        })
+        .into_owned()
+    }
+
+    /// Runs `script` (paths moved) as a file given to `interpreter` (`/bin/sh -e`): what the
+    /// kernel does with the `#!/bin/sh -e` first line Packer's shell provisioner writes, and
+    /// with AWSTOE's bash. Bounded by a minute.
+    fn run_script(&self, interpreter: &[&str], script: &str) -> std::process::Output {
+        let file = self.path(&format!("script-{}.sh", SCRIPTS.fetch_add(1, Ordering::Relaxed)));
+        std::fs::write(&file, format!("{}\n", self.moved(script))).unwrap();
+        let path = format!(
+            "{}:{}:{}",
+            self.path("fakebin").display(),
+            self.path("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let child = std::process::Command::new("timeout")
+            .arg("60")
+            .args(interpreter)
+            .arg(&file)
+            .env("PATH", path)
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_ne!(child.status.code(), Some(124), "{script} did not finish in 60 s");
+        child
+    }
+}
+
+/// The string lines of an HCL array attribute.
+fn hcl_strings(expr: &hcl::Expression) -> Vec<String> {
+    let hcl::Expression::Array(items) = expr else { panic!("not an array: {expr:?}") };
+    items
+        .iter()
+        .map(|i| match i {
+            hcl::Expression::String(s) => s.clone(),
+            other => panic!("not a string: {other:?}"),
+        })
+        .collect()
+}
+
+fn hcl_string(body: &hcl::Body, key: &str) -> Option<String> {
+    body.attributes().find(|a| a.key() == key).map(|a| match a.expr() {
+        hcl::Expression::String(s) => s.clone(),
+        other => panic!("{key} is not a string: {other:?}"),
+    })
+}
+
+/// What happened when [`packer_build`] ran the template's provisioners.
+struct PackerBuild {
+    /// The exit status of each provisioner that ran, in order (Packer stops at a failure).
+    exits: Vec<i32>,
+    stderr: String,
+    /// The report the download provisioner brought back.
+    report: Option<Vec<u8>>,
+    instance: BuildInstance,
+}
+
+/// Runs the Packer template's provisioners in order on a [`BuildInstance`] whose image is
+/// `image_root`, with Packer's semantics: a file provisioner uploads or downloads, a shell
+/// provisioner's `inline` lines run as one `/bin/sh -e` script, the first failure ends the
+/// build.
+fn packer_build(image_root: &Path) -> PackerBuild {
     let text = read("ami-gate/efa-doctor.pkr.hcl");
     let body: hcl::Body = hcl::from_str(&text).expect("valid HCL");
     let build = body.blocks().find(|b| b.identifier() == "build").expect("a build block");
-    let mut n = 0;
-    let mut downloads_report = false;
+    let instance = BuildInstance::new(image_root);
+    let mut run = PackerBuild { exits: Vec::new(), stderr: String::new(), report: None, instance };
     for p in build.body().blocks().filter(|b| b.identifier() == "provisioner") {
         let kind = p.labels().first().map(|l| l.as_str().to_string()).unwrap_or_default();
-        for attr in p.body().attributes() {
-            match (kind.as_str(), attr.key()) {
-                ("shell", "inline") => {
-                    let hcl::Expression::Array(lines) = attr.expr() else {
-                        panic!("inline is not an array")
-                    };
-                    for l in lines {
-                        let hcl::Expression::String(s) = l else { continue };
-                        n += check_all(std::slice::from_ref(s), "efa-doctor.pkr.hcl");
+        let code = match kind.as_str() {
+            "file" => {
+                let source = hcl_string(p.body(), "source").unwrap();
+                let destination = hcl_string(p.body(), "destination").unwrap();
+                if hcl_string(p.body(), "direction").as_deref() == Some("download") {
+                    let from = run.instance.moved(&source);
+                    match std::fs::read(&from) {
+                        Ok(data) => {
+                            assert_eq!(destination, "reports/efa-doctor.xml");
+                            run.report = Some(data);
+                            0
+                        }
+                        Err(e) => {
+                            run.stderr += &format!("download {from}: {e}\n");
+                            1
+                        }
                     }
+                } else {
+                    assert_eq!(source, "efa-doctor", "the binary beside the template");
+                    let to = run.instance.moved(&destination);
+                    std::fs::copy(run.instance.path("local/efa-doctor"), to).unwrap();
+                    0
                 }
-                ("file", "source") => {
-                    if let hcl::Expression::String(s) = attr.expr() {
-                        downloads_report |= s.ends_with("efa-doctor.xml");
-                    }
-                }
-                _ => {}
             }
+            "shell" => {
+                let inline = p.body().attributes().find(|a| a.key() == "inline").unwrap();
+                let o = run
+                    .instance
+                    .run_script(&["/bin/sh", "-e"], &hcl_strings(inline.expr()).join("\n"));
+                run.stderr += &String::from_utf8_lossy(&o.stderr);
+                o.status.code().unwrap_or(-1)
+            }
+            other => panic!("unexpected provisioner {other}"),
+        };
+        run.exits.push(code);
+        if code != 0 {
+            break;
         }
     }
-    assert_eq!(n, 2);
-    assert!(downloads_report, "the JUnit report is kept");
+    run
+}
+
+/// The `failures` attribute of the report's one `<testsuite>` (Ant's schema allows none on
+/// `<testsuites>`).
+fn junit_failures(xml: &[u8]) -> u64 {
+    let text = std::str::from_utf8(xml).unwrap();
+    let doc = roxmltree::Document::parse(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).expect("a testsuite");
+    suite.attribute("failures").unwrap().parse().unwrap()
 }
 
 #[test]
-fn image_builder_component() {
-    let doc: Value =
-        serde_yaml_ng::from_str(&read("ami-gate/image-builder-component.yaml")).unwrap();
-    assert_eq!(doc["schemaVersion"], 1.0);
-    let mut n = 0;
-    for phase in doc["phases"].as_array().unwrap() {
-        for step in phase["steps"].as_array().unwrap() {
-            if let Some(cmds) = step["inputs"]["commands"].as_array() {
-                let lines: Vec<String> =
-                    cmds.iter().map(|c| c.as_str().unwrap().to_string()).collect();
-                n += check_all(&lines, "image-builder-component.yaml");
+fn packer_gate_command_lines() {
+    let text = read("ami-gate/efa-doctor.pkr.hcl");
+    let body: hcl::Body = hcl::from_str(&text).expect("valid HCL");
+    let build = body.blocks().find(|b| b.identifier() == "build").expect("a build block");
+    let mut gate = Vec::new();
+    for p in build.body().blocks().filter(|b| b.identifier() == "provisioner") {
+        if let Some(inline) = p.body().attributes().find(|a| a.key() == "inline") {
+            for line in hcl_strings(inline.expr()) {
+                check_all(std::slice::from_ref(&line), "efa-doctor.pkr.hcl");
+                gate.extend(invocations(&line));
             }
         }
     }
-    assert_eq!(n, 2);
+    // One run, judging the image, not the EFA interfaces a build instance lacks.
+    assert_eq!(gate.len(), 1, "{gate:?}");
+    assert!(gate[0].windows(2).any(|w| w == ["--profile", "bake"]), "{:?}", gate[0]);
+}
+
+#[test]
+fn packer_gate_keeps_the_report_of_a_failing_image_and_fails_the_build() {
+    let b = packer_build(&fixture("stack-ofi-nccl-mismatch"));
+    // Upload, run, download: all succeed although a check failed; then the gate fails.
+    assert_eq!(b.exits, [0, 0, 0, 1], "{}", b.stderr);
+    let report = b.report.as_deref().expect("the report was downloaded");
+    assert!(junit_failures(report) >= 1, "{}", String::from_utf8_lossy(report));
+    assert!(b.stderr.contains("AMI gate: efa-doctor exited 1 (1: a check failed"), "{}", b.stderr);
+    assert!(b.instance.path("bin/efa-doctor").exists(), "installed where the lines run it");
+}
+
+#[test]
+fn packer_gate_passes_a_healthy_image_on_an_instance_without_efa() {
+    let image = fixture("bake-no-efa");
+    let b = packer_build(&image);
+    assert_eq!(b.exits, [0, 0, 0, 0], "{}", b.stderr);
+    assert_eq!(junit_failures(b.report.as_deref().unwrap()), 0);
+    // The node profile would have failed this build: no EFA device is attached.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_efa-doctor"))
+        .args(["check", "--format", "npd", "--root"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+}
+
+#[test]
+fn packer_gate_fails_the_build_when_the_image_cannot_be_judged() {
+    let b = packer_build(&fixture("no-such-root"));
+    // efa-doctor exits 2; the report (whatever it holds) is still downloaded.
+    assert_eq!(b.exits, [0, 0, 0, 2], "{}", b.stderr);
+    assert!(b.report.is_some());
+    assert!(b.stderr.contains("AMI gate: efa-doctor exited 2"), "{}", b.stderr);
+}
+
+/// A `{{ name }}` reference of an AWSTOE document: a parameter, a constant, a loop variable
+/// or a chained input/output of another step (`phase.step.inputs[0].x`).
+fn awstoe_references(text: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"\{\{\s*([^{}]*?)\s*\}\}").unwrap();
+    re.captures_iter(text).map(|c| c[1].to_string()).collect()
+}
+
+/// What [`image_builder_run`] saw: each step's exit status, the uploaded objects and stderr.
+struct ToeRun {
+    exits: Vec<(String, i32)>,
+    uploaded: Vec<(String, Vec<u8>)>,
+    stderr: String,
+}
+
+/// Runs the component's test phase as AWSTOE does on a test instance whose image is
+/// `image_root`: ExecuteBash commands as one bash script (`bash_flags` added to its
+/// shebang), S3Upload with its wildcard source, parameters substituted, the first failing
+/// step ending the phase (onFailure: Abort, the default).
+fn image_builder_run(image_root: &Path, bash_flags: &str) -> ToeRun {
+    let doc: Value =
+        serde_yaml_ng::from_str(&read("ami-gate/image-builder-component.yaml")).unwrap();
+    let bucket = "reports-bucket";
+    let substitute = |s: &str| s.replace("{{ ReportBucket }}", bucket);
+    let instance = BuildInstance::new(image_root);
+    let phase = doc["phases"].as_array().unwrap().iter().find(|p| p["name"] == "test").unwrap();
+    let mut run = ToeRun { exits: Vec::new(), uploaded: Vec::new(), stderr: String::new() };
+    for step in phase["steps"].as_array().unwrap() {
+        let name = step["name"].as_str().unwrap().to_string();
+        assert!(step.get("onFailure").is_none_or(|f| f == "Abort"), "{name} continues on failure");
+        let code = match step["action"].as_str().unwrap() {
+            "ExecuteBash" => {
+                let cmds: Vec<&str> = step["inputs"]["commands"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap())
+                    .collect();
+                let bash: Vec<&str> =
+                    std::iter::once("/bin/bash").chain(bash_flags.split_whitespace()).collect();
+                let o = instance.run_script(&bash, &substitute(&cmds.join("\n")));
+                run.stderr += &String::from_utf8_lossy(&o.stderr);
+                o.status.code().unwrap_or(-1)
+            }
+            "S3Upload" => {
+                let mut code = 0;
+                for input in step["inputs"].as_array().unwrap() {
+                    let source = instance.moved(input["source"].as_str().unwrap());
+                    let dest = substitute(input["destination"].as_str().unwrap());
+                    let dir = source.strip_suffix("/*").expect("a folder's files");
+                    assert!(dest.ends_with('/'), "{dest}: a key prefix for the wildcard");
+                    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+                        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+                        .unwrap_or_default();
+                    if files.is_empty() {
+                        run.stderr += &format!("S3Upload: nothing matches {source}\n");
+                        code = 1;
+                    }
+                    for f in files {
+                        let key = format!("{dest}{}", f.file_name().unwrap().to_string_lossy());
+                        run.uploaded.push((key, std::fs::read(&f).unwrap()));
+                    }
+                }
+                code
+            }
+            other => panic!("unexpected action {other}"),
+        };
+        run.exits.push((name, code));
+        if code != 0 {
+            break;
+        }
+    }
+    run
+}
+
+#[test]
+fn image_builder_component_command_lines_and_variables() {
+    let text = read("ami-gate/image-builder-component.yaml");
+    let doc: Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(doc["schemaVersion"], 1.0);
+    let declared: Vec<String> = ["parameters", "constants"]
+        .iter()
+        .flat_map(|k| doc[k].as_array().cloned().unwrap_or_default())
+        .flat_map(|p| p.as_object().unwrap().keys().cloned().collect::<Vec<_>>())
+        .collect();
+    let mut steps = Vec::new();
+    let mut gate = Vec::new();
+    for phase in doc["phases"].as_array().unwrap() {
+        for step in phase["steps"].as_array().unwrap() {
+            steps.push(format!(
+                "{}.{}",
+                phase["name"].as_str().unwrap(),
+                step["name"].as_str().unwrap()
+            ));
+            if let Some(cmds) = step["inputs"]["commands"].as_array() {
+                for c in cmds {
+                    let lines = shell_lines(c.as_str().unwrap());
+                    check_all(&lines, "image-builder-component.yaml");
+                    gate.extend(lines.iter().flat_map(|l| invocations(l)));
+                }
+            }
+            // Every reference is to something AWSTOE defines (a document that names an
+            // undefined variable fails to run).
+            let inputs = serde_json::to_string(&step["inputs"]).unwrap();
+            for r in awstoe_references(&inputs) {
+                let chained = steps.iter().any(|s| {
+                    r.strip_prefix(s.as_str()).is_some_and(|rest| {
+                        rest.starts_with(".inputs") || rest.starts_with(".outputs")
+                    })
+                });
+                assert!(
+                    declared.contains(&r) || r.starts_with("loop.") || chained,
+                    "{{{{ {r} }}}} is not a parameter, constant, loop variable or earlier step"
+                );
+            }
+        }
+    }
+    // The checks run once, judging the image.
+    assert_eq!(gate.len(), 1, "{gate:?}");
+    assert!(gate[0].windows(2).any(|w| w == ["--profile", "bake"]), "{:?}", gate[0]);
+    assert!(declared.contains(&"ReportBucket".to_string()));
+    // The undefined-variable check has teeth.
+    assert_eq!(
+        awstoe_references("s3://{{ imagebuilder:buildVersion }}/x"),
+        ["imagebuilder:buildVersion"]
+    );
+}
+
+#[test]
+fn image_builder_component_uploads_the_report_of_a_failing_image_and_fails() {
+    // Whether or not AWSTOE's bash stops at the first failing command.
+    for flags in ["", "-e"] {
+        let r = image_builder_run(&fixture("stack-ofi-nccl-mismatch"), flags);
+        let exits: Vec<(&str, i32)> = r.exits.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        assert_eq!(exits, [("RunEfaDoctor", 0), ("UploadReport", 0), ("Gate", 1)], "{}", r.stderr);
+        assert_eq!(r.uploaded.len(), 1);
+        let (key, report) = &r.uploaded[0];
+        assert!(key.starts_with("s3://reports-bucket/efa-doctor/efa-doctor-"), "{key}");
+        assert!(key.ends_with(".xml"), "{key}");
+        assert!(junit_failures(report) >= 1);
+        assert!(r.stderr.contains("AMI gate: efa-doctor exited 1"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn image_builder_component_passes_a_healthy_image() {
+    for flags in ["", "-e"] {
+        let r = image_builder_run(&fixture("bake-no-efa"), flags);
+        let exits: Vec<(&str, i32)> = r.exits.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        assert_eq!(exits, [("RunEfaDoctor", 0), ("UploadReport", 0), ("Gate", 0)], "{}", r.stderr);
+        assert_eq!(junit_failures(&r.uploaded[0].1), 0);
+    }
 }
 
 /// `[Section]` / `Key=Value` of a systemd unit.

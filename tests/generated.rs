@@ -1,5 +1,5 @@
 //! Generated artifacts are committed and must match what the clap definition generates now:
-//! shell completions and the man page. Run with `EFA_DOCTOR_UPDATE=1` to rewrite them.
+//! shell completions and the man pages. Run with `EFA_DOCTOR_UPDATE=1` to rewrite them.
 
 use std::path::Path;
 
@@ -27,21 +27,38 @@ fn completions_are_current() {
         (Shell::PowerShell, "completions/_efa-doctor.ps1"),
         (Shell::Elvish, "completions/efa-doctor.elv"),
     ] {
-        let mut out = Vec::new();
-        clap_complete::generate(shell, &mut efa_doctor::cli::command(), "efa-doctor", &mut out);
-        check(file, &out);
+        check(file, &efa_doctor::commands::man::completion_script(shell).unwrap());
     }
 }
 
 #[test]
-fn man_page_is_current() {
-    check("completions/efa-doctor.1", &efa_doctor::man_page().unwrap());
+fn man_pages_are_current() {
+    let pages = efa_doctor::commands::man::man_pages().unwrap();
+    let names: Vec<&str> = pages.iter().map(|(n, _)| n.as_str()).collect();
+    // One page per command, nested ones included; clap's `help` has none.
+    for want in ["efa-doctor.1", "efa-doctor-check.1", "efa-doctor-probe-mr.1", "efa-doctor-man.1"]
+    {
+        assert!(names.contains(&want), "no {want} in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("help")), "{names:?}");
+    for (name, roff) in &pages {
+        check(&format!("completions/{name}"), roff);
+    }
+    assert_eq!(pages[0].1, efa_doctor::man_page().unwrap());
+    // No page is left behind for a command that is gone.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.ends_with(".1") {
+            assert!(names.contains(&n.as_str()), "completions/{n} is no command's page");
+        }
+    }
 }
 
 #[test]
 fn hidden_commands_stay_out_of_completions() {
-    let mut out = Vec::new();
-    clap_complete::generate(Shell::Bash, &mut efa_doctor::cli::command(), "efa-doctor", &mut out);
-    let text = String::from_utf8(out).unwrap();
+    let text =
+        String::from_utf8(efa_doctor::commands::man::completion_script(Shell::Bash).unwrap())
+            .unwrap();
     assert!(!text.contains("__native"));
 }

@@ -317,3 +317,33 @@ fn a_captured_probe_is_judged_again_on_replay() {
     assert_eq!(r["results"][0]["value"], "efault", "{r:#}");
     assert_eq!(r["results"][0]["summary"], run.result()["summary"]);
 }
+
+/// On a terminal (a pty from script(1)), the probe's run is a status line on stderr, with
+/// its clock and deadline; the report on stdout is untouched.
+#[test]
+fn a_running_probe_shows_a_status_line_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    let line = format!(
+        "exec {} probe mr --provider {FAKEPROV_NAME} --timeout 2 --format json > {}",
+        shell_words::quote(env!("CARGO_BIN_EXE_efa-doctor")),
+        shell_words::quote(out.to_str().unwrap())
+    );
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args(["60", "script", "-qec", &line, "/dev/null"]);
+    for v in INHERITED {
+        cmd.env_remove(v);
+    }
+    cmd.env("LD_LIBRARY_PATH", fakecuda_dir())
+        .env("FI_PROVIDER_PATH", fakeprov_dir())
+        .env("FAKECUDA_HANG", "cuInit")
+        .stdin(std::process::Stdio::null());
+    let o = cmd.output().expect("script(1) from util-linux runs");
+    let seen = String::from_utf8_lossy(&o.stdout);
+    let status = "\refa-doctor: probe.mr, registering GPU memory: ";
+    assert!(seen.contains(&format!("{status}0 s (at most 2 s)")), "{seen:?}");
+    assert!(seen.contains(&format!("{status}1 s (at most 2 s)")), "{seen:?}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(report["results"][0]["status"], "error", "{report:#}");
+    assert!(!std::fs::read_to_string(&out).unwrap().contains("registering GPU memory:"));
+}

@@ -173,3 +173,194 @@ fn the_snapshot_summary_on_stderr_shows_the_root_visibly() {
     assert!(!err.contains('\u{1b}'), "{err:?}");
     assert!(err.contains("node\\x1b[2J"), "{err}");
 }
+
+// Layout, colour, the status line and `-` on a real terminal: the commands run under
+// `script` (util-linux), which gives them a pty sized with `stty` as a terminal would be.
+
+/// The output of `efa-doctor ARGS` run on a pty `cols` wide (0: a pty nobody sized),
+/// everything the terminal received, with the pty's CRLF turned back into LF. `shell_tail`
+/// is appended to the command line (a redirection).
+fn on_terminal(cols: u16, env: &[(&str, &str)], args: &[&str], shell_tail: &str) -> String {
+    // Set on the command line: script(1) takes COLUMNS and LINES out of the environment.
+    let mut words = vec![
+        "env".to_string(),
+        "-u".into(),
+        "COLUMNS".into(),
+        "-u".into(),
+        "NO_COLOR".into(),
+        "TERM=xterm".into(),
+    ];
+    words.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+    words.push(env!("CARGO_BIN_EXE_efa-doctor").to_string());
+    words.extend(args.iter().map(|a| a.to_string()));
+    let line = format!("stty cols {cols} rows 50; exec {} {shell_tail}", shell_words::join(&words));
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args(["60", "script", "-qec", &line, "/dev/null"]).stdin(std::process::Stdio::null());
+    let o = cmd.output().expect("script(1) from util-linux runs");
+    assert_ne!(o.status.code(), Some(124), "{line} did not finish");
+    String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n")
+}
+
+/// The widest line of the human report's check table.
+fn table_width(out: &str) -> usize {
+    out.lines()
+        .filter(|l| l.starts_with(['┌', '│', '├', '└', '╞']))
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or_else(|| panic!("no table in {out}"))
+}
+
+fn human(env: &[(&str, &str)], fixture_name: &str) -> String {
+    let mut c = bin();
+    c.args(["--root", fixture(fixture_name).to_str().unwrap(), "--color", "never"])
+        .env_remove("COLUMNS");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    stdout(&c.output().unwrap())
+}
+
+#[test]
+fn columns_sets_the_width_of_the_tables() {
+    let default = human(&[], "p5-silent-drop");
+    assert_eq!(table_width(&default), 120, "no terminal, no COLUMNS: 120 columns");
+    let narrow = human(&[("COLUMNS", "80")], "p5-silent-drop");
+    assert_eq!(table_width(&narrow), 80, "{narrow}");
+    let wide = human(&[("COLUMNS", "200")], "p5-silent-drop");
+    assert!((121..=200).contains(&table_width(&wide)), "{wide}");
+    // Nonsense and 0 fall back; a tiny width is raised to one the table still reads in.
+    assert_eq!(table_width(&human(&[("COLUMNS", "0")], "p5-silent-drop")), 120);
+    assert_eq!(table_width(&human(&[("COLUMNS", "wide")], "p5-silent-drop")), 120);
+    assert_eq!(table_width(&human(&[("COLUMNS", "10")], "p5-silent-drop")), 40);
+    // `list` too.
+    let mut c = bin();
+    c.arg("list").env("COLUMNS", "90");
+    assert_eq!(table_width(&stdout(&c.output().unwrap())), 90);
+}
+
+#[test]
+fn a_terminal_of_zero_columns_gets_a_readable_table() {
+    let root = fixture("p5-silent-drop");
+    let out = on_terminal(0, &[], &["--root", root.to_str().unwrap(), "--color", "never"], "");
+    assert_eq!(table_width(&out), 120, "{out}");
+    assert!(out.contains("│ Status ┆ Check"), "columns are not collapsed:\n{out}");
+    // A sized terminal gives its width, and COLUMNS overrides it.
+    let out = on_terminal(100, &[], &["--root", root.to_str().unwrap(), "--color", "never"], "");
+    assert_eq!(table_width(&out), 100, "{out}");
+    let out = on_terminal(
+        100,
+        &[("COLUMNS", "150")],
+        &["--root", root.to_str().unwrap(), "--color", "never"],
+        "",
+    );
+    assert!((101..=150).contains(&table_width(&out)), "{out}");
+}
+
+#[test]
+fn the_topology_legend_sits_under_its_matrix() {
+    let out = human(&[("COLUMNS", "80")], "p5-gpu-far");
+    let matrix: Vec<&str> =
+        out.lines().skip_while(|l| !l.starts_with("efa.topology (")).skip(1).collect();
+    let rows: Vec<&str> = matrix.iter().copied().take_while(|l| !l.trim().is_empty()).collect();
+    let legend: Vec<&&str> = rows.iter().filter(|l| l.trim_start().starts_with("G0=")).collect();
+    assert_eq!(legend.len(), 1, "{out}");
+    // Matrix rows are as wide as their cells, not as the legend.
+    let row = rows.iter().find(|l| l.contains("0000:4f:00.0")).unwrap();
+    assert!(row.trim_end().len() < 70, "{row:?}");
+    // The legend follows the last row, wrapped to the width, naming every column.
+    let from = rows.iter().position(|l| l.trim_start().starts_with("G0=")).unwrap();
+    let legend = &rows[from..];
+    assert!(legend.len() >= 2 && legend.iter().all(|l| l.chars().count() <= 80), "{legend:?}");
+    let text = legend.join(" ");
+    for g in 0..8 {
+        assert!(text.contains(&format!("G{g}=0000:")), "G{g} missing from {legend:?}");
+    }
+    assert!(!rows[..from].iter().any(|l| l.contains('=')), "no legend inside the table");
+}
+
+#[test]
+fn term_dumb_gets_no_colour() {
+    let root = fixture("p5-silent-drop");
+    let args = ["--root", root.to_str().unwrap()];
+    let coloured = on_terminal(120, &[("TERM", "xterm")], &args, "");
+    assert!(coloured.contains("\u{1b}["), "a terminal gets colour: {coloured}");
+    let dumb = on_terminal(120, &[("TERM", "dumb")], &args, "");
+    assert!(!dumb.contains('\u{1b}'), "TERM=dumb: {dumb:?}");
+    assert!(dumb.contains("FAIL"), "{dumb}");
+    let no_color = on_terminal(120, &[("NO_COLOR", "1")], &args, "");
+    assert!(!no_color.contains('\u{1b}'));
+}
+
+#[test]
+fn a_status_line_on_a_terminal_while_sampling_and_nowhere_else() {
+    // p5en-healthy has no captured second reading, so --sample really waits.
+    let root = fixture("p5en-healthy");
+    let d = tempfile::tempdir().unwrap();
+    let report = d.path().join("out.txt");
+    let args = ["--root", root.to_str().unwrap(), "--sample", "2.2", "--format", "npd"];
+    let tail = format!("> {}", shell_words::quote(report.to_str().unwrap()));
+    let seen = on_terminal(80, &[("TERM", "dumb")], &args, &tail);
+    assert!(seen.contains("\refa-doctor: sampling the EFA counters: 3 s left"), "{seen:?}");
+    assert!(seen.contains("\refa-doctor: sampling the EFA counters: 1 s left"), "{seen:?}");
+    // Rewritten with carriage returns and blanked at the end: no escape sequence.
+    assert!(!seen.contains('\u{1b}'), "{seen:?}");
+    assert!(seen.trim_end_matches('\n').ends_with('\r'), "cleared: {seen:?}");
+    let report = std::fs::read_to_string(&report).unwrap();
+    assert!(report.starts_with("OK: ") && !report.contains("sampling"), "stdout: {report:?}");
+    // Cut to the terminal's width: a wrapped line could not be rewritten.
+    let narrow = on_terminal(30, &[], &args, "> /dev/null");
+    assert!(narrow.split('\r').all(|l| l.trim_end().chars().count() <= 29), "{narrow:?}");
+    // stderr not a terminal: nothing.
+    let o = bin().args(args).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn dash_is_standard_input_and_output() {
+    let d = tempfile::tempdir().unwrap();
+    let snap = d.path().join("node.tar.gz");
+    let root = fixture("p5-silent-drop");
+    let o = run(&["snapshot", "--root", root.to_str().unwrap(), "-o", snap.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let judged_file = json(&run(&["--snapshot", snap.to_str().unwrap(), "--format", "json"]));
+
+    // `--snapshot -` from a redirected file and from a pipe, `-o -` to stdout.
+    let from_file = bin()
+        .args(["--snapshot", "-", "--format", "json", "-o", "-"])
+        .current_dir(d.path())
+        .stdin(std::fs::File::open(&snap).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(from_file.status.code(), Some(1), "{}", String::from_utf8_lossy(&from_file.stderr));
+    let v = json(&from_file);
+    assert_eq!(v["root"]["kind"], "snapshot");
+    assert_eq!(v["root"]["path"], "<stdin>");
+    assert_eq!(v["results"], judged_file["results"], "the same verdicts as from the file");
+    assert!(!d.path().join("-").exists(), "`-o -` is stdout, not a file named -");
+
+    let mut producer = bin()
+        .args(["snapshot", "--root", root.to_str().unwrap(), "-o", "-"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let piped = bin()
+        .args(["--snapshot", "-", "--format", "npd"])
+        .stdin(producer.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(producer.wait().unwrap().success());
+    assert!(stdout(&piped).starts_with("FAIL efa.traffic"), "{}", stdout(&piped));
+
+    // One standard input for two readers, or a terminal as the archive: refused.
+    let o = bin()
+        .args(["--snapshot", "-", "--log", "-"])
+        .stdin(std::fs::File::open(&snap).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot both read standard input"));
+    let seen = on_terminal(80, &[], &["--snapshot", "-"], "");
+    assert!(seen.contains("standard input is a terminal"), "{seen}");
+}

@@ -1,5 +1,9 @@
 # Packer: gate an EFA GPU AMI on efa-doctor. The build fails when a check fails (exit 1) or
-# efa-doctor cannot judge the node (exit 2); the JUnit report is downloaded either way.
+# efa-doctor cannot judge the image (exit 2), and the JUnit report is downloaded either way.
+#
+# The build instance is launched without EFA interfaces, so the gate judges what the image
+# holds (`--profile bake`: kernel modules on disk, the NVIDIA driver, libfabric and its efa
+# provider, aws-ofi-nccl, NIXL, boot-time huge pages), not devices that are not attached.
 packer {
   required_plugins {
     amazon = {
@@ -13,8 +17,12 @@ variable "source_ami" {
   type = string
 }
 
+locals {
+  built = formatdate("YYYYMMDDhhmmss", timestamp())
+}
+
 source "amazon-ebs" "p5" {
-  ami_name      = "eks-gpu-efa-{{timestamp}}"
+  ami_name      = "eks-gpu-efa-${local.built}"
   instance_type = "p5.48xlarge"
   region        = "us-east-2"
   source_ami    = var.source_ami
@@ -29,11 +37,15 @@ build {
     destination = "/tmp/efa-doctor"
   }
 
+  # Packer runs these lines as one `/bin/sh -e` script, which stops at the first failing
+  # command: `|| rc=$?` keeps a failing gate from stopping it before the report is
+  # downloaded, and the exit code waits in a file for the last provisioner. The JUnit report
+  # goes to stdout, redirected by the SSH user's shell, so that user can download it (a file
+  # efa-doctor writes as root is 0600); the table goes to stderr, into Packer's build log.
   provisioner "shell" {
     inline = [
       "sudo install -m 0755 /tmp/efa-doctor /usr/local/bin/efa-doctor",
-      "sudo efa-doctor check --format junit --output /tmp/efa-doctor.xml --sample 5 || echo $? > /tmp/efa-doctor.rc",
-      "sudo efa-doctor --format human --color never",
+      "rc=0; sudo efa-doctor check --profile bake --output /dev/stderr --junit - > /tmp/efa-doctor.xml || rc=$?; echo $rc > /tmp/efa-doctor.rc",
     ]
   }
 
@@ -43,8 +55,10 @@ build {
     destination = "reports/efa-doctor.xml"
   }
 
-  # Fail the build after the report is safe.
+  # Fail the build now that the report is safe.
   provisioner "shell" {
-    inline = ["test ! -s /tmp/efa-doctor.rc"]
+    inline = [
+      "rc=$(cat /tmp/efa-doctor.rc); [ \"$rc\" = 0 ] || { echo \"AMI gate: efa-doctor exited $rc (1: a check failed, 2: the image could not be judged); see reports/efa-doctor.xml\" >&2; exit \"$rc\"; }",
+    ]
   }
 }

@@ -125,10 +125,50 @@ pub fn needs(checks: &[&'static dyn Check]) -> Needs {
     checks.iter().fold(Needs::REPORT, |n, c| n | c.needs())
 }
 
-/// A selector the user named that matches no check: a usage error.
+/// A selector the user named that matches no check: a usage error, with the id or family
+/// the user probably meant.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown check id or family '{0}' (see `efa-doctor list`)")]
+#[error("unknown check id or family '{0}'{hint} (see `efa-doctor list`)", hint = did_you_mean(.0))]
 pub struct UnknownSelector(pub String);
+
+/// `; did you mean 'efa.traffic'?` when [`suggest`] has a candidate, else nothing.
+pub fn did_you_mean(word: &str) -> String {
+    suggest(word).map(|s| format!("; did you mean '{s}'?")).unwrap_or_default()
+}
+
+/// Every family (`kernel`, `efa`, ...), in report order.
+pub fn families() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for c in CHECKS {
+        let family = c.id().split_once('.').map_or(c.id(), |(f, _)| f);
+        if !out.contains(&family) {
+            out.push(family);
+        }
+    }
+    out
+}
+
+/// The check id or family a mistyped selector most likely meant: the check whose name it is
+/// without its family (`traffic`), else the closest id or family by Jaro-Winkler similarity
+/// (what clap uses for its own suggestions), if close enough to be a typo.
+pub fn suggest(word: &str) -> Option<&'static str> {
+    // Below this, two ids share little more than their family prefix.
+    const MIN_SIMILARITY: f64 = 0.8;
+    let word = word.trim().trim_end_matches('.').to_ascii_lowercase();
+    if word.is_empty() {
+        return None;
+    }
+    let ids = || CHECKS.iter().map(|c| c.id());
+    if let Some(id) = ids().find(|id| id.split_once('.').is_some_and(|(_, name)| name == word)) {
+        return Some(id);
+    }
+    ids()
+        .chain(families())
+        .map(|c| (strsim::jaro_winkler(&word, c), c))
+        .filter(|(score, _)| *score >= MIN_SIMILARITY)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
 
 /// Whether `selector` (an id, or a family prefix such as `host`) names `id`.
 pub fn matches(selector: &str, id: &str) -> bool {
@@ -229,6 +269,33 @@ mod tests {
         assert!(select(&["nope".into()], &[]).is_err());
         let s = select(&["host".into()], &["host.shm".into()]).unwrap();
         assert!(s.iter().all(|c| c.id().starts_with("host.") && c.id() != "host.shm"));
+    }
+
+    #[test]
+    fn suggestions_for_mistyped_selectors() {
+        assert_eq!(suggest("efa.trafic"), Some("efa.traffic"));
+        assert_eq!(suggest("EFA.Traffic"), Some("efa.traffic"));
+        assert_eq!(suggest("traffic"), Some("efa.traffic"), "the name without its family");
+        assert_eq!(suggest("kernal"), Some("kernel"));
+        assert_eq!(suggest("gpu.memory-heath"), Some("gpu.memory-health"));
+        assert_eq!(suggest("libfabric.efa-provder"), Some("libfabric.efa-provider"));
+        assert_eq!(suggest("zzzz"), None);
+        assert_eq!(suggest(""), None);
+        let e = select(&["host.shmm".into()], &[]).err().unwrap().to_string();
+        assert_eq!(
+            e,
+            "unknown check id or family 'host.shmm'; did you mean 'host.shm'? (see `efa-doctor list`)"
+        );
+        let e = select(&[], &["qqqq".into()]).err().unwrap().to_string();
+        assert_eq!(e, "unknown check id or family 'qqqq' (see `efa-doctor list`)");
+    }
+
+    #[test]
+    fn families_in_report_order() {
+        let f = families();
+        assert_eq!(&f[..3], ["kernel", "host", "efa"]);
+        assert!(f.contains(&"nccl") && f.contains(&"process"));
+        assert_eq!(f.len(), f.iter().collect::<std::collections::HashSet<_>>().len());
     }
 
     #[test]

@@ -13,6 +13,10 @@ use crate::{checks, facts, report, root};
 
 /// Opens the root the user asked for (or the automatic one).
 pub fn open_root(args: &CheckArgs) -> Result<Root> {
+    let stdin = Path::new("-");
+    if args.snapshot.as_deref() == Some(stdin) && args.logs.iter().any(|l| l == stdin) {
+        bail!(UsageError("--snapshot - and --log - cannot both read standard input".into()));
+    }
     if let Some(file) = &args.snapshot {
         return root::snapshot::load(file).map_err(|e| UsageError(e.to_string()).into());
     }
@@ -69,7 +73,9 @@ pub fn build_report_with(
     if !args.pids.is_empty() {
         needs |= facts::Needs::PROCESSES;
     }
+    let progress = super::status::stderr_status();
     let opts = facts::GatherOptions {
+        progress: progress.clone(),
         sample: args.sample,
         pids: args.pids.clone(),
         probe,
@@ -102,7 +108,7 @@ pub fn build_report_with(
     }
     // Endpoints the user named are always scraped, like logs they named.
     if !args.metrics.is_empty() {
-        facts.metrics = Some(facts::metrics::gather(&args.metrics, args.sample));
+        facts.metrics = Some(facts::metrics::gather(&args.metrics, args.sample, &progress));
         facts.not_gathered.remove("metrics");
     }
     let verdicts = analysis.as_ref().map(|a| checks::logs::interpret::interpret(a, &facts));

@@ -20,9 +20,7 @@ pub fn list(format: ListFormat) -> Result<i32> {
             let mut t = comfy_table::Table::new();
             t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
             t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-            if t.width().is_none() {
-                t.set_width(120);
-            }
+            t.set_width(crate::report::human::table_width());
             t.set_header(vec!["Check", "Severity", "Covers", "Title"]);
             for d in docs {
                 let sev =
@@ -38,7 +36,7 @@ pub fn list(format: ListFormat) -> Result<i32> {
 
 pub fn explain(id: &str, format: ListFormat) -> Result<i32> {
     let Some(doc) = checks::catalogue::doc(id) else {
-        bail!(UsageError(format!("unknown check id '{id}' (see `efa-doctor list`)")));
+        bail!(UsageError(unknown_id(id)));
     };
     let text = match format {
         ListFormat::Json => {
@@ -62,4 +60,43 @@ pub fn explain(id: &str, format: ListFormat) -> Result<i32> {
     };
     write_stdout(text.as_bytes())?;
     Ok(exit::OK)
+}
+
+/// Why `explain ID` has nothing to print, and what the user may have meant: a family's
+/// checks, or the id closest to a typo.
+fn unknown_id(id: &str) -> String {
+    let family = id.trim_end_matches('.');
+    let members: Vec<&str> = checks::CHECKS
+        .iter()
+        .map(|c| c.id())
+        .filter(|c| c.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')))
+        .collect();
+    let hint = if !members.is_empty() {
+        format!("; '{family}' is a family: explain one of {}", members.join(", "))
+    } else {
+        // A family is no answer: explain takes one check.
+        match checks::suggest(id).filter(|s| s.contains('.')) {
+            Some(s) => format!("; did you mean '{s}'?"),
+            None => String::new(),
+        }
+    };
+    format!("unknown check id '{id}'{hint} (see `efa-doctor list`)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unknown_id;
+
+    #[test]
+    fn unknown_ids_say_what_was_meant() {
+        assert_eq!(
+            unknown_id("kernel.gpudirect"),
+            "unknown check id 'kernel.gpudirect'; did you mean 'kernel.gpudirect-path'? (see `efa-doctor list`)"
+        );
+        assert_eq!(
+            unknown_id("pci"),
+            "unknown check id 'pci'; 'pci' is a family: explain one of pci.link (see `efa-doctor list`)"
+        );
+        assert_eq!(unknown_id("nope.nope"), "unknown check id 'nope.nope' (see `efa-doctor list`)");
+    }
 }

@@ -9,6 +9,7 @@ pub mod output;
 pub mod probe;
 pub mod render;
 pub mod snapshot;
+pub mod status;
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -26,6 +27,9 @@ use crate::report::{self, FailOn, Format, Report, RootInfo, RunInfo};
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// `--color auto`: colour on a terminal, unless `NO_COLOR` is set (no-color.org) or the
+/// terminal is `TERM=dumb`, which shows escape sequences as garbage (Emacs' shell, some CI
+/// log viewers).
 fn use_color(choice: ColorChoice, to_file: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
@@ -33,6 +37,7 @@ fn use_color(choice: ColorChoice, to_file: bool) -> bool {
         ColorChoice::Auto => {
             !to_file
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
                 && std::io::stdout().is_terminal()
         }
     }

@@ -390,6 +390,7 @@ pub fn archive(
 pub fn snapshot_cmd(a: &cli::SnapshotArgs) -> Result<i32> {
     let root = open_dir_root(a.root.as_deref())?.recording();
     let opts = facts::GatherOptions {
+        progress: super::status::stderr_status(),
         sample: a.sample,
         pids: a.pids.clone(),
         probe: probe_request(a.no_probe),

@@ -155,7 +155,11 @@ fn fetch(target: &str) -> Result<String, String> {
 }
 
 /// Scrapes every target, twice when `sample` asks for a rate.
-pub fn gather(targets: &[String], sample: Option<Duration>) -> Vec<Scrape> {
+pub fn gather(
+    targets: &[String],
+    sample: Option<Duration>,
+    progress: &super::progress::Progress,
+) -> Vec<Scrape> {
     let mut out: Vec<Scrape> = targets
         .iter()
         .map(|url| match fetch(url) {
@@ -170,7 +174,7 @@ pub fn gather(targets: &[String], sample: Option<Duration>) -> Vec<Scrape> {
         .map(|(i, _)| i)
         .collect();
     if let (Some(d), false) = (sample, live.is_empty()) {
-        std::thread::sleep(d);
+        progress.wait("efa-doctor: sampling the KV-transfer metrics", d);
         for i in live {
             match fetch(&out[i].url) {
                 Ok(text) => {

@@ -17,6 +17,7 @@ pub mod pair;
 pub mod pci;
 pub mod probe;
 pub mod process;
+pub mod progress;
 pub mod rdma;
 pub mod stack;
 pub mod topology;
@@ -328,6 +329,8 @@ pub struct GatherOptions {
     /// The groups to gather (closed over their inputs here). All by default: `snapshot`
     /// captures everything.
     pub needs: Needs,
+    /// Where the waits (`--sample`, the probes) are reported; nowhere by default.
+    pub progress: progress::Progress,
 }
 
 impl Default for GatherOptions {
@@ -339,6 +342,7 @@ impl Default for GatherOptions {
             probe: probe::ProbeRequest::default(),
             pair: None,
             needs: Needs::all(),
+            progress: progress::Progress::default(),
         }
     }
 }
@@ -410,6 +414,7 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
                 gpu: gpu.as_ref().expect("probe needs gpu"),
                 pci: pci.as_ref().expect("probe needs pci"),
                 rdma: rdma.as_ref().expect("probe needs rdma"),
+                progress: &opts.progress,
             },
         )),
     };
@@ -420,7 +425,7 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
                 instance.as_ref().expect("pair needs instance"),
                 imds.as_ref().expect("pair needs imds"),
             );
-            Some(pair::run(root, req, lf, pair::node_id(root, inst, im)))
+            Some(pair::run(root, req, lf, pair::node_id(root, inst, im), &opts.progress))
         }
         _ => None,
     };
@@ -526,7 +531,7 @@ fn gather_files<'scope, 'env>(
             // covered.
             (_, Some(captured)) => Some(captured),
             (Some(interval), None) if want(Needs::SAMPLE) && r.devices.is_some() => {
-                Some(rdma::sample(root, r, interval))
+                Some(rdma::sample(root, r, interval, &opts.progress))
             }
             _ => None,
         };

@@ -47,7 +47,13 @@ pub fn node_id(root: &Root, instance: &InstanceFacts, imds: &ImdsFacts) -> NodeI
 }
 
 /// Runs this end. Live nodes only: the probe moves real traffic.
-pub fn run(root: &Root, req: &PairRequest, lf: &LibfabricFacts, node: NodeId) -> PairFacts {
+pub fn run(
+    root: &Root,
+    req: &PairRequest,
+    lf: &LibfabricFacts,
+    node: NodeId,
+    progress: &super::progress::Progress,
+) -> PairFacts {
     let Some(site) = native::Site::of(root) else {
         return PairFacts::not_run("the pair probe runs between two live nodes");
     };
@@ -86,5 +92,12 @@ pub fn run(root: &Root, req: &PairRequest, lf: &LibfabricFacts, node: NodeId) ->
     let deadline =
         req.wait + req.stall * (2 * req.sizes.len() as u32 + 4) + Duration::from_secs(60);
     let arg_ref: Vec<&str> = args.iter().map(String::as_str).collect();
-    native::run_json(&site, &arg_ref, &[], deadline, "the pair probe did not finish")
+    let what = match (&req.listen, &req.connect) {
+        (Some(l), _) => format!("efa-doctor: probe.pair, listening on {l}"),
+        (_, Some(c)) => format!("efa-doctor: probe.pair with {c}"),
+        _ => "efa-doctor: probe.pair".into(),
+    };
+    progress.during(&what, Some(deadline), || {
+        native::run_json(&site, &arg_ref, &[], deadline, "the pair probe did not finish")
+    })
 }

@@ -60,6 +60,8 @@ pub struct ProbeInputs<'a> {
     pub gpu: &'a GpuFacts,
     pub pci: &'a PciFacts,
     pub rdma: &'a RdmaFacts,
+    /// Where the probe's run is shown.
+    pub progress: &'a super::progress::Progress,
 }
 
 /// Runs the probe when the request and the node allow it.
@@ -120,5 +122,14 @@ pub fn gather(root: &Root, request: &ProbeRequest, inputs: &ProbeInputs<'_>) -> 
         deadline.unwrap_or(PROBE_DEADLINE + PROBE_DEADLINE_PER_GPU * gpus.len().max(1) as u32);
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let arg_ref: Vec<&str> = args.iter().map(String::as_str).collect();
-    native::run_json(&site, &arg_ref, &env_ref, deadline, "the probe did not finish")
+    // Without NVML's list the helper probes every GPU CUDA finds: their number is unknown.
+    let on = match gpus.len() {
+        0 => String::new(),
+        1 => " on 1 GPU".into(),
+        n => format!(" on {n} GPUs"),
+    };
+    let what = format!("efa-doctor: probe.mr, registering GPU memory{on}");
+    inputs.progress.during(&what, Some(deadline), || {
+        native::run_json(&site, &arg_ref, &env_ref, deadline, "the probe did not finish")
+    })
 }

@@ -266,8 +266,13 @@ fn counters(root: &Root, dir: &str) -> (Counters, BTreeMap<String, String>, Opti
 /// Takes the second counter reading for `--sample`: waits `interval`, then re-reads every
 /// device's counters. Only meaningful where counters change (the live root or a mounted host
 /// root).
-pub fn sample(root: &Root, facts: &RdmaFacts, interval: Duration) -> CounterSample {
-    std::thread::sleep(interval);
+pub fn sample(
+    root: &Root,
+    facts: &RdmaFacts,
+    interval: Duration,
+    progress: &super::progress::Progress,
+) -> CounterSample {
+    progress.wait("efa-doctor: sampling the EFA counters", interval);
     let mut after = BTreeMap::new();
     for d in facts.devices.iter().flatten() {
         let again = device(root, &format!("sys/class/infiniband/{}", d.name), &d.name);

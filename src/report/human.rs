@@ -10,6 +10,26 @@ use comfy_table::{
 use super::{Report, Status, show};
 use crate::checks::human_bytes;
 
+/// The width the tables are laid out in when nothing says otherwise: a file, a pipe, or a
+/// terminal that does not report its width.
+pub const DEFAULT_WIDTH: u16 = 120;
+
+/// The narrowest layout: below it the summary column is too thin to read.
+pub const MIN_WIDTH: u16 = 40;
+
+/// The width of the human tables: `COLUMNS` when it holds a positive number (the user's
+/// choice, for a file or a pipe too), else the width of the terminal on stdout, else
+/// [`DEFAULT_WIDTH`]; at least [`MIN_WIDTH`]. A terminal that reports 0 columns (a pty
+/// nobody sized, as under `kubectl exec -t` or a serial console) has no width: laid out at
+/// 0 columns, each table column would be one character wide.
+pub fn table_width() -> u16 {
+    let columns =
+        std::env::var("COLUMNS").ok().and_then(|v| v.trim().parse::<u16>().ok()).filter(|&w| w > 0);
+    let terminal =
+        || terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| w.0).filter(|&w| w > 0);
+    columns.or_else(terminal).unwrap_or(DEFAULT_WIDTH).max(MIN_WIDTH)
+}
+
 fn status_cell(s: Status, color: bool) -> Cell {
     let c = Cell::new(s.as_str().to_uppercase());
     if !color {
@@ -69,7 +89,13 @@ fn vantage_line(f: &crate::facts::Facts) -> Option<String> {
     Some(parts.join(" · "))
 }
 
+/// The human report, laid out in [`table_width`] columns.
 pub fn render(report: &Report, color: bool) -> String {
+    render_at(report, color, table_width())
+}
+
+/// The human report, its tables laid out in `width` columns.
+pub fn render_at(report: &Report, color: bool, width: u16) -> String {
     let mut out = String::new();
     let r = &report.root;
     let kind = serde_json::to_value(r.kind)
@@ -98,9 +124,7 @@ pub fn render(report: &Report, color: bool) -> String {
     } else {
         table.force_no_tty();
     }
-    if table.width().is_none() {
-        table.set_width(120);
-    }
+    table.set_width(width.max(MIN_WIDTH));
     table.set_header(vec!["Status", "Check", "Summary"]);
     for res in &report.results {
         table.add_row(vec![
@@ -116,6 +140,9 @@ pub fn render(report: &Report, color: bool) -> String {
             if let Some(t) = matrix_table(m) {
                 let corner = show(m["corner"].as_str().unwrap_or(""));
                 let _ = writeln!(out, "\n{} ({corner})\n{t}", show(&res.id));
+                for line in matrix_legend(m, usize::from(width.max(MIN_WIDTH))) {
+                    let _ = writeln!(out, "{line}");
+                }
             }
         }
     }
@@ -185,13 +212,29 @@ fn matrix_table(m: &serde_json::Value) -> Option<Table> {
         }
         t.add_row(row);
     }
-    if !names {
-        let legend: Vec<String> = cols
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("G{i}={}", show(c.as_str().unwrap_or(""))))
-            .collect();
-        t.add_row(vec![Cell::new(legend.join(" "))]);
-    }
     Some(t)
+}
+
+/// What the abbreviated columns of a matrix stand for (`G0=0000:53:00.0`), as lines of at
+/// most `width` columns under the table; nothing when the matrix shows the names. Inside
+/// the table it would widen its first column, and with it every row.
+fn matrix_legend(m: &serde_json::Value, width: usize) -> Vec<String> {
+    if m.get("names").and_then(|v| v.as_bool()).unwrap_or(false) {
+        return Vec::new();
+    }
+    let Some(cols) = m.get("cols").and_then(|c| c.as_array()) else { return Vec::new() };
+    let mut lines = Vec::new();
+    let mut line = String::from(" ");
+    for (i, c) in cols.iter().enumerate() {
+        let entry = format!("G{i}={}", show(c.as_str().unwrap_or("")));
+        if line.len() > 1 && line.chars().count() + 2 + entry.chars().count() > width {
+            lines.push(std::mem::replace(&mut line, String::from(" ")));
+        }
+        line.push_str(if line.len() > 1 { "  " } else { "" });
+        line.push_str(&entry);
+    }
+    if line.len() > 1 {
+        lines.push(line);
+    }
+    lines
 }

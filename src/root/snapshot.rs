@@ -158,6 +158,9 @@ struct Pending {
     pax_size: Option<u64>,
 }
 
+/// What a snapshot read from standard input (`--snapshot -`) is called in the report.
+pub const STDIN_NAME: &str = "<stdin>";
+
 /// Loads a snapshot archive into an in-memory root.
 ///
 /// Everything is bounded before it is held: entries ([`MAX_SNAPSHOT_ENTRIES`]), content
@@ -169,9 +172,12 @@ struct Pending {
 /// The gzip stream is read to its end, so its CRC and length are checked, and nothing may
 /// follow it.
 pub fn load(path: &Path) -> Result<Root, SnapshotError> {
-    let shown = path.display().to_string();
+    let from_stdin = path == Path::new("-");
+    let shown = if from_stdin { STDIN_NAME.to_string() } else { path.display().to_string() };
     let fail = |reason: String| SnapshotError { file: shown.clone(), reason };
-    let file = crate::root::open_user_file(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    let file =
+        if from_stdin { crate::root::open_stdin() } else { crate::root::open_user_file(path) }
+            .map_err(|e| fail(format!("cannot open: {e}")))?;
     let tripped = std::rc::Rc::new(std::cell::Cell::new(false));
     let over_stream = || {
         format!(
