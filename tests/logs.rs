@@ -854,3 +854,26 @@ fn snapshot_carries_the_logs() {
             .any(|r| r["id"] == "nccl.provider" && r["value"] == "tcp")
     );
 }
+
+#[test]
+fn explain_lists_the_log_statements_behind_a_verdict() {
+    let o = run(&["explain", "nccl.network"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Log statements behind this verdict"), "{text}");
+    assert!(text.contains("src/init.cc `Using network %s` (2.6.4-2.30.7)"), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&run(&["explain", "kv.transfer", "--format", "json"]).stdout)
+            .unwrap();
+    let rules: Vec<&str> = v["log_statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"sglang.transfer-failed"), "{rules:?}");
+    // A check that reads no logs lists none.
+    let v: serde_json::Value =
+        serde_json::from_slice(&run(&["explain", "efa.devices", "--format", "json"]).stdout)
+            .unwrap();
+    assert!(v.get("log_statements").is_none());
+}

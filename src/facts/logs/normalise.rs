@@ -32,10 +32,14 @@ pub struct Normalised<'a> {
     pub writer: Vec<String>,
 }
 
+/// Whether a line's start could hold a given wrapper (a cheap test before its regex).
+type Gate = fn(&[u8]) -> bool;
+
 struct Patterns {
     ansi: Regex,
-    /// Leading wrappers, each with an optional capture naming the writer.
-    prefixes: Vec<(Regex, &'static str)>,
+    /// Leading wrappers, each with an optional capture naming the writer, tried only when
+    /// the line's first byte could start it.
+    prefixes: Vec<(Regex, &'static str, Gate)>,
     /// Ray's repeat count at the end of a line.
     ray_repeat: Regex,
     /// A timestamp after the message (CloudWatch exports and console copies).
@@ -46,33 +50,39 @@ fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| {
         const TS: &str = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?";
-        let prefixes: Vec<(String, &'static str)> = vec![
+        let prefixes: Vec<(String, &'static str, Gate)> = vec![
             // CloudWatch console copy: `  | 2025-05-16T16:39:51.208-07:00 | msg` (the second bar
             // is sometimes lost in the copy).
-            (format!(r"^\s*\|\s*{TS}\s*\|?\s*"), ""),
+            (format!(r"^\s*\|\s*{TS}\s*\|?\s*"), "", |t| {
+                t.iter().copied().find(|b| !b.is_ascii_whitespace()) == Some(b'|')
+            }),
             // kubelet CRI file: `2026-05-02T12:00:00.1Z stdout F msg`.
-            (format!(r"^{TS} (?:stdout|stderr) [FP] "), ""),
+            (format!(r"^{TS} (?:stdout|stderr) [FP] "), "", |t| t.first().is_some_and(u8::is_ascii_digit)),
             // kubectl logs --prefix: `[pod/prefill-0/vllm] `.
-            (r"^\[pod/([^/\]\s]+)/[^\]\s]*\] ".into(), "pod"),
+            (r"^\[pod/([^/\]\s]+)/[^\]\s]*\] ".into(), "pod", |t| t.starts_with(b"[pod/")),
             // kubectl logs --timestamps, and journal-less ISO timestamps.
-            (format!(r"^{TS}\s+"), ""),
+            (format!(r"^{TS}\s+"), "", |t| t.first().is_some_and(u8::is_ascii_digit)),
             // Ray: `(RayTrainWorker pid=83500, ip=10.0.0.1) ` (nested: `(EngineCore_DP0 pid=1)
             // (RayWorkerWrapper pid=2, ip=...) `); the innermost is the writer.
-            (r"^\((?:[A-Za-z_][\w.-]*) pid=(\d+(?:, ip=[\w.:-]+)?)\) ".into(), "Ray"),
+            (r"^\((?:[A-Za-z_][\w.-]*) pid=(\d+(?:, ip=[\w.:-]+)?)\) ".into(), "Ray", |t| {
+                t.first() == Some(&b'(')
+            }),
             // Open MPI --tag-output: `[1,7]<stdout>:`.
-            (r"^\[\d+,(\d+)\]<std(?:out|err)>:\s?".into(), "rank"),
+            (r"^\[\d+,(\d+)\]<std(?:out|err)>:\s?".into(), "rank", |t| t.first() == Some(&b'[')),
             // A poster's markdown quote.
-            (r"^(?:>[ \t]?)+".into(), ""),
+            (r"^(?:>[ \t]?)+".into(), "", |t| t.first() == Some(&b'>')),
             // pdsh / srun --label: `10.3.35.83: `, `ip-10-0-0-1: `, `7: ` (a host name has a
             // digit, so `WARNING: ` and `Traceback: ` stay).
-            (r"^([A-Za-z0-9][\w.-]*\d[\w.-]*|\d+): ".into(), "host"),
+            (r"^([A-Za-z0-9][\w.-]*\d[\w.-]*|\d+): ".into(), "host", label_like),
         ];
         Patterns {
-            ansi: Regex::new(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-                .expect("ansi pattern"),
+            // Colours only (SGR, `ESC [ ... m`), which loggers add; other control sequences
+            // (cursor moves, screen clears, titles) are not a shipper's and stay for the
+            // renderers to show visibly.
+            ansi: Regex::new(r"\x1b\[[0-9;]*m").expect("ansi pattern"),
             prefixes: prefixes
                 .into_iter()
-                .map(|(p, k)| (Regex::new(&p).expect("prefix pattern"), k))
+                .map(|(p, k, gate)| (Regex::new(&p).expect("prefix pattern"), k, gate))
                 .collect(),
             ray_repeat: Regex::new(
                 r"\s*\[repeated (\d+)x across cluster\](?:\s*\(Ray deduplicates logs by default\.[^)]*\))?\s*$",
@@ -82,6 +92,15 @@ fn patterns() -> &'static Patterns {
                 .expect("time pattern"),
         }
     })
+}
+
+/// Whether the line starts with a word, then `: ` (a pdsh host or srun label candidate).
+fn label_like(t: &[u8]) -> bool {
+    let head = &t[..t.len().min(128)];
+    match memchr::memchr(b' ', head) {
+        Some(sp) => sp > 1 && head[sp - 1] == b':' && head[0].is_ascii_alphanumeric(),
+        None => false,
+    }
 }
 
 /// The JSON members that carry the message, in Fluent Bit / Docker (`log`), CloudWatch
@@ -137,7 +156,10 @@ pub fn normalise(line: &[u8]) -> Normalised<'_> {
                 continue;
             }
         }
-        for (re, kind) in &p.prefixes {
+        for (re, kind, gate) in &p.prefixes {
+            if !gate(&text) {
+                continue;
+            }
             let Some(c) = re.captures(&text) else { continue };
             let end = c.get(0).map_or(0, |m| m.end());
             if let Some(w) = c.get(1).filter(|_| !kind.is_empty()) {
@@ -157,13 +179,19 @@ pub fn normalise(line: &[u8]) -> Normalised<'_> {
             text = Cow::Owned(text[end..].to_vec());
             break;
         }
-        if let Some(c) = p.ray_repeat.captures(&text) {
+        let last = text.iter().rev().copied().find(|b| !b.is_ascii_whitespace());
+        if let Some(c) =
+            matches!(last, Some(b']' | b')')).then(|| p.ray_repeat.captures(&text)).flatten()
+        {
             let n = c.get(1).and_then(|m| std::str::from_utf8(m.as_bytes()).ok()?.parse().ok());
             repeats = repeats.saturating_mul(n.unwrap_or(1).max(1));
             let start = c.get(0).map_or(text.len(), |m| m.start());
             text = Cow::Owned(text[..start].to_vec());
         }
-        if let Some(m) = p.trailing_time.find(&text) {
+        let last = text.iter().rev().copied().find(|b| !b.is_ascii_whitespace());
+        if let Some(m) =
+            matches!(last, Some(b'0'..=b'9' | b'Z')).then(|| p.trailing_time.find(&text)).flatten()
+        {
             // A line that is only a timestamp stays (it matches nothing anyway).
             if m.start() > 0 {
                 text = Cow::Owned(text[..m.start()].to_vec());
@@ -235,6 +263,14 @@ mod tests {
         assert_eq!(n(&format!("3: {NCCL}")).2, ["rank 3"]);
         let json = format!("{{\"log\":\"{NCCL}\",\"kubernetes\":{{\"pod_name\":\"decode-1\"}}}}");
         assert_eq!(n(&json).2, ["pod decode-1"]);
+    }
+
+    #[test]
+    fn only_colours_are_removed_from_control_sequences() {
+        assert_eq!(
+            n("\x1b[2J\x1b[H ALL CHECKS PASSED\x1b[0m").0,
+            "\x1b[2J\x1b[H ALL CHECKS PASSED"
+        );
     }
 
     #[test]
