@@ -50,19 +50,119 @@ const EXPECTED: &[(&str, &[Verdict])] = &[
             ("mr.registration", Pass, None),
         ],
     ),
+    (
+        "nixl-ucx-srd-remote-disconnect-sglang__nixl-issue-1983.log",
+        &[("nixl.backend", Warn, Some("UCX")), ("kv.transfer", Fail, Some("failed"))],
+    ),
+    (
+        "mooncake-rdma-qp-eopnotsupp-efa__sglang-pr-24846.log",
+        &[("nixl.backend-init", Fail, Some("MOONCAKE-RDMA"))],
+    ),
+    ("nccl-ray-worker-socket-gdr-disabled-virbr0__ray-issue-40850.log", &[]),
+    ("ray-vllm-repeated-suffix-look-alike__vllm-issue-12773.log", &[]),
+    (
+        "nccl-ray-vllm-ib-roce-rxe__nccl-issue-1297.log",
+        &[("nccl.net-plugin", Warn, Some("missing")), ("nccl.network", Pass, Some("IB"))],
+    ),
+    (
+        "nccl-ib-roce-h200-using-network-ib__deepep-issue-143.log",
+        &[("nccl.net-plugin", Warn, Some("missing")), ("nccl.network", Pass, Some("IB"))],
+    ),
+    (
+        "nccl-2.21.5-plugin-load-returned-socket-wsl__nccl-issue-1653.log",
+        &[
+            ("nccl.net-plugin", Warn, Some("missing")),
+            ("nccl.network", Fail, Some("Socket")),
+            ("transport.tcp-fallback", Fail, Some("nccl")),
+        ],
+    ),
+    (
+        "nccl-2.18.3-socket-ens4-no-plugin__nccl-tests-issue-166.log",
+        &[
+            ("nccl.net-plugin", Warn, Some("missing")),
+            ("nccl.network", Fail, Some("Socket")),
+            ("transport.tcp-fallback", Fail, Some("nccl")),
+        ],
+    ),
+    (
+        "composed-nccl-2.28-plugin-present-dependency-missing.log",
+        &[
+            ("nccl.net-plugin", Warn, Some("load-failed")),
+            ("nccl.network", Fail, Some("Socket")),
+            ("transport.tcp-fallback", Fail, Some("nccl")),
+        ],
+    ),
+    (
+        "composed-nccl-2.28-external-plugin-unsupported.log",
+        &[
+            ("nccl.net-plugin", Warn, Some("load-failed")),
+            ("nccl.network", Fail, Some("Socket")),
+            ("transport.tcp-fallback", Fail, Some("nccl")),
+        ],
+    ),
+    (
+        "composed-ofi-1.16-force-simple-gdr-not-supported.log",
+        &[
+            ("nccl.net-plugin", Pass, Some("loaded")),
+            ("nccl.provider", Pass, Some("efa")),
+            ("nccl.gdrdma", Warn, Some("disabled")),
+            ("transport.tcp-fallback", Pass, None),
+        ],
+    ),
+    (
+        "composed-ofi-1.14-no-eligible-providers.log",
+        &[("nccl.net-plugin", Fail, Some("init-failed")), ("nccl.provider", Fail, Some("none"))],
+    ),
+    (
+        "synthetic-fluentbit-json-ofi-init-failed.log",
+        &[
+            ("nccl.net-plugin", Fail, Some("init-failed")),
+            ("nccl.provider", Pass, Some("efa")),
+            ("nccl.gdrdma", Fail, Some("disabled")),
+            ("transport.tcp-fallback", Fail, Some("nccl")),
+        ],
+    ),
+    (
+        "synthetic-ray-prefix-repeated-ofi-socket-fallback.log",
+        &[
+            ("nccl.net-plugin", Fail, Some("init-failed")),
+            ("nccl.network", Fail, Some("Socket")),
+            ("transport.tcp-fallback", Fail, Some("nccl")),
+        ],
+    ),
+    (
+        "synthetic-cloudwatch-time-after-nixl-srd.log",
+        &[("nixl.backend", Warn, Some("UCX")), ("kv.transfer", Fail, Some("failed"))],
+    ),
+    (
+        "synthetic-ansi-colour-vllm-ucx.log",
+        &[("nixl.backend", Warn, Some("UCX")), ("nixl.backend-init", Pass, None)],
+    ),
+    (
+        "synthetic-srun-label-kubectl-timestamps-p5en.log",
+        &[
+            ("nccl.provider", Pass, Some("efa")),
+            ("nccl.network", Pass, Some("Libfabric")),
+            ("transport.tcp-fallback", Pass, None),
+        ],
+    ),
     ("libfabric-cuda-dmabuf-status-cloudwatch__aws-ofi-nccl-issue-889.log", &[]),
     (
         "nccl-aws-libfabric-no-nic-info__nccl-issue-229.log",
-        &[("nccl.gdrdma", Warn, Some("disabled"))],
+        &[("nccl.network", Pass, Some("Libfabric")), ("nccl.gdrdma", Warn, Some("disabled"))],
     ),
     (
         "nccl-gdrdma-shared-sagemaker-timestamps__aws-ofi-nccl-issue-715.log",
-        &[("nccl.gdrdma", Pass, Some("enabled"))],
+        &[("nccl.network", Pass, Some("Libfabric")), ("nccl.gdrdma", Pass, Some("enabled"))],
     ),
     ("nccl-ib-gdr-disabled-for-hca__nccl-issue-1537.log", &[("nccl.network", Pass, Some("IB"))]),
     (
         "nccl-net-socket-ec2-no-efa__nccl-issue-226.log",
-        &[("nccl.net-plugin", Warn, Some("missing"))],
+        &[
+            ("nccl.net-plugin", Warn, Some("missing")),
+            ("nccl.network", Fail, Some("Socket")),
+            ("transport.tcp-fallback", Fail, Some("nccl")),
+        ],
     ),
     (
         "nccl-no-plugin-found-efa-sockets__nccl-issue-959.log",
@@ -90,7 +190,7 @@ const EXPECTED: &[(&str, &[Verdict])] = &[
     ),
     (
         "nccl-openmpi-prefix-aws-libfabric-av-error__aws-ofi-nccl-issue-24.log",
-        &[("nccl.gdrdma", Warn, Some("disabled"))],
+        &[("nccl.network", Pass, Some("Libfabric")), ("nccl.gdrdma", Warn, Some("disabled"))],
     ),
     ("nccl-pdsh-prefix-p4d-bootstrap__aws-ofi-nccl-issue-67.log", &[]),
     (
@@ -115,11 +215,11 @@ const EXPECTED: &[(&str, &[Verdict])] = &[
     ),
     (
         "nccl-via-aws-libfabric-gdrdma-multirail__aws-ofi-nccl-issue-65.log",
-        &[("nccl.gdrdma", Pass, Some("enabled"))],
+        &[("nccl.network", Pass, Some("Libfabric")), ("nccl.gdrdma", Pass, Some("enabled"))],
     ),
     (
         "nccl-via-aws-libfabric-gdrdma__nccl-issue-527.log",
-        &[("nccl.gdrdma", Pass, Some("enabled"))],
+        &[("nccl.network", Pass, Some("Libfabric")), ("nccl.gdrdma", Pass, Some("enabled"))],
     ),
     (
         "nixl-backend-ucx-instantiated-ucp-incompatible__sglang-issue-5709.log",
@@ -133,7 +233,10 @@ const EXPECTED: &[(&str, &[Verdict])] = &[
         "nixl-createbackend-unsupported-ucx__nixl-issue-1561.log",
         &[("nixl.backend-init", Fail, Some("UCX"))],
     ),
-    ("nixl-libfabric-plugin-discovery-rail-manager__llm-d-pr-391.log", &[]),
+    (
+        "nixl-libfabric-plugin-discovery-rail-manager__llm-d-pr-391.log",
+        &[("nixl.backend", Pass, Some("LIBFABRIC"))],
+    ),
     ("nixl-loaded-plugin-old-wording__nixl-issue-96.log", &[]),
     ("nixl-plugin-discovery-libfabric__llm-d-pr-741.log", &[]),
     ("nixl-registermem-no-backends__nixl-pr-1627.log", &[("mr.registration", Fail, Some("other"))]),
@@ -286,22 +389,29 @@ const EXPECTED: &[(&str, &[Verdict])] = &[
         "ucx-error-ibv-reg-mr-bad-address__ucx-issue-8049.log",
         &[("mr.registration", Fail, Some("ucx-efault"))],
     ),
-    ("ucx-error-invalid-memh__nixl-pr-2264.log", &[]),
+    ("ucx-error-invalid-memh__nixl-pr-2264.log", &[("nixl.backend", Warn, Some("UCX"))]),
     ("ucx-error-no-am-transport-efa-ud__ucx-pr-10069.log", &[]),
     ("ucx-error-rc-verbs-create-srq-efa__ucx-issue-6882.log", &[]),
     (
         "ucx-error-tcp-ep-nixl-endpoint-timeout__lmcache-issue-725.log",
-        &[("kv.transfer", Fail, Some("failed"))],
+        &[
+            ("nixl.backend", Warn, Some("UCX")),
+            ("kv.transfer", Fail, Some("failed")),
+            ("transport.tcp-fallback", Warn, Some("ucx")),
+        ],
     ),
     ("ucx-info-rc-mlx5-lanes__nixl-issue-149.log", &[]),
-    ("ucx-info-tcp-lanes-cuda-ipc__nixl-issue-1097.log", &[]),
+    (
+        "ucx-info-tcp-lanes-cuda-ipc__nixl-issue-1097.log",
+        &[("transport.tcp-fallback", Warn, Some("ucx"))],
+    ),
     (
         "vllm-external-prefix-cache-hit-rate__vllm-ascend-pr-11876.log",
         &[("kv.transfer", Pass, Some("ok"))],
     ),
     (
         "vllm-kv-transfer-metrics-early-variant__vllm-pr-20443.log",
-        &[("kv.transfer", Pass, Some("ok"))],
+        &[("kv.transfer", Warn, Some("none"))],
     ),
     ("vllm-kv-transfer-metrics__vllm-pr-25388.log", &[("kv.transfer", Pass, Some("ok"))]),
     (
@@ -379,6 +489,161 @@ fn prefixes_do_not_change_verdicts() {
         verdicts("efa-gdr-pin-failed__pplx-garden-issue-4.log"),
         verdicts("synthetic-markdown-quote-gdrcopy.log")
     );
+    // Shippers: Fluent Bit JSON, Ray's prefix and dedup suffix, CloudWatch's timestamp after
+    // the message, ANSI colours, srun labels with kubectl timestamps.
+    for (bare, wrapped) in [
+        (
+            "ofi-gdr-disabled-init-failed-efa-fabric__aws-ofi-nccl-issue-889.log",
+            "synthetic-fluentbit-json-ofi-init-failed.log",
+        ),
+        (
+            "ofi-init-failed-socket-fallback-sagemaker__aws-ofi-nccl-issue-715.log",
+            "synthetic-ray-prefix-repeated-ofi-socket-fallback.log",
+        ),
+        (
+            "nixl-ucx-srd-remote-disconnect-sglang__nixl-issue-1983.log",
+            "synthetic-cloudwatch-time-after-nixl-srd.log",
+        ),
+        (
+            "nixl-backend-ucx-instantiated-vllm__vllm-issue-29369.log",
+            "synthetic-ansi-colour-vllm-ucx.log",
+        ),
+        (
+            "nccl-ofi-selected-efa-16nics-p5en__nccl-issue-1597.log",
+            "synthetic-srun-label-kubectl-timestamps-p5en.log",
+        ),
+    ] {
+        assert_eq!(verdicts(bare), verdicts(wrapped), "{wrapped}");
+    }
+}
+
+fn report_of(file: &str) -> serde_json::Value {
+    let path = fixture("logs").join(file);
+    serde_json::from_slice(&run(&["logs", path.to_str().unwrap(), "--format", "json"]).stdout)
+        .unwrap()
+}
+
+fn result<'a>(v: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    v["results"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()
+}
+
+#[test]
+fn ray_repeats_are_counted() {
+    // Every third line carries `[repeated 7x across cluster]`: it stands for seven lines.
+    let bare = report_of("ofi-init-failed-socket-fallback-sagemaker__aws-ofi-nccl-issue-715.log");
+    let ray = report_of("synthetic-ray-prefix-repeated-ofi-socket-fallback.log");
+    let n =
+        |v: &serde_json::Value| v["facts"]["logs"]["events"]["ofi.init-failed"].as_u64().unwrap();
+    assert!(n(&ray) > n(&bare), "{} vs {}", n(&ray), n(&bare));
+    // The JSON wrapper names the pod, which becomes part of the stream.
+    let json = report_of("synthetic-fluentbit-json-ofi-init-failed.log");
+    let plugin = result(&json, "nccl.net-plugin");
+    assert!(plugin["summary"].as_str().unwrap().contains("pod trainer-0"), "{plugin}");
+}
+
+#[test]
+fn zero_successful_transfers_is_not_success() {
+    let v = report_of("vllm-kv-transfer-metrics-early-variant__vllm-pr-20443.log");
+    let r = result(&v, "kv.transfer");
+    assert_eq!(r["status"], "warn");
+    assert_eq!(r["value"], "none");
+    assert!(r["summary"].as_str().unwrap().contains("no transfers seen"), "{r}");
+    assert_eq!(
+        verdicts_of_text(
+            "x KV Transfer metrics: Num successful transfers=0, Avg xfer time (ms)=0\n"
+        ),
+        [("kv.transfer".to_string(), Warn, Some("none".to_string()))]
+    );
+}
+
+#[test]
+fn inferred_verdicts_name_their_evidence_and_ranks() {
+    let v = report_of("nixl-ucx-srd-remote-disconnect-sglang__nixl-issue-1983.log");
+    let backend = result(&v, "nixl.backend");
+    assert!(backend["summary"].as_str().unwrap().contains("inferred"), "{backend}");
+    assert!(backend["summary"].as_str().unwrap().contains("SRD"), "{backend}");
+    let kv = result(&v, "kv.transfer");
+    // The failure names the ranks it came from and the rule behind each line.
+    let ev: Vec<&str> = kv["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["observed"].as_str().unwrap())
+        .collect();
+    assert!(ev.iter().any(|l| l.contains("srd_iface.c")), "{ev:?}");
+    let why = kv["details"]["why"].as_array().unwrap();
+    assert!(why.iter().any(|w| w["rule"] == "ucx.transport-error"), "{why:?}");
+    assert!(why[0]["statements"][0].as_str().unwrap().contains("ucx"), "{why:?}");
+    let v = report_of("ofi-init-failed-socket-fallback-sagemaker__aws-ofi-nccl-issue-715.log");
+    assert!(result(&v, "nccl.network")["summary"].as_str().unwrap().contains("(on "));
+    // NCCL on InfiniBand without node context: IB, not EFA, not a failure.
+    let v = report_of("nccl-ib-roce-h200-using-network-ib__deepep-issue-143.log");
+    assert_eq!(result(&v, "nccl.network")["status"], "pass");
+}
+
+#[test]
+fn other_backends_are_named_as_what_they_are() {
+    for (text, value, word) in [
+        ("NIXL INFO    _api.py:405 Backend UCCL was instantiated\n", "UCCL", "UCCL"),
+        ("NIXL INFO    _api.py:405 Backend GPUNETIO was instantiated\n", "GPUNETIO", "GPUNetIO"),
+        (
+            "I0512 10:00:00.000000 100 efa_transport.cpp:89] [EFA] AWS Elastic Fabric Adapter transport initialized\n",
+            "MOONCAKE-EFA",
+            "Mooncake",
+        ),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("t.log");
+        std::fs::write(&log, text).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(
+            &run(&["logs", log.to_str().unwrap(), "--format", "json"]).stdout,
+        )
+        .unwrap();
+        let r = result(&v, "nixl.backend");
+        assert_eq!((r["status"].as_str(), r["value"].as_str()), (Some("pass"), Some(value)));
+        assert!(r["summary"].as_str().unwrap().contains(word), "{r}");
+    }
+}
+
+/// Every statement of the evidence table (checks/rules/*.toml) has a line its rule must
+/// match; a line said to come from the corpus must be in that fixture verbatim.
+#[test]
+fn every_statement_has_a_test_line() {
+    use efa_doctor::facts::logs::{Analyser, rules::RuleSet};
+    let rules = RuleSet::builtin().unwrap();
+    let set = RuleSet::new(rules.clone()).unwrap();
+    let ids = efa_doctor::checks::logs::interpret::IDS;
+    let mut failures = Vec::new();
+    let mut statements = 0;
+    for r in &rules {
+        if r.statements.is_empty() {
+            failures.push(format!("{}: no statement", r.id));
+        }
+        for c in &r.checks {
+            if !ids.contains(&c.as_str()) {
+                failures.push(format!("{}: unknown check {c}", r.id));
+            }
+        }
+        for st in &r.statements {
+            statements += 1;
+            let mut a = Analyser::new(&set);
+            a.add_bytes("example", st.example.as_bytes());
+            let hit = a.analysis.events.iter().any(|e| e.rule == r.id)
+                || a.analysis.user_results.iter().any(|_| false);
+            if !hit {
+                failures.push(format!("{}: example does not match: {}", r.id, st.example));
+            }
+            if st.example_from != "format string" {
+                let text = std::fs::read_to_string(fixture("logs").join(&st.example_from))
+                    .unwrap_or_else(|e| panic!("{}: {}: {e}", r.id, st.example_from));
+                if !text.lines().any(|l| l.contains(st.example.as_str())) {
+                    failures.push(format!("{}: example not in {}", r.id, st.example_from));
+                }
+            }
+        }
+    }
+    assert!(statements >= 60, "{statements} statements");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
@@ -588,4 +853,27 @@ fn snapshot_carries_the_logs() {
             .iter()
             .any(|r| r["id"] == "nccl.provider" && r["value"] == "tcp")
     );
+}
+
+#[test]
+fn explain_lists_the_log_statements_behind_a_verdict() {
+    let o = run(&["explain", "nccl.network"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Log statements behind this verdict"), "{text}");
+    assert!(text.contains("src/init.cc `Using network %s` (2.6.4-2.30.7)"), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&run(&["explain", "kv.transfer", "--format", "json"]).stdout)
+            .unwrap();
+    let rules: Vec<&str> = v["log_statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"sglang.transfer-failed"), "{rules:?}");
+    // A check that reads no logs lists none.
+    let v: serde_json::Value =
+        serde_json::from_slice(&run(&["explain", "efa.devices", "--format", "json"]).stdout)
+            .unwrap();
+    assert!(v.get("log_statements").is_none());
 }

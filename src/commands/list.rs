@@ -34,10 +34,20 @@ pub fn list(format: ListFormat) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// The built-in log rules that can feed verdict `id`, with their evidence-table statements.
+fn log_rules_for(id: &str) -> Vec<crate::facts::logs::rules::Rule> {
+    crate::facts::logs::rules::RuleSet::builtin()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.checks.iter().any(|c| c == id))
+        .collect()
+}
+
 pub fn explain(id: &str, format: ListFormat) -> Result<i32> {
     let Some(doc) = checks::catalogue::doc(id) else {
         bail!(UsageError(unknown_id(id)));
     };
+    let rules = log_rules_for(id);
     let text = match format {
         ListFormat::Json => {
             let mut v = serde_json::to_value(doc)?;
@@ -45,17 +55,42 @@ pub fn explain(id: &str, format: ListFormat) -> Result<i32> {
                 let key = s.trim_start_matches("## ").to_lowercase().replace(' ', "_");
                 v[key] = doc.section(s).unwrap_or_default().into();
             }
+            if !rules.is_empty() {
+                v["log_statements"] = rules
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({"rule": r.id, "proves": r.proves, "statements": r.statements})
+                    })
+                    .collect();
+            }
             serde_json::to_string_pretty(&v)? + "\n"
         }
         ListFormat::Human => {
             let sev = serde_json::to_value(doc.severity)?.as_str().unwrap_or_default().to_string();
-            format!(
+            let mut text = format!(
                 "{} — {}\nseverity: {sev}; covers: {}\n{}",
                 doc.id,
                 doc.title,
                 doc.covers.join(", "),
                 doc.body
-            )
+            );
+            if !rules.is_empty() {
+                text.push_str("\n## Log statements behind this verdict\n\n");
+                for r in &rules {
+                    text.push_str(&format!(
+                        "- {}: {}\n",
+                        r.id,
+                        r.proves.as_deref().unwrap_or("(no description)")
+                    ));
+                    for st in &r.statements {
+                        text.push_str(&format!(
+                            "  - {} {} `{}` ({})\n",
+                            st.component, st.file, st.format, st.versions
+                        ));
+                    }
+                }
+            }
+            text
         }
     };
     write_stdout(text.as_bytes())?;

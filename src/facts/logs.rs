@@ -8,10 +8,13 @@
 //! stream and [`MAX_KEPT_EVENTS`] in all, however many streams a log names (the rest are
 //! counted), and at most [`MAX_USER_RESULTS`] user-rule results.
 //!
-//! Prefixes do not matter to matching (rules are unanchored); they are parsed only to tell
-//! streams apart: Open MPI `[1,R]<stdout>:`, NCCL `host:pid:tid [dev]`, libfabric
-//! `libfabric:pid:`, vLLM `(EngineCore_DP0 pid=N)`, UCX `[ts] [host:pid:tid]`.
+//! A candidate line is first unwrapped ([`normalise`]: Ray, JSON shippers, kubectl, Open MPI,
+//! pdsh, CloudWatch, ANSI colours, quoting), so a wrapper never changes a verdict; what the
+//! wrappers said about the writer, and the line's own prefix (Open MPI `[1,R]<stdout>:`, NCCL
+//! `host:pid:tid [dev]`, libfabric `libfabric:pid:`, vLLM `(EngineCore_DP0 pid=N)`, UCX
+//! `[ts] [host:pid:tid]`, SGLang `[time TP3]`), tell streams apart.
 
+pub mod normalise;
 pub mod rules;
 
 use std::collections::BTreeMap;
@@ -54,6 +57,17 @@ pub struct Event {
     pub stream: String,
     pub text: String,
     pub captures: BTreeMap<String, String>,
+    /// Log lines this match stands for (Ray's `[repeated 15x across cluster]`).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub repeats: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 impl Event {
@@ -100,6 +114,18 @@ pub struct Analysis {
     /// User-rule results past [`MAX_USER_RESULTS`]: not reported.
     #[serde(default)]
     pub results_not_kept: u64,
+    /// What each rule proves and where its statements come from, so a verdict can say why
+    /// it fired (rule id → why).
+    #[serde(skip)]
+    pub rule_info: BTreeMap<String, RuleInfo>,
+}
+
+/// A rule's evidence-table entry, as a verdict shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RuleInfo {
+    pub proves: Option<String>,
+    /// `component file (versions)` of each statement the rule recognises.
+    pub statements: Vec<String>,
 }
 
 impl Analysis {
@@ -147,7 +173,9 @@ fn stream_patterns() -> &'static [(Regex, &'static str)] {
             (r"libfabric:(\d+):", "pid"),
             (r"(?:^|[\s|])[\w.-]+:(\d+):\d+ \[\d+\]", "pid"),
             (r"\((?:[A-Za-z_][\w ]*) pid=(\d+)\)", "pid"),
-            (r"\[\d+\.\d+\] \[[\w.-]+:(\d+):", "pid"),
+            (r"\[\d+\.\d+\] \[[\w.-]+:(\d+) *:", "pid"),
+            // SGLang: `[2026-07-21 08:04:41 TP7 EP7]`, `[2026-02-27 15:01:51 DP0 TP4]`.
+            (r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d((?: [DTEP]P\d+)+)\]", "sglang"),
         ]
         .iter()
         .filter_map(|(p, k)| Regex::new(p).ok().map(|r| (r, *k)))
@@ -160,11 +188,34 @@ pub fn stream_of(line: &[u8]) -> String {
     for (re, kind) in stream_patterns() {
         if let Some(c) = re.captures(line) {
             if let Some(m) = c.get(1) {
-                return format!("{kind} {}", String::from_utf8_lossy(m.as_bytes()));
+                let id = String::from_utf8_lossy(m.as_bytes());
+                if *kind == "sglang" {
+                    return id.trim().to_string();
+                }
+                return format!("{kind} {id}");
             }
         }
     }
     String::new()
+}
+
+/// The stream of a normalised line: an MPI or srun rank from the wrappers wins (ranks are what
+/// a user compares); otherwise the line's own process (or the Ray worker's), qualified by the
+/// pod or host a wrapper named (process ids repeat across nodes).
+fn stream_with(writer: &[String], text: &[u8]) -> String {
+    if let Some(rank) = writer.iter().find(|w| w.starts_with("rank ")) {
+        return rank.clone();
+    }
+    let mut own = stream_of(text);
+    if own.is_empty() {
+        // A Ray worker's pid, when the line itself names no process.
+        own = writer.iter().rev().find(|w| w.starts_with("pid ")).cloned().unwrap_or_default();
+    }
+    match (writer.iter().find(|w| !w.starts_with("pid ")), own.is_empty()) {
+        (Some(place), false) => format!("{place} {own}"),
+        (Some(place), true) => place.clone(),
+        (None, _) => own,
+    }
 }
 
 /// A matching line as kept for evidence: redacted (a vLLM `non-default args:` line can hold
@@ -238,7 +289,9 @@ fn scan_part(rules: &RuleSet, file: usize, data: &[u8], room: usize) -> Part {
         } else {
             (ls, le)
         };
-        match_line(rules, file, line_no, &data[ws..we], &mut part, &mut candidates);
+        let raw = &data[ws..we];
+        let n = normalise::normalise(raw);
+        match_line(rules, file, line_no, raw, &n, &mut part, &mut candidates);
         at = le + 1;
     }
     part.newlines = line_no + memchr::memchr_iter(b'\n', &data[counted..]).count() as u64;
@@ -259,10 +312,13 @@ fn match_line(
     rules: &RuleSet,
     file: usize,
     line_no: u64,
-    line: &[u8],
+    raw: &[u8],
+    normalised: &normalise::Normalised<'_>,
     part: &mut Part,
     candidates: &mut Vec<usize>,
 ) {
+    let line: &[u8] = &normalised.text;
+    let repeats = normalised.repeats;
     candidates.clear();
     // Each distinct literal in the line names its rules once: a line repeating a literal
     // thousands of times, or hundreds of rules sharing one, must not multiply the work (a
@@ -294,11 +350,12 @@ fn match_line(
         if !rule.regex.is_match(line) {
             continue;
         }
-        let stream = stream.get_or_insert_with(|| stream_of(line)).clone();
+        let stream = stream.get_or_insert_with(|| stream_with(&normalised.writer, line)).clone();
         let keep_event = rule.event.as_ref().is_some_and(|kind| {
             let count = part.counts.entry(kind.clone()).or_default();
-            *count += 1;
-            let room = part.events.len() < part.room || *count == 1;
+            let first = *count == 0;
+            *count = count.saturating_add(repeats);
+            let room = part.events.len() < part.room || first;
             if !room {
                 part.not_kept += 1;
             }
@@ -328,8 +385,11 @@ fn match_line(
             line: line_no,
             seq: 0,
             stream: stream.clone(),
-            text: evidence_text(line),
+            // Evidence is the line as logged (renderers make control characters visible);
+            // rules matched its unwrapped text.
+            text: evidence_text(raw),
             captures: captures.clone(),
+            repeats,
         };
         if let (true, Some(res)) = (want_result, &rule.result) {
             let value = fill(res.value.as_deref().unwrap_or(""), &captures);
@@ -361,9 +421,23 @@ pub struct Analyser<'r> {
 
 impl<'r> Analyser<'r> {
     pub fn new(rules: &'r RuleSet) -> Analyser<'r> {
+        let rule_info = rules
+            .rules
+            .iter()
+            .map(|r| {
+                let statements = r
+                    .statements
+                    .iter()
+                    .map(|st| {
+                        format!("{} {} `{}` ({})", st.component, st.file, st.format, st.versions)
+                    })
+                    .collect();
+                (r.id.clone(), RuleInfo { proves: r.proves.clone(), statements })
+            })
+            .collect();
         Analyser {
             rules,
-            analysis: Analysis::default(),
+            analysis: Analysis { rule_info, ..Analysis::default() },
             kept: BTreeMap::new(),
             kinds_kept: Default::default(),
             reported: Default::default(),
@@ -562,15 +636,18 @@ fn read_chunks(
 ) -> std::io::Result<()> {
     let mut carry: Vec<u8> = Vec::new();
     loop {
+        // A returned buffer is reused at its full length: zeroing 8 MiB per chunk cost as
+        // much as a tenth of the scan.
         let mut buf = empty.try_recv().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(&carry);
+        if buf.len() < CHUNK.max(carry.len()) {
+            buf.resize(CHUNK.max(carry.len()), 0);
+        }
+        buf[..carry.len()].copy_from_slice(&carry);
+        let mut filled = carry.len();
         carry.clear();
-        let mut filled = buf.len();
-        buf.resize(CHUNK, 0);
         let mut eof = false;
         let mut failure = None;
-        while filled < CHUNK {
+        while filled < buf.len() {
             match r.read(&mut buf[filled..]) {
                 Ok(0) => {
                     eof = true;

@@ -9,6 +9,11 @@
 //! - `fi_getinfo: provider efa output empty list` followed by a selected efa provider is not
 //!   "no NICs" (libfabric probes with several hints).
 //! - NET/IB is InfiniBand verbs, not EFA.
+//! - A verdict may rest on any sufficient evidence, named in its summary: the backend from
+//!   NIXL's plugin source files in glog lines or UCX's transport errors under a NIXL worker,
+//!   NCCL's network from its socket, IB or channel lines when `Using network` is missing.
+//! - Zero successful transfers is "no transfers seen", never success.
+//! - When ranks or processes disagree, each outcome names the streams it holds.
 
 use std::collections::BTreeMap;
 
@@ -39,8 +44,32 @@ fn ev(a: &Analysis, e: &Event) -> Evidence {
     Evidence::new(a.source_of(e)).line(e.line).observed(e.text.clone())
 }
 
+/// At most [`EVIDENCE_LINES`] evidence lines, each line once: the first line of every rule
+/// that fired comes first (a verdict resting on two kinds of evidence shows both), in the
+/// order the lines arrived.
 fn evs<'a>(a: &Analysis, events: impl IntoIterator<Item = &'a Event>) -> Vec<Evidence> {
-    events.into_iter().take(EVIDENCE_LINES).map(|e| ev(a, e)).collect()
+    let mut all: Vec<&Event> = Vec::new();
+    for e in events {
+        if !all.iter().any(|x| x.file == e.file && x.line == e.line) {
+            all.push(e);
+        }
+    }
+    let mut chosen: Vec<&Event> = Vec::new();
+    for e in &all {
+        if chosen.len() < EVIDENCE_LINES && !chosen.iter().any(|c| c.rule == e.rule) {
+            chosen.push(e);
+        }
+    }
+    for e in &all {
+        if chosen.len() >= EVIDENCE_LINES {
+            break;
+        }
+        if !chosen.iter().any(|c| std::ptr::eq(*c, *e)) {
+            chosen.push(e);
+        }
+    }
+    chosen.sort_by_key(|e| (e.seq, e.line));
+    chosen.into_iter().map(|e| ev(a, e)).collect()
 }
 
 /// Why efa-doctor believes the logs come from an EFA node, if it does.
@@ -54,6 +83,12 @@ fn efa_context(a: &Analysis, f: &Facts) -> Option<String> {
     }
     if a.of("ofi.provider").any(|e| e.cap("provider").is_some_and(|p| p.starts_with("efa"))) {
         return Some("aws-ofi-nccl selected the efa provider".into());
+    }
+    if a.of("ucx.transport").any(|e| e.cap("file").is_some_and(|f| f.starts_with("srd"))) {
+        return Some("UCX's srd transport (EFA) logged".into());
+    }
+    if a.has("mooncake.efa") {
+        return Some("Mooncake's EFA transport logged".into());
     }
     if a.events.iter().any(|e| e.text.contains(":efa:") && e.text.starts_with("libfabric"))
         || a.has("fabric.mr-failed")
@@ -80,41 +115,151 @@ fn by_value<'a>(
     m
 }
 
+/// The streams (ranks, processes) these events came from, for a summary: ` (rank 1, rank 3)`.
+fn streams_of(events: &[&Event]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for e in events {
+        if !e.stream.is_empty() && !seen.contains(&e.stream.as_str()) {
+            seen.push(&e.stream);
+        }
+    }
+    match seen.len() {
+        0 => String::new(),
+        n if n <= 6 => format!(" (on {})", seen.join(", ")),
+        n => format!(" (on {n} streams: {}, ...)", seen[..4].join(", ")),
+    }
+}
+
+/// Adds the streams each outcome rests on when a check's outcomes disagree (mixed results
+/// across ranks are reported per rank), and to every finding (which ranks are affected).
+fn per_stream(mut out: Vec<(Outcome, Vec<&Event>)>) -> Vec<Outcome> {
+    let mixed = out.len() > 1;
+    for (o, events) in &mut out {
+        if mixed || o.status != Status::Pass {
+            o.summary.push_str(&streams_of(events));
+        }
+    }
+    out.into_iter().map(|(o, _)| o).collect()
+}
+
+/// Whether the logs come from a NIXL worker (UCX lines alone may be ucx_info or Open MPI).
+fn nixl_in_logs(a: &Analysis) -> bool {
+    a.events.iter().any(|e| {
+        e.kind.starts_with("nixl.") || e.rule.starts_with("nixl.") || e.text.contains("NIXL")
+    })
+}
+
+/// The NIXL backend a plugin source file belongs to.
+fn backend_of_source(file: &str) -> &'static str {
+    match file.split('_').next().unwrap_or("") {
+        "libfabric" => "LIBFABRIC",
+        "ucx" => "UCX",
+        "uccl" => "UCCL",
+        "gpunetio" => "GPUNETIO",
+        "mooncake" => "MOONCAKE",
+        _ => "?",
+    }
+}
+
+/// Backends the logs show in use without a `Backend X was instantiated` line, with why.
+fn inferred_backends(a: &Analysis) -> BTreeMap<String, (Vec<&Event>, &'static str)> {
+    let mut m: BTreeMap<String, (Vec<&Event>, &'static str)> = BTreeMap::new();
+    for e in a.of("nixl.backend-source") {
+        let b = backend_of_source(e.cap("file").unwrap_or(""));
+        m.entry(b.into())
+            .or_insert((Vec::new(), "NIXL's log lines come from that plugin's source files"))
+            .0
+            .push(e);
+    }
+    for e in a.of("nixl.rails") {
+        m.entry("LIBFABRIC".into())
+            .or_insert((Vec::new(), "the LIBFABRIC rail manager created rails"))
+            .0
+            .push(e);
+    }
+    if nixl_in_logs(a) {
+        for e in a.of("ucx.transport") {
+            m.entry("UCX".into())
+                .or_insert((Vec::new(), "UCX transport errors under a NIXL worker"))
+                .0
+                .push(e);
+        }
+    }
+    for e in a.of("mooncake.efa") {
+        m.entry("MOONCAKE-EFA".into())
+            .or_insert((Vec::new(), "Mooncake's transfer engine logged its EFA transport"))
+            .0
+            .push(e);
+    }
+    m
+}
+
 const BACKEND_FIX: &str = "Select the LIBFABRIC backend in the framework: vLLM `--kv-transfer-config '{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\",\"kv_connector_extra_config\":{\"backends\":[\"LIBFABRIC\"]}}'`; SGLang `SGLANG_DISAGGREGATION_NIXL_BACKEND=LIBFABRIC`; TRT-LLM `TRTLLM_NIXL_KVCACHE_BACKEND=LIBFABRIC`; Dynamo KVBM `DYN_KVBM_NIXL_BACKEND_LIBFABRIC=true`. Then check for `Backend LIBFABRIC was instantiated` at start-up.";
 
 fn nixl_backend(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
-    let mut out = Vec::new();
+    let mut out: Vec<(Outcome, Vec<&Event>)> = Vec::new();
     let groups =
         by_value(a.of("nixl.backend"), |e| e.cap("backend").unwrap_or("?").to_ascii_uppercase());
     let warned: Vec<&Event> = a.of("nixl.efa-ucx-warning").collect();
-    for (backend, events) in &groups {
-        let o = match (backend.as_str(), efa) {
-            ("LIBFABRIC", _) => Outcome::pass("NIXL instantiated the LIBFABRIC backend (EFA-capable)"),
-            ("UCX", Some(why)) => Outcome::fail(format!(
-                "NIXL instantiated the UCX backend while {why}: KV-cache transfers run over UCX (host-staged or TCP, ~10-100× slower) instead of EFA"
-            ))
+    // UCX's srd transport is UCX's own EFA path (UCX >= 1.19): on EFA, but not the backend
+    // AWS supports for NIXL there.
+    let srd: Vec<&Event> = a
+        .of("ucx.transport")
+        .filter(|e| e.cap("file").is_some_and(|f| f.starts_with("srd")))
+        .collect();
+    let judge = |backend: &str, how: &str| {
+        match (backend, efa) {
+        ("UCX", Some(_)) if !srd.is_empty() => Outcome::warn(format!(
+            "NIXL {how} the UCX backend over UCX's SRD transport on EFA: it reaches EFA, but AWS supports NIXL's LIBFABRIC backend there (UCX SRD loses the peer on transient errors, nixl #1983)"
+        ))
+        .remediation(BACKEND_FIX),
+        ("LIBFABRIC", _) => Outcome::pass(format!("NIXL {how} the LIBFABRIC backend (EFA-capable)")),
+        ("UCX", Some(why)) => Outcome::fail(format!(
+            "NIXL {how} the UCX backend while {why}: KV-cache transfers run over UCX (host-staged or TCP, ~10-100× slower) instead of EFA"
+        ))
+        .remediation(BACKEND_FIX),
+        ("UCX", None) => Outcome::warn(format!("NIXL {how} the UCX backend: on an EFA node this means KV-cache transfers bypass EFA"))
             .remediation(BACKEND_FIX),
-            ("UCX", None) => Outcome::warn("NIXL instantiated the UCX backend: on an EFA node this means KV-cache transfers bypass EFA")
-                .remediation(BACKEND_FIX),
-            (other, _) => Outcome::pass(format!("NIXL instantiated the {other} backend")),
-        };
-        let mut o = o.with_evidence(evs(a, events.iter().copied())).value(backend.clone());
+        ("MOONCAKE-EFA", _) => Outcome::pass("KV transfers run on Mooncake's own EFA transport (libfabric efa provider), not on NIXL"),
+        ("UCCL", _) => Outcome::pass(format!("NIXL {how} the UCCL backend (UCCL's own transport, not LIBFABRIC or UCX)")),
+        ("GPUNETIO", _) => Outcome::pass(format!("NIXL {how} the GPUNETIO backend (DOCA GPUNetIO over verbs NICs, not EFA)")),
+        (other, _) => Outcome::pass(format!("NIXL {how} the {other} backend")),
+    }
+    };
+    for (backend, events) in &groups {
+        let mut o = judge(backend, "instantiated")
+            .with_evidence(evs(a, events.iter().copied()))
+            .value(backend.clone());
         if backend == "UCX" {
             o = o.with_evidence(evs(a, warned.iter().copied().take(1)));
         }
-        out.push(o);
+        out.push((o, events.clone()));
     }
-    if groups.is_empty() && !warned.is_empty() {
-        out.push(
+    for (backend, (events, why)) in inferred_backends(a) {
+        if groups.contains_key(&backend) || backend == "?" {
+            continue;
+        }
+        let mut o = judge(&backend, "runs");
+        if backend != "MOONCAKE-EFA" {
+            o.summary.push_str(&format!(
+                " (inferred: {why}; no `Backend {backend} was instantiated` line)"
+            ));
+        }
+        let o = o.with_evidence(evs(a, events.iter().copied())).value(backend.clone());
+        out.push((o, events));
+    }
+    if out.is_empty() && !warned.is_empty() {
+        out.push((
             Outcome::fail(
                 "NIXL warned that EFA devices were detected but the UCX backend was configured",
             )
-            .with_evidence(evs(a, warned))
+            .with_evidence(evs(a, warned.iter().copied()))
             .remediation(BACKEND_FIX)
             .value("UCX"),
-        );
+            warned.clone(),
+        ));
     }
-    out
+    per_stream(out)
 }
 
 fn plugin_name(e: &Event) -> Option<String> {
@@ -140,6 +285,9 @@ fn nixl_backend_init(a: &Analysis) -> Vec<Outcome> {
 
 fn nixl_backend_failures(a: &Analysis) -> Vec<Outcome> {
     let mut failures: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+    for e in a.of("mooncake.rdma-failed") {
+        failures.entry("MOONCAKE-RDMA".into()).or_default().push(e);
+    }
     for e in a
         .of("nixl.backend-failed")
         .chain(a.of("nixl.backend-missing"))
@@ -160,6 +308,12 @@ fn nixl_backend_failures(a: &Analysis) -> Vec<Outcome> {
                 .find_map(|e| e.cap("error").map(String::from))
                 .or_else(|| events.iter().find_map(|e| e.cap("reason").map(String::from)))
                 .unwrap_or_else(|| "see the evidence lines".into());
+            if backend == "MOONCAKE-RDMA" {
+                return Outcome::fail(format!("Mooncake's verbs RDMA transport could not create a queue pair: {why}"))
+                    .with_evidence(evs(a, events))
+                    .remediation("EFA has no RC queue pairs: run Mooncake's EFA transport (MOONCAKE_PROTOCOL=efa, a Mooncake wheel built with USE_EFA=ON, e.g. mooncake-transfer-engine-efa-cuda13), or NIXL's LIBFABRIC backend.")
+                    .value(backend);
+            }
             let fix = if why.contains("FABRIC_1.") || why.contains("version") {
                 "The plugin needs a newer libfabric than the one it resolves: put the EFA installer's libfabric first (`LD_LIBRARY_PATH=/opt/amazon/efa/lib:...`) or use a NIXL built against it (`efa-doctor --only stack.nixl`)."
             } else if backend == "LIBFABRIC" {
@@ -175,45 +329,85 @@ fn nixl_backend_failures(a: &Analysis) -> Vec<Outcome> {
         .collect()
 }
 
+/// Whether a plugin dlopen error says the plugin itself is absent (rather than present but
+/// unloadable: a missing dependency, an undefined symbol, an unsupported API version).
+fn plugin_absent(e: &Event) -> bool {
+    let lib = e.cap("lib").unwrap_or("");
+    let err = e.cap("err").unwrap_or("");
+    let own_enoent = err.starts_with("cannot open shared object file: No such file");
+    // 2.21: `Plugin load returned 2 : <dlerror> : when loading <plugin>`; the dlerror names
+    // the library that is missing, which may be a dependency of the plugin.
+    let loading = err.rsplit_once("when loading ").map(|(_, l)| l.trim());
+    own_enoent && loading.is_none_or(|l| l == lib)
+}
+
 fn nccl_net_plugin(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
     let loaded: Vec<&Event> = a.of("nccl.plugin-loaded").chain(a.of("ofi.init")).collect();
-    let missing: Vec<&Event> = a.of("nccl.plugin-missing").collect();
+    let (absent, unloadable): (Vec<&Event>, Vec<&Event>) =
+        a.of("nccl.plugin-dlerror").partition(|e| plugin_absent(e));
+    let missing: Vec<&Event> = a.of("nccl.plugin-missing").chain(absent).collect();
     let failed: Vec<&Event> =
         a.of("ofi.init-failed").chain(a.of("nccl.plugin-init-failed")).collect();
-    let mut out = Vec::new();
+    let mut out: Vec<(Outcome, Vec<&Event>)> = Vec::new();
     if !failed.is_empty() {
-        out.push(
+        out.push((
             Outcome::fail("the NCCL net plugin (aws-ofi-nccl) loaded but failed to initialise: NCCL moves on to its internal IB or Socket transport")
                 .with_evidence(evs(a, failed.clone()))
                 .remediation("Read the NET/OFI lines before the failure: no usable provider (EFA devices not allocated to the pod, libfabric without efa), libfabric too old (aws-ofi-nccl >= 1.13 needs >= 1.22), or GDR unavailable on a GDR-required instance (kernel.gpudirect-path).")
                 .value("init-failed"),
-        );
+            failed.clone(),
+        ));
+    }
+    let unloadable_only: Vec<&Event> = unloadable
+        .iter()
+        .copied()
+        .filter(|m| !loaded.iter().any(|l| l.stream == m.stream))
+        .collect();
+    if !unloadable_only.is_empty() {
+        let status = if efa.is_some() { Status::Fail } else { Status::Warn };
+        let e = unloadable_only[0];
+        out.push((
+            Outcome::new(status, format!(
+                "NCCL found the net plugin {} but could not load it ({}): it uses its internal transports, not EFA",
+                e.cap("lib").unwrap_or("libnccl-net.so"),
+                e.cap("err").unwrap_or("dlopen failed")
+            ))
+            .with_evidence(evs(a, unloadable_only.iter().copied()))
+            .remediation("The plugin is there but cannot be used: a library it needs is not on the loader path (put /opt/amazon/efa/lib and the plugin's directory on LD_LIBRARY_PATH; `ldd` the plugin), or it was built for another NCCL plugin API (use the aws-ofi-nccl release that matches this NCCL).")
+            .value("load-failed"),
+            unloadable_only.clone(),
+        ));
     }
     // A stream that reports the plugin missing and never loads it.
-    let missing_only: Vec<&Event> =
-        missing.iter().copied().filter(|m| !loaded.iter().any(|l| l.stream == m.stream)).collect();
+    let missing_only: Vec<&Event> = missing
+        .iter()
+        .copied()
+        .filter(|m| !loaded.iter().chain(unloadable.iter()).any(|l| l.stream == m.stream))
+        .collect();
     if !missing_only.is_empty() {
         let status = if efa.is_some() { Status::Fail } else { Status::Warn };
         let ctx = efa.map(|w| format!(" while {w}")).unwrap_or_default();
-        out.push(
+        out.push((
             Outcome::new(status, format!("NCCL found no net plugin (libnccl-net.so){ctx}: it uses its internal transports, not EFA"))
-                .with_evidence(evs(a, missing_only))
+                .with_evidence(evs(a, missing_only.iter().copied()))
                 .remediation("Install aws-ofi-nccl in the image and make NCCL find it: put its lib directory (/opt/amazon/ofi-nccl/lib or /opt/aws-ofi-nccl/lib) on LD_LIBRARY_PATH, or set NCCL_NET_PLUGIN=ofi (loads libnccl-net-ofi.so).")
                 .value("missing"),
-        );
+            missing_only.clone(),
+        ));
     }
     if !loaded.is_empty() && failed.is_empty() {
         let v = loaded
             .iter()
             .find_map(|e| e.cap("version").or(e.cap("name")).map(String::from))
             .unwrap_or_default();
-        out.push(
+        out.push((
             Outcome::pass(format!("NCCL loaded its net plugin {v}"))
-                .with_evidence(evs(a, loaded))
+                .with_evidence(evs(a, loaded.iter().copied()))
                 .value("loaded"),
-        );
+            loaded.clone(),
+        ));
     }
-    out
+    per_stream(out)
 }
 
 fn nccl_provider(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
@@ -277,10 +471,54 @@ fn normalise_network(n: &str) -> String {
     }
 }
 
+/// Each stream's NCCL network: its `Using network` line, or else what its channel lines
+/// (`via NET/Socket/0`), or its socket or IB transport lines say, when the stream shows no
+/// plugin at work. The flag says the network was inferred.
+fn nccl_networks(a: &Analysis) -> Vec<(String, &Event, bool)> {
+    let mut out: Vec<(String, &Event, bool)> = a
+        .of("nccl.network")
+        .map(|e| (normalise_network(e.cap("network").unwrap_or("?")), e, false))
+        .collect();
+    let stated: Vec<&str> = out.iter().map(|(_, e, _)| e.stream.as_str()).collect();
+    let plugin_streams: Vec<&str> = a
+        .of("ofi.provider")
+        .chain(a.of("ofi.init"))
+        .chain(a.of("nccl.plugin-loaded"))
+        .map(|e| e.stream.as_str())
+        .collect();
+    let mut inferred: Vec<(String, &Event, bool)> = Vec::new();
+    for e in a.of("nccl.channel") {
+        if !stated.contains(&e.stream.as_str()) {
+            inferred.push((normalise_network(e.cap("net").unwrap_or("?")), e, true));
+        }
+    }
+    let channel_streams: Vec<String> = inferred.iter().map(|(_, e, _)| e.stream.clone()).collect();
+    for (kind, net) in [("nccl.socket", "Socket"), ("nccl.ib", "IB")] {
+        for e in a.of(kind) {
+            let s = e.stream.as_str();
+            // Sockets on loopback only: a single-node run, no inter-node network at all.
+            let loopback =
+                e.cap("ifs").is_some_and(|i| i.starts_with("[0]lo:") && !i.contains("[1]"));
+            if !loopback
+                && !stated.contains(&s)
+                && !plugin_streams.contains(&s)
+                && !channel_streams.iter().any(|c| c == s)
+            {
+                inferred.push((net.to_string(), e, true));
+            }
+        }
+    }
+    out.extend(inferred);
+    out
+}
+
 fn nccl_network(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
-    let groups =
-        by_value(a.of("nccl.network"), |e| normalise_network(e.cap("network").unwrap_or("?")));
-    groups
+    let nets = nccl_networks(a);
+    let mut groups: BTreeMap<String, Vec<(&Event, bool)>> = BTreeMap::new();
+    for (net, e, inferred) in nets {
+        groups.entry(net).or_default().push((e, inferred));
+    }
+    let out = groups
         .into_iter()
         .map(|(net, events)| {
             let o = match net.as_str() {
@@ -292,12 +530,25 @@ fn nccl_network(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
                     efa.unwrap_or("")
                 ))
                 .remediation("On EFA, NCCL must use aws-ofi-nccl's Libfabric network: install the plugin and put it on LD_LIBRARY_PATH (or NCCL_NET_PLUGIN=ofi)."),
-                "IB" => Outcome::pass("NCCL uses NET/IB (InfiniBand verbs; not an EFA path)"),
+                "IB" => Outcome::pass("NCCL uses NET/IB (InfiniBand verbs on an InfiniBand/RoCE host; not an EFA path, not a failure)"),
                 other => Outcome::pass(format!("NCCL uses the {other} network")),
             };
-            o.with_evidence(evs(a, events)).value(net)
+            let mut o = o;
+            if events.iter().all(|(_, inferred)| *inferred) {
+                let from = if events.iter().any(|(e, _)| e.kind == "nccl.channel") {
+                    "its channel lines"
+                } else if net == "IB" {
+                    "`NET/IB : Using`"
+                } else {
+                    "`NET/Socket : Using`"
+                };
+                o.summary.push_str(&format!(" (inferred from {from}; no `Using network` line)"));
+            }
+            let list: Vec<&Event> = events.iter().map(|(e, _)| *e).collect();
+            (o.with_evidence(evs(a, list.iter().copied())).value(net), list)
         })
-        .collect()
+        .collect();
+    per_stream(out)
 }
 
 fn is_libfabric_net(n: &str) -> bool {
@@ -547,8 +798,20 @@ fn mr_memlock(a: &Analysis) -> Vec<Outcome> {
         .value("4112")]
 }
 
+/// The successful-transfer count a metrics line reports: `Num successful transfers=N`, or
+/// `num_successful_transfers=N` inside the early `KVTransferAggregatedStats(...)` form.
+fn successful_transfers(e: &Event) -> Option<u64> {
+    if let Some(n) = e.cap("ok") {
+        return n.parse().ok();
+    }
+    let raw = e.cap("raw")?;
+    let (_, rest) = raw.split_once("num_successful_transfers=")?;
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
 fn kv_transfer(a: &Analysis) -> Vec<Outcome> {
     let mut out = Vec::new();
+    let nixl = nixl_in_logs(a);
     let failed: Vec<&Event> = a
         .of("kv.transfer-failed")
         .chain(a.of("fabric.abort").filter(|e| e.cap("efa").is_some_and(|c| c != "4112")))
@@ -559,24 +822,22 @@ fn kv_transfer(a: &Analysis) -> Vec<Outcome> {
                     .any(|k| m.contains(k))
             })
         }))
+        // A UCX transport error under a NIXL worker is a transfer that failed on the wire.
+        .chain(a.of("ucx.transport").filter(|e| nixl && e.cap("level") == Some("ERROR")))
         .collect();
     if !failed.is_empty() {
-        out.push(
+        out.push((
             Outcome::fail("KV-cache transfers failed")
                 .with_evidence(evs(a, failed.clone()))
-                .remediation("Look at the lines before the failure: a peer on another backend (`no common backend`), a disconnected prefill/decode peer, or libfabric completion errors (check the security group and `efa-doctor probe pair`).")
+                .remediation("Look at the lines before the failure: a peer on another backend (`no common backend`), a disconnected prefill/decode peer (NIXL_ERR_REMOTE_DISCONNECT; NIXL drops the peer's metadata, so later transfers fail with `metadata for remote agent ... not found` until it reconnects), or transport completion errors (check the security group and `efa-doctor probe pair`; on EFA use the LIBFABRIC backend).")
                 .value("failed"),
-        );
+            failed.clone(),
+        ));
     }
-    let ok_metrics: Vec<&Event> = a
-        .of("kv.metrics")
-        .filter(|e| {
-            e.cap("ok").and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 0)
-                || e.cap("raw").is_some()
-        })
-        .collect();
+    let ok_metrics: Vec<&Event> =
+        a.of("kv.metrics").filter(|e| successful_transfers(e).is_some_and(|n| n > 0)).collect();
     let zero_metrics: Vec<&Event> =
-        a.of("kv.metrics").filter(|e| e.cap("ok") == Some("0")).collect();
+        a.of("kv.metrics").filter(|e| successful_transfers(e) == Some(0)).collect();
     let hits: Vec<&Event> = a
         .of("kv.external-hit")
         .filter(|e| e.cap("rate").and_then(|r| r.parse::<f64>().ok()).is_some_and(|r| r > 0.0))
@@ -596,30 +857,35 @@ fn kv_transfer(a: &Analysis) -> Vec<Outcome> {
         };
         let mut ev_lines = ok_metrics.clone();
         ev_lines.extend(hits.iter().copied());
-        out.push(Outcome::pass(what).with_evidence(evs(a, ev_lines)).value("ok"));
+        out.push((
+            Outcome::pass(what).with_evidence(evs(a, ev_lines.iter().copied())).value("ok"),
+            ev_lines,
+        ));
     } else if !zero_metrics.is_empty() && failed.is_empty() {
-        out.push(
-            Outcome::warn("vLLM's KV transfer metrics show no successful transfer")
-                .with_evidence(evs(a, zero_metrics))
-                .remediation("Check that requests reach the decode worker and that prefill and decode run the same NIXL backend.")
+        out.push((
+            Outcome::warn("no transfers seen: the KV transfer metrics count zero successful transfers, which is not success")
+                .with_evidence(evs(a, zero_metrics.iter().copied()))
+                .remediation("Check that requests reach the decode worker and that prefill and decode run the same NIXL backend; a line with a non-zero `Num successful transfers` shows transfers working.")
                 .value("none"),
-        );
+            zero_metrics.clone(),
+        ));
     }
-    out
+    per_stream(out)
 }
 
 fn tcp_fallback(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
     let mut out = Vec::new();
-    let nccl: Vec<&Event> = a
-        .of("nccl.network")
-        .filter(|e| e.cap("network").is_some_and(|n| normalise_network(n) == "Socket"))
+    let nccl: Vec<&Event> = nccl_networks(a)
+        .into_iter()
+        .filter(|(net, _, _)| net == "Socket")
+        .map(|(_, e, _)| e)
         .chain(a.of("ofi.provider").filter(|e| {
             e.cap("provider").is_some_and(|p| p.starts_with("tcp") || p.starts_with("sockets"))
         }))
         .collect();
     if !nccl.is_empty() {
         out.push(
-            Outcome::fail("NCCL's inter-node traffic runs over TCP")
+            Outcome::fail(format!("NCCL's inter-node traffic runs over TCP{}", streams_of(&nccl)))
                 .with_evidence(evs(a, nccl.clone()))
                 .remediation("Make NCCL use aws-ofi-nccl with the efa provider (nccl.net-plugin, nccl.provider).")
                 .value("nccl"),
@@ -649,8 +915,26 @@ fn tcp_fallback(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
                 .value("nixl"),
         );
     }
+    // UCX on TCP: its lane selection, or its tcp transport's errors under a NIXL worker.
+    let nixl = nixl_in_logs(a);
+    // `tcp/lo` is loopback: both agents on one host, no network involved.
+    let ucx: Vec<&Event> = a
+        .of("ucx.tcp")
+        .filter(|e| e.cap("dev").is_some_and(|d| d != "tcp/lo"))
+        .chain(
+            a.of("ucx.transport")
+                .filter(|e| nixl && e.cap("file").is_some_and(|f| f.starts_with("tcp"))),
+        )
+        .collect();
+    if efa.is_none() && !ucx.is_empty() {
+        out.push(
+            Outcome::warn("UCX moves data over TCP sockets (tcp lanes): on an EFA or RDMA node this is a fallback, ~10-100× slower")
+                .with_evidence(evs(a, ucx.iter().copied()))
+                .remediation("If this node has EFA, use NIXL's LIBFABRIC backend; with UCX on an RDMA NIC, check UCX_TLS and that UCX was built with the verbs and CUDA transports (`ucx_info -d`).")
+                .value("ucx"),
+        );
+    }
     if efa.is_some() {
-        let ucx: Vec<&Event> = a.of("ucx.tcp").collect();
         if ucx.is_empty() && out.is_empty() {
             // Positive evidence that traffic is on EFA.
             let on_efa: Vec<&Event> = a
@@ -701,7 +985,40 @@ pub fn interpret(a: &Analysis, f: &Facts) -> BTreeMap<&'static str, Vec<Outcome>
     m.insert("mr.memlock", mr_memlock(a));
     m.insert("kv.transfer", kv_transfer(a));
     m.insert("transport.tcp-fallback", tcp_fallback(a, efa));
+    for outcomes in m.values_mut() {
+        for o in outcomes.iter_mut() {
+            explain_evidence(a, o);
+        }
+    }
     m
+}
+
+/// Names, in `details.why`, the rule behind each evidence line: what it proves and which
+/// statements of which component versions it recognises (the evidence table, checks/rules/).
+fn explain_evidence(a: &Analysis, o: &mut Outcome) {
+    let mut why: Vec<serde_json::Value> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for ev in &o.evidence {
+        let Some(line) = ev.line else { continue };
+        let Some(e) = a.events.iter().find(|e| e.line == line && a.source_of(e) == ev.source)
+        else {
+            continue;
+        };
+        if seen.contains(&e.rule.as_str()) {
+            continue;
+        }
+        seen.push(&e.rule);
+        let info = a.rule_info.get(&e.rule).cloned().unwrap_or_default();
+        why.push(serde_json::json!({
+            "rule": e.rule,
+            "line": line,
+            "proves": info.proves,
+            "statements": info.statements,
+        }));
+    }
+    if !why.is_empty() && o.details.is_none() {
+        o.details = Some(serde_json::json!({ "why": why }));
+    }
 }
 
 /// What a log check says when the logs hold nothing for it.

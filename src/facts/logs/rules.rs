@@ -8,6 +8,16 @@
 //! literals = ["Using network "]      # prefilter: the line must contain one of these
 //! regex = 'Using network (?P<network>[\w ]+?)\s*$'
 //! source = "where the string comes from"
+//! proves = "what a match means"           # shown with the verdict it feeds
+//! checks = ["nccl.network"]               # the verdicts it can feed (built-in rules)
+//!
+//! [[rule.statement]]                 # the evidence table: one entry per log statement
+//! component = "nccl"                 # the program that prints it
+//! file = "src/init.cc"               # its source file, at the newest version listed
+//! format = "Using network %s"        # the format string, as written in the source
+//! versions = "2.6.4-2.30.7"          # the releases whose source holds it
+//! example = "NCCL INFO Using network Socket"   # a line the rule must match (tested)
+//! example_from = "fixture.log"       # the corpus file holding it, or "format string"
 //!
 //! [rule.result]                      # optional: emit a result for every matching line
 //! id = "site.my-check"
@@ -49,6 +59,27 @@ struct RawRule {
     source: Option<String>,
     #[serde(default)]
     result: Option<RawResult>,
+    #[serde(default)]
+    proves: Option<String>,
+    #[serde(default)]
+    checks: Vec<String>,
+    #[serde(default)]
+    statement: Vec<Statement>,
+}
+
+/// One log statement of a component: where it is printed and since when, with a line the rule
+/// must match. Together these are the evidence table behind every log verdict.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    pub component: String,
+    pub file: String,
+    pub format: String,
+    pub versions: String,
+    pub example: String,
+    /// The corpus file (tests/fixtures/logs) the example comes from, or `format string` when
+    /// it was composed from the format string.
+    pub example_from: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,22 +117,50 @@ pub struct Rule {
     pub regex: Regex,
     pub source: Option<String>,
     pub result: Option<RuleResult>,
+    /// What a match proves, in a sentence.
+    pub proves: Option<String>,
+    /// The verdicts (check ids) the rule can feed.
+    pub checks: Vec<String>,
+    /// The log statements the rule recognises.
+    pub statements: Vec<Statement>,
     /// The file the rule came from.
     pub origin: String,
 }
+
+/// Shortest literal: Teddy, aho-corasick's SIMD searcher, fingerprints up to the first four
+/// bytes of every pattern, and one short pattern makes every position a candidate.
+pub const MIN_LITERAL: usize = 4;
 
 /// Compiled rules with their literal prefilter.
 #[derive(Debug)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
-    /// Every distinct literal, leftmost-first: finds the next candidate line fast (this
-    /// match kind lets aho-corasick use its SIMD "packed" searcher, which needs at most 64
-    /// literals; the built-in rules stay within that).
+    /// The anchors: the fewest literals such that every rule literal contains one of them,
+    /// leftmost-first. They find the next candidate line; with at most 32 anchors of at least
+    /// four bytes aho-corasick runs its fastest searcher (slim AVX2 Teddy), as ripgrep does.
     pub prefilter: AhoCorasick,
-    /// The same literals with standard semantics, to list every literal in one line.
+    /// The anchors themselves.
+    pub anchors: Vec<String>,
+    /// Every distinct rule literal with standard semantics, to list the literals of one
+    /// candidate line.
     pub per_line: AhoCorasick,
-    /// For each prefilter pattern, the rules that declared it.
+    /// For each `per_line` pattern, the rules that declared it.
     pub rules_of_literal: Vec<Vec<usize>>,
+}
+
+/// The literals no other literal is a substring of: a line holding any literal holds one of
+/// these, so they are a complete prefilter.
+fn anchors_of(literals: &[String]) -> Vec<String> {
+    let mut sorted: Vec<&String> = literals.iter().collect();
+    sorted.sort_by_key(|l| l.len());
+    let mut anchors: Vec<String> = Vec::new();
+    for l in sorted {
+        if !anchors.iter().any(|a| l.contains(a.as_str())) {
+            anchors.push(l.clone());
+        }
+    }
+    anchors.sort();
+    anchors
 }
 
 fn parse_status(s: &str) -> Option<Status> {
@@ -119,9 +178,9 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Vec<Rule>, String> {
     raw.rule
         .into_iter()
         .map(|r| {
-            if r.literals.is_empty() || r.literals.iter().any(|l| l.len() < 3) {
+            if r.literals.is_empty() || r.literals.iter().any(|l| l.len() < MIN_LITERAL) {
                 return Err(format!(
-                    "{origin}: rule {}: needs literals of 3 or more characters",
+                    "{origin}: rule {}: needs literals of {MIN_LITERAL} or more characters",
                     r.id
                 ));
             }
@@ -161,6 +220,9 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Vec<Rule>, String> {
                 regex,
                 source: r.source,
                 result,
+                proves: r.proves,
+                checks: r.checks,
+                statements: r.statement,
                 origin: origin.to_string(),
             })
         })
@@ -189,16 +251,18 @@ impl RuleSet {
                 }
             }
         }
-        let build = |kind| {
+        let build = |kind, patterns: &[String]| {
             AhoCorasickBuilder::new()
                 .match_kind(kind)
-                .build(&literals)
+                .build(patterns)
                 .map_err(|e| format!("cannot build the literal prefilter: {e}"))
         };
+        let anchors = anchors_of(&literals);
         Ok(RuleSet {
             rules,
-            prefilter: build(MatchKind::LeftmostFirst)?,
-            per_line: build(MatchKind::Standard)?,
+            prefilter: build(MatchKind::LeftmostFirst, &anchors)?,
+            anchors,
+            per_line: build(MatchKind::Standard, &literals)?,
             rules_of_literal,
         })
     }
@@ -279,19 +343,36 @@ mod tests {
         assert!(rules.len() > 40);
         let set = RuleSet::new(rules).unwrap();
         assert!(
-            set.rules_of_literal.len() <= 64,
-            "{} literals: the packed searcher takes 64",
-            set.rules_of_literal.len()
+            set.anchors.len() <= 32,
+            "{} anchors {:?}: slim Teddy takes 32",
+            set.anchors.len(),
+            set.anchors
         );
+        assert!(set.anchors.iter().all(|a| a.len() >= MIN_LITERAL));
+        // JSON shippers escape `"` and `\`: an anchor holding one would miss the line.
+        assert!(set.anchors.iter().all(|a| !a.contains(['"', '\\'])), "{:?}", set.anchors);
+    }
+
+    #[test]
+    fn anchors_cover_every_literal() {
+        let lits: Vec<String> =
+            ["NET/Plugin", "via NET/", "NET/", "Failed to load", "ailed"].map(String::from).into();
+        assert_eq!(anchors_of(&lits), ["NET/", "ailed"]);
     }
 
     #[test]
     fn bad_rules_are_refused_with_their_name() {
-        let e = parse_file("x.toml", "[[rule]]\nid='a'\nevent='e'\nliterals=['abc']\nregex='('\n")
+        let e = parse_file("x.toml", "[[rule]]\nid='a'\nevent='e'\nliterals=['abcd']\nregex='('\n")
             .unwrap_err();
         assert!(e.contains("x.toml") && e.contains("rule a"), "{e}");
-        assert!(parse_file("x.toml", "[[rule]]\nid='a'\nliterals=['abc']\nregex='abc'\n").is_err());
-        let ok = "[[rule]]\nid='a'\nliterals=['abc']\nregex='abc'\n[rule.result]\nid='site.x'\nstatus='warn'\nsummary='s'\n";
+        assert!(
+            parse_file("x.toml", "[[rule]]\nid='a'\nliterals=['abcd']\nregex='abc'\n").is_err()
+        );
+        assert!(
+            parse_file("x.toml", "[[rule]]\nid='a'\nevent='e'\nliterals=['abc']\nregex='abc'\n")
+                .is_err()
+        );
+        let ok = "[[rule]]\nid='a'\nliterals=['abcd']\nregex='abc'\n[rule.result]\nid='site.x'\nstatus='warn'\nsummary='s'\n";
         assert_eq!(
             parse_file("x.toml", ok).unwrap()[0].result.as_ref().unwrap().status,
             Status::Warn
