@@ -513,6 +513,84 @@ impl Root {
         }
     }
 
+    /// `path` as process `pid` sees it, through its `/proc/PID/root` (a container's own
+    /// filesystem, not the host's file of the same name). Live and mounted roots let the
+    /// kernel resolve that link; a directory or snapshot holds the files under
+    /// `proc/PID/root/`.
+    fn in_process(&self, pid: u32, path: &str) -> (String, Option<PathBuf>) {
+        let rel = format!("proc/{pid}/root/{}", normalise(path));
+        match &self.backend {
+            Backend::Dir(base) if matches!(self.kind, RootKind::Live | RootKind::HostMount) => {
+                let full = base.join(&rel);
+                (rel, Some(full))
+            }
+            _ => (rel, None),
+        }
+    }
+
+    /// Reads a file in process `pid`'s own filesystem (see [`Root::in_process`]), unrecorded:
+    /// libraries are large and snapshots keep what was derived from them instead.
+    pub fn read_in_process(&self, pid: u32, path: &str) -> Result<Arc<Vec<u8>>, ReadError> {
+        match self.in_process(pid, path) {
+            (rel, Some(full)) => Ok(Arc::new(read_node_file(&full, &rel, MAX_FILE_BYTES)?)),
+            (rel, None) => self.read_blob(&rel),
+        }
+    }
+
+    /// Whether `path` exists in process `pid`'s own filesystem, unrecorded.
+    pub fn exists_in_process(&self, pid: u32, path: &str) -> bool {
+        match self.in_process(pid, path) {
+            (_, Some(full)) => full.exists(),
+            (rel, None) => {
+                self.resolve(&rel, true).is_ok_and(|c| self.node_kind(&c).ok().flatten().is_some())
+            }
+        }
+    }
+
+    /// The targets of the symlinks in `dir` (a process's `fd/`), at most `max` of them;
+    /// only those `keep` accepts are returned and recorded: the others (sockets, the
+    /// worker's open files) are neither shown nor kept in a snapshot.
+    pub fn links_in(
+        &self,
+        dir: &str,
+        max: usize,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, ReadError> {
+        let canon = self.resolve(dir, true)?;
+        let names = match &self.backend {
+            Backend::Dir(base) => read_dir_names(&base.join(&canon), dir)?,
+            Backend::Mem(tree) => match tree.get(&canon) {
+                Some(MemNode::Dir) => tree.children(&canon),
+                Some(_) => return Err(ReadError::new(dir, ReadErrorKind::NotADirectory)),
+                None => return Err(ReadError::new(dir, ReadErrorKind::NotFound)),
+            },
+        };
+        let mut kept = Vec::new();
+        let mut shown = Vec::new();
+        for name in names.iter().take(max) {
+            let path = join(&canon, name);
+            let Ok(raw) = self.raw_readlink(&path) else { continue };
+            // A snapshot stores link targets relative to the link (see the capture's
+            // `relative_target`); the kernel shows them absolute.
+            let target = if raw.starts_with('/') || !raw.contains('/') {
+                raw.clone()
+            } else {
+                absolute_from(&canon, &raw)
+            };
+            if keep(&target) {
+                self.record(|r| {
+                    r.links.insert(path.clone(), raw.clone());
+                });
+                shown.push(name.clone());
+                kept.push(target);
+            }
+        }
+        // The listing a snapshot keeps names only the kept links.
+        self.record_listing(canon, shown);
+        kept.sort();
+        Ok(kept)
+    }
+
     /// The target of a symlink, as stored.
     pub fn read_link(&self, rel: &str) -> Result<String, ReadError> {
         let norm = normalise(rel);
@@ -726,6 +804,22 @@ fn split_last(norm: &str) -> (&str, &str) {
         Some(i) => (&norm[..i], &norm[i + 1..]),
         None => ("", norm),
     }
+}
+
+/// `target`, relative to the directory `dir` (root-relative), as an absolute path: `..`
+/// stops at the root.
+fn absolute_from(dir: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = dir.split('/').filter(|c| !c.is_empty()).collect();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 fn join(dir: &str, name: &str) -> String {
