@@ -44,28 +44,6 @@ impl ElfInfo {
     }
 }
 
-#[cfg(test)]
-mod order_tests {
-    use super::*;
-
-    /// ld.so(8): LD_LIBRARY_PATH is searched before DT_RUNPATH; only DT_RPATH comes first,
-    /// and DT_RPATH is ignored when DT_RUNPATH is present.
-    #[test]
-    fn loader_search_order() {
-        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let env = v(&["/env"]);
-        let sys = v(&["/usr/lib"]);
-        let runpath =
-            ElfInfo { runpath: v(&["$ORIGIN/../lib"]), rpath: v(&["/old"]), ..ElfInfo::default() };
-        assert_eq!(
-            runpath.search_order("/p/lib", &env, &sys),
-            v(&["/env", "/p/lib/../lib", "/usr/lib"])
-        );
-        let rpath = ElfInfo { rpath: v(&["/old"]), ..ElfInfo::default() };
-        assert_eq!(rpath.search_order("/p", &env, &sys), v(&["/old", "/env", "/usr/lib"]));
-    }
-}
-
 fn machine_name(m: elf::Machine) -> String {
     if m == elf::EM_X86_64 {
         "x86_64".into()
@@ -303,5 +281,27 @@ mod tests {
         });
         assert_eq!(found.0, ["aws-ofi-nccl 1.2"]);
         assert_eq!(found.1, None);
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    /// ld.so(8): LD_LIBRARY_PATH is searched before DT_RUNPATH; only DT_RPATH comes first,
+    /// and DT_RPATH is ignored when DT_RUNPATH is present.
+    #[test]
+    fn loader_search_order() {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let env = v(&["/env"]);
+        let sys = v(&["/usr/lib"]);
+        let runpath =
+            ElfInfo { runpath: v(&["$ORIGIN/../lib"]), rpath: v(&["/old"]), ..ElfInfo::default() };
+        assert_eq!(
+            runpath.search_order("/p/lib", &env, &sys),
+            v(&["/env", "/p/lib/../lib", "/usr/lib"])
+        );
+        let rpath = ElfInfo { rpath: v(&["/old"]), ..ElfInfo::default() };
+        assert_eq!(rpath.search_order("/p", &env, &sys), v(&["/old", "/env", "/usr/lib"]));
     }
 }
