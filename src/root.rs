@@ -513,16 +513,17 @@ impl Root {
         }
     }
 
-    /// `path` as process `pid` sees it, through its `/proc/PID/root` (a container's own
-    /// filesystem, not the host's file of the same name). Live and mounted roots let the
-    /// kernel resolve that link; a directory or snapshot holds the files under
-    /// `proc/PID/root/`.
-    fn in_process(&self, pid: u32, path: &str) -> (String, Option<PathBuf>) {
-        let rel = format!("proc/{pid}/root/{}", normalise(path));
+    /// `path` as process `pid` sees it: in its own filesystem (a container's files, not the
+    /// host's of the same name). Live and mounted roots open the process's root directory
+    /// (`/proc/PID/root`) and resolve `path` inside it, symlinks included, as that process
+    /// would (`openat2` with `RESOLVE_IN_ROOT`); a directory or snapshot holds the files
+    /// under `proc/PID/root/`.
+    fn in_process(&self, pid: u32, path: &str) -> (String, Option<(PathBuf, String)>) {
+        let inner = normalise(path);
+        let rel = format!("proc/{pid}/root/{inner}");
         match &self.backend {
             Backend::Dir(base) if matches!(self.kind, RootKind::Live | RootKind::HostMount) => {
-                let full = base.join(&rel);
-                (rel, Some(full))
+                (rel, Some((base.join(format!("proc/{pid}/root")), inner)))
             }
             _ => (rel, None),
         }
@@ -532,7 +533,21 @@ impl Root {
     /// libraries are large and snapshots keep what was derived from them instead.
     pub fn read_in_process(&self, pid: u32, path: &str) -> Result<Arc<Vec<u8>>, ReadError> {
         match self.in_process(pid, path) {
-            (rel, Some(full)) => Ok(Arc::new(read_node_file(&full, &rel, MAX_FILE_BYTES)?)),
+            (rel, Some((proc_root, inner))) => {
+                let file =
+                    open_in_root(&proc_root, &inner).map_err(|e| ReadError::from_io(&rel, &e))?;
+                let meta = file.metadata().map_err(|e| ReadError::from_io(&rel, &e))?;
+                if let Some(what) = special_type(&meta.file_type()) {
+                    return Err(ReadError::new(&rel, not_regular(what)));
+                }
+                if meta.len() > MAX_FILE_BYTES {
+                    let (size, limit) = (meta.len(), MAX_FILE_BYTES);
+                    return Err(ReadError::new(&rel, ReadErrorKind::TooLarge { size, limit }));
+                }
+                let buf = read_at_most(file, meta.len(), MAX_FILE_BYTES)
+                    .map_err(|e| ReadError::from_io(&rel, &e))?;
+                Ok(Arc::new(buf))
+            }
             (rel, None) => self.read_blob(&rel),
         }
     }
@@ -540,7 +555,7 @@ impl Root {
     /// Whether `path` exists in process `pid`'s own filesystem, unrecorded.
     pub fn exists_in_process(&self, pid: u32, path: &str) -> bool {
         match self.in_process(pid, path) {
-            (_, Some(full)) => full.exists(),
+            (_, Some((proc_root, inner))) => open_in_root(&proc_root, &inner).is_ok(),
             (rel, None) => {
                 self.resolve(&rel, true).is_ok_and(|c| self.node_kind(&c).ok().flatten().is_some())
             }
@@ -905,6 +920,34 @@ fn open_resolved(path: &Path) -> std::io::Result<std::fs::File> {
         }
     }
     open_nonblocking(path, true)
+}
+
+/// Opens `inner` inside the directory `root_dir` (a process's `/proc/PID/root`) as if
+/// `root_dir` were `/`: absolute symlinks and `..` stay inside it, magic links are refused
+/// (`openat2` `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`). Without openat2 (kernel < 5.6)
+/// nothing is opened: a plain open would resolve a container's absolute symlinks on the
+/// host.
+fn open_in_root(root_dir: &Path, inner: &str) -> std::io::Result<std::fs::File> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
+    use std::os::fd::AsFd;
+    let dir = open(
+        root_dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let target = if inner.is_empty() { "." } else { inner };
+    let how = |flags: OFlag| {
+        OpenHow::new()
+            .flags(flags | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+    };
+    // O_PATH first: a device node is never really opened (opening some has side effects).
+    let path = std::fs::File::from(openat2(dir.as_fd(), target, how(OFlag::O_PATH))?);
+    if !path.metadata()?.is_file() {
+        return Ok(path);
+    }
+    let fd = openat2(dir.as_fd(), target, how(OFlag::O_RDONLY | OFlag::O_NONBLOCK))?;
+    Ok(std::fs::File::from(fd))
 }
 
 /// Reads a node file at `path` (see [`open_resolved`]). Regular files only, at most `limit`
