@@ -662,8 +662,16 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
             k.starts_with("FI_")
                 || k.starts_with("NIXL_")
                 || k.starts_with("UCX_")
-                || *k == "NCCL_NET_PLUGIN"
-                || *k == "LD_LIBRARY_PATH"
+                || k.starts_with("OFI_NCCL_")
+                || k.ends_with("FORK_SAFE")
+                || [
+                    "NCCL_NET_PLUGIN",
+                    "NCCL_NET",
+                    "NCCL_NET_GDR_LEVEL",
+                    "NCCL_PROTO",
+                    "LD_LIBRARY_PATH",
+                ]
+                .contains(&k.as_str())
         })
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
@@ -673,9 +681,87 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
     );
     let efa = f.rdma.has_efa();
     if let Some(prov) = env.get("FI_PROVIDER") {
-        if efa && !prov.split(',').any(|x| x.trim() == "efa") {
+        if efa && !provider_filter_allows(prov, "efa") {
             fails.push(format!("FI_PROVIDER={prov} excludes the efa provider"));
             fixes.push("Set FI_PROVIDER=efa (or unset it: libfabric picks efa itself).");
+        }
+    }
+    let set = |k: &str| env.get(k).map(String::as_str);
+    let on = |k: &str| set(k).is_some_and(truthy);
+    let off = |k: &str| {
+        set(k).is_some_and(|v| {
+            matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "no" | "off")
+        })
+    };
+    // NCCL matches NCCL_NET against the plugin's name (strcasecmp); aws-ofi-nccl renamed
+    // itself "AWS Libfabric" -> "Libfabric" in 1.13.0.
+    if set("NCCL_NET").is_some_and(|n| n.trim().eq_ignore_ascii_case("AWS Libfabric")) && efa {
+        fails.push("NCCL_NET=\"AWS Libfabric\" names aws-ofi-nccl before 1.13; 1.13 and later call it \"Libfabric\", so NCCL finds no such network".into());
+        fixes.push("Set NCCL_NET=Libfabric (aws-ofi-nccl >= 1.13), or unset NCCL_NET.");
+    }
+    if on("FI_HMEM_DISABLE_P2P") && efa {
+        fails.push("FI_HMEM_DISABLE_P2P turns off peer-to-peer: the efa provider registers GPU memory without the device and copies it through host memory".into());
+        fixes.push("Unset FI_HMEM_DISABLE_P2P.");
+    }
+    let in_tree =
+        !f.modules.versions.contains_key("efa") && f.modules.is_loaded("efa") == Some(true);
+    for (var, who_reads) in
+        [("FI_HMEM_CUDA_USE_DMABUF", "libfabric"), ("OFI_NCCL_DISABLE_DMABUF", "aws-ofi-nccl")]
+    {
+        let disabled = if var == "OFI_NCCL_DISABLE_DMABUF" { on(var) } else { off(var) };
+        if disabled && efa {
+            let msg = format!(
+                "{var}={} turns off {who_reads}'s dma-buf registration of GPU memory",
+                set(var).unwrap_or("")
+            );
+            // The in-tree EFA driver has no peer-memory path: dma-buf is the only one.
+            if in_tree {
+                fails.push(format!("{msg}, the only GPU memory path of the in-tree EFA driver"));
+            } else {
+                warns.push(format!(
+                    "{msg} (the out-of-tree driver's P2P provider is then the only GPU memory path)"
+                ));
+            }
+            fixes.push("Unset it: dma-buf is the GPU memory path on current kernels.");
+        }
+    }
+    if let Some(level) = set("NCCL_NET_GDR_LEVEL")
+        .filter(|l| matches!(l.trim().to_ascii_uppercase().as_str(), "LOC" | "0"))
+    {
+        if efa {
+            fails.push(format!("NCCL_NET_GDR_LEVEL={level} never allows GPUDirect RDMA (a NIC is always farther than LOC)"));
+            fixes.push("Unset NCCL_NET_GDR_LEVEL (NCCL picks PXB) or set it to the GPU-NIC distance efa.topology shows (PIX/PXB).");
+        }
+    }
+    if set("NCCL_PROTO").is_some_and(|p| p.trim().eq_ignore_ascii_case("simple")) {
+        let ofi = f
+            .efa_stack
+            .aws_ofi_nccl
+            .iter()
+            .find_map(|c| c.version.as_deref())
+            .and_then(Version::parse);
+        if ofi.as_ref().is_some_and(|v| !v.below(&[1, 6])) {
+            warns.push(format!(
+                "NCCL_PROTO=simple was needed only with aws-ofi-nccl 1.5 and older (this node has {}): it turns off NCCL's LL and LL128 protocols",
+                ofi.map(|v| v.to_string()).unwrap_or_default()
+            ));
+            fixes.push("Unset NCCL_PROTO.");
+        }
+    }
+    let fork = ["RDMAV_FORK_SAFE", "IBV_FORK_SAFE", "FI_EFA_FORK_SAFE"]
+        .into_iter()
+        .find(|k| if *k == "FI_EFA_FORK_SAFE" { on(k) } else { set(k).is_some() });
+    if let (Some(fork), true) = (fork, on("FI_EFA_USE_HUGE_PAGE")) {
+        fails.push(format!("{fork} with FI_EFA_USE_HUGE_PAGE=1: the efa provider aborts at start-up (rdma-core's fork support cannot protect huge pages)"));
+        fixes.push("Unset FI_EFA_USE_HUGE_PAGE if the application forks, else unset the fork-safety variable.");
+    }
+    if on("FI_EFA_USE_HUGE_PAGE") {
+        if let Some(l) = p.hugetlb_2m_limit.as_ref().filter(|l| l.bytes == Some(0)) {
+            fails.push(format!(
+                "FI_EFA_USE_HUGE_PAGE=1 but the process's hugetlb cgroup allows 0 bytes of 2 MiB pages ({}): the first touch of a huge page raises SIGBUS",
+                l.source
+            ));
+            fixes.push("Request hugepages-2Mi for the pod (resources.limits), or unset FI_EFA_USE_HUGE_PAGE.");
         }
     }
     let lib_version = f.libfabric.version.as_deref().and_then(Version::parse);
@@ -774,6 +860,18 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
         );
     };
     Some(o.with_evidence(ev).remediation(fixes.join(" ")))
+}
+
+/// Whether libfabric's `FI_PROVIDER` filter lets `name` through: a comma-separated list,
+/// `^` in front negates the whole list, names compare case-insensitively
+/// (`ofi_create_filter` / `ofi_apply_filter`, src/fabric.c, libfabric v2.6.0).
+fn provider_filter_allows(filter: &str, name: &str) -> bool {
+    let (negated, list) = match filter.trim().strip_prefix('^') {
+        Some(rest) => (true, rest),
+        None => (false, filter.trim()),
+    };
+    let listed = list.split(',').any(|x| x.trim().eq_ignore_ascii_case(name));
+    listed != negated
 }
 
 pub struct Memlock;
@@ -907,6 +1005,88 @@ mod tests {
     use super::*;
     use crate::root::{ReadError, ReadErrorKind};
     use crate::verdict::Status;
+
+    #[test]
+    fn fi_provider_is_a_negatable_case_insensitive_list() {
+        for (filter, allows) in [
+            ("efa", true),
+            ("EFA", true),
+            ("tcp,efa", true),
+            ("tcp", false),
+            ("^efa", false),
+            ("^tcp,shm", true),
+            ("^TCP,EFA", false),
+            ("efa;ofi_rxm", false),
+        ] {
+            assert_eq!(provider_filter_allows(filter, "efa"), allows, "{filter}");
+        }
+    }
+
+    fn env_outcome(vars: &[(&str, &str)], f: &Facts) -> Outcome {
+        let p = ProcessFacts {
+            pid: 9,
+            env: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..ProcessFacts::default()
+        };
+        environment(f, &p).unwrap()
+    }
+
+    /// Issue 15 item 4: the variables users get wrong, each judged as the component reads it.
+    #[test]
+    fn variables_users_get_wrong() {
+        let mut f = Facts::default();
+        f.rdma.devices = Some(vec![crate::facts::rdma::RdmaDevice {
+            name: "rdmap79s0".into(),
+            is_efa: true,
+            ..Default::default()
+        }]);
+        for (vars, status, text) in [
+            (&[("NCCL_NET", "AWS Libfabric")][..], Status::Fail, "\"Libfabric\""),
+            (&[("NCCL_NET", "Libfabric")][..], Status::Pass, "consistent"),
+            (&[("FI_HMEM_DISABLE_P2P", "1")][..], Status::Fail, "peer-to-peer"),
+            (&[("FI_HMEM_CUDA_USE_DMABUF", "0")][..], Status::Warn, "dma-buf"),
+            (&[("OFI_NCCL_DISABLE_DMABUF", "1")][..], Status::Warn, "aws-ofi-nccl's dma-buf"),
+            (&[("NCCL_NET_GDR_LEVEL", "LOC")][..], Status::Fail, "never allows GPUDirect"),
+            (&[("NCCL_NET_GDR_LEVEL", "PXB")][..], Status::Pass, "consistent"),
+            (
+                &[("RDMAV_FORK_SAFE", "1"), ("FI_EFA_USE_HUGE_PAGE", "1")][..],
+                Status::Fail,
+                "aborts",
+            ),
+            (&[("RDMAV_FORK_SAFE", "1")][..], Status::Pass, "consistent"),
+            (&[("FI_PROVIDER", "^efa")][..], Status::Fail, "excludes the efa provider"),
+            (&[("FI_PROVIDER", "EFA")][..], Status::Pass, "consistent"),
+        ] {
+            let o = env_outcome(vars, &f);
+            assert_eq!(o.status, status, "{vars:?}: {}", o.summary);
+            assert!(o.summary.contains(text), "{vars:?}: {}", o.summary);
+        }
+        // The in-tree EFA driver has only dma-buf: turning it off is a failure there.
+        f.modules.loaded =
+            Some(crate::parse::proc::modules("efa 143360 0 - Live 0x0000000000000000\n"));
+        assert_eq!(env_outcome(&[("FI_HMEM_CUDA_USE_DMABUF", "0")], &f).status, Status::Fail);
+        // A pod without hugepages-2Mi has a hugetlb limit of 0: FI_EFA_USE_HUGE_PAGE=1 faults.
+        let p = ProcessFacts {
+            pid: 9,
+            env: [("FI_EFA_USE_HUGE_PAGE".to_string(), "1".to_string())].into(),
+            hugetlb_2m_limit: Some(crate::facts::process::HugetlbLimit {
+                bytes: Some(0),
+                source: "sys/fs/cgroup/kubepods/pod1/hugetlb.2MB.max".into(),
+            }),
+            ..ProcessFacts::default()
+        };
+        let o = environment(&f, &p).unwrap();
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert!(o.summary.contains("SIGBUS"), "{}", o.summary);
+        // NCCL_PROTO=simple is judged against the node's aws-ofi-nccl.
+        f.efa_stack.aws_ofi_nccl.push(crate::facts::stack::FabricConsumer {
+            version: Some("1.17.2".into()),
+            ..Default::default()
+        });
+        assert_eq!(env_outcome(&[("NCCL_PROTO", "simple")], &f).status, Status::Warn);
+        f.efa_stack.aws_ofi_nccl[0].version = Some("1.5.0".into());
+        assert_eq!(env_outcome(&[("NCCL_PROTO", "simple")], &f).status, Status::Pass);
+    }
 
     /// Another user's process read without privileges: every file is permission denied.
     fn unreadable_process() -> ProcessFacts {

@@ -82,6 +82,9 @@ pub struct ProcessFacts {
     /// `None` when `fd/` could not be read.
     #[serde(default)]
     pub rdma_fds: Option<Vec<String>>,
+    /// The 2 MiB huge-page limit of its hugetlb cgroup (`max`, or bytes), where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hugetlb_2m_limit: Option<HugetlbLimit>,
     /// What the libraries it maps say, read in its own filesystem.
     #[serde(default)]
     pub libs: ProcessLibs,
@@ -100,6 +103,39 @@ impl ProcessFacts {
     pub fn has_lib(&self, needle: &str) -> bool {
         self.lib(needle).next().is_some()
     }
+}
+
+/// A cgroup's 2 MiB huge-page limit and the file it was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HugetlbLimit {
+    /// `None` for `max` (unlimited).
+    pub bytes: Option<u64>,
+    pub source: String,
+}
+
+/// The 2 MiB hugetlb limit of the cgroup `proc/PID/cgroup` names: cgroup v2
+/// `hugetlb.2MB.max`, or v1's `hugetlb.2MB.limit_in_bytes` (Kubernetes gives a pod that
+/// requests no `hugepages-2Mi` a limit of 0).
+fn hugetlb_limit(root: &Root, pid: u32) -> Option<HugetlbLimit> {
+    let text = root.read_string(&format!("proc/{pid}/cgroup")).ok()?;
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let path = path.trim_start_matches('/');
+        let file = if id == "0" && controllers.is_empty() {
+            format!("sys/fs/cgroup/{path}/hugetlb.2MB.max")
+        } else if controllers.split(',').any(|c| c == "hugetlb") {
+            format!("sys/fs/cgroup/hugetlb/{path}/hugetlb.2MB.limit_in_bytes")
+        } else {
+            continue;
+        };
+        let file = file.replace("//", "/");
+        if let Ok(v) = root.read_value(&file) {
+            let bytes = if v == "max" { None } else { Some(v.parse().ok()?) };
+            return Some(HugetlbLimit { bytes, source: file });
+        }
+    }
+    None
 }
 
 /// What efa-doctor derived from the libraries a process maps, read in the process's own
@@ -369,6 +405,7 @@ fn inspect_with(
             p.unreadable.insert("fd".into(), why(&e));
         }
     }
+    p.hugetlb_2m_limit = hugetlb_limit(root, pid);
     p.libs = match captured {
         Some(c) => c.get(&pid).cloned().unwrap_or_default(),
         None => process_libs(root, &p),
