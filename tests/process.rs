@@ -67,7 +67,7 @@ fn discovery_finds_the_workers_and_not_the_shell() {
         ps["processes"].as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).collect();
     assert_eq!(
         pids,
-        [2001, 2002, 2003, 2004, 2005, 2006, 2008, 2009, 2010, 2011, 2012, 2013, 2014]
+        [2001, 2002, 2003, 2004, 2005, 2006, 2008, 2009, 2010, 2011, 2012, 2013, 2014, 2015, 2016]
     );
     let frameworks: Vec<&str> = ps["processes"]
         .as_array()
@@ -79,7 +79,7 @@ fn discovery_finds_the_workers_and_not_the_shell() {
         frameworks,
         [
             "vllm", "vllm", "sglang", "torch", "dynamo", "trtllm", "vllm", "trtllm", "dynamo",
-            "sglang", "", "vllm", "sglang"
+            "sglang", "", "vllm", "sglang", "torch", "torch"
         ]
     );
 }
@@ -275,6 +275,43 @@ fn libfabric_copies_in_one_process() {
     );
 }
 
+/// Issue 15 item 5: a container process's libraries resolve in its own filesystem
+/// (`/proc/PID/root`), not the node's. pid 2015's image has its own libfabric and an
+/// aws-ofi-nccl built against it: what it maps is right, although the node's aws-ofi-nccl
+/// resolves the EFA installer's libfabric. pid 2016 LD_PRELOADs another one.
+#[test]
+fn container_libraries_resolve_in_the_container() {
+    let r = check(&["--only", "process.libfabric-copies"]);
+    assert_result(
+        for_pid(&r, "process.libfabric-copies", 2015),
+        "pass",
+        "one libfabric",
+        "/usr/lib/x86_64-linux-gnu/libfabric.so.1.26.0",
+        "",
+    );
+    let pre = for_pid(&r, "process.libfabric-copies", 2016);
+    assert_result(
+        pre,
+        "fail",
+        "but the plugin resolves /usr/lib/x86_64-linux-gnu/libfabric.so.1 in the process's own filesystem",
+        "read through proc/2016/root",
+        "LD_PRELOAD",
+    );
+    assert_eq!(pre["value"], "mismatch");
+    // The facts say what was read in the container, and a snapshot keeps them.
+    let f = check(&["--pid", "2015", "--only", "process.libfabric-copies"]);
+    let libs = &f["facts"]["processes"]["processes"][0]["libs"];
+    assert_eq!(
+        libs["ofi_nccl"]["resolves_to"], "/usr/lib/x86_64-linux-gnu/libfabric.so.1",
+        "{libs:#}"
+    );
+    assert!(
+        libs["libfabric_defines"]["/usr/lib/x86_64-linux-gnu/libfabric.so.1.26.0"]
+            .to_string()
+            .contains("FABRIC_1.8")
+    );
+}
+
 #[test]
 fn environment_findings() {
     let r = check(&["--only", "process.environment"]);
@@ -367,6 +404,8 @@ fn snapshot_of_workers_keeps_their_files_and_drops_secrets() {
         "--only",
         "process.nixl-backend,process.environment,process.memlock,process.libfabric-copies",
     ]);
+    // Read in the container's own filesystem at capture; replayed from the manifest.
+    assert!(live["results"].to_string().contains("(pid 2016) runs aws-ofi-nccl with"));
     let o = run(&[
         "check",
         "--snapshot",

@@ -580,16 +580,15 @@ impl Check for LibfabricCopies {
     }
 
     fn needs(&self) -> Needs {
-        Needs::PROCESSES | Needs::EFA_STACK
+        Needs::PROCESSES
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
-        let f = cx.facts;
-        per_process(f, |p| libfabric_copies(f, p))
+        per_process(cx.facts, libfabric_copies)
     }
 }
 
-fn libfabric_copies(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
+fn libfabric_copies(p: &ProcessFacts) -> Option<Outcome> {
     if let Some(o) = unreadable(p, "maps") {
         return Some(o);
     }
@@ -609,18 +608,22 @@ fn libfabric_copies(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
                 .value(copies.len().to_string()),
         );
     }
-    // aws-ofi-nccl mapped here: it must use the libfabric it was built to resolve.
-    let ofi_mapped = p.has_lib("libnccl-net");
-    let expected = f.efa_stack.aws_ofi_nccl.iter().find_map(|c| c.resolves_to.clone());
-    if let (true, Some(exp)) = (ofi_mapped, expected) {
+    // aws-ofi-nccl mapped here: it must use the libfabric its loader resolves in this
+    // process: the process's own filesystem (a container's, through /proc/PID/root) and its
+    // LD_LIBRARY_PATH, not the node's files of the same name.
+    if let Some(ofi) = p.libs.ofi_nccl.as_ref().filter(|_| p.has_lib("libnccl-net")) {
         let mapped = copies[0];
-        let same_dir =
-            mapped.rsplit_once('/').map(|(d, _)| d) == exp.rsplit_once('/').map(|(d, _)| d);
-        if !same_dir {
+        let dir = |x: &str| x.rsplit_once('/').map(|(d, _)| d.to_string());
+        if let Some(exp) = ofi.resolves_to.as_deref().filter(|e| dir(e) != dir(mapped)) {
             return Some(
-                Outcome::fail(format!("{} runs aws-ofi-nccl with {mapped}, but the plugin resolves {exp} on this node", who(p)))
+                Outcome::fail(format!("{} runs aws-ofi-nccl with {mapped}, but the plugin resolves {exp} in the process's own filesystem", who(p)))
                     .with_evidence(ev)
-                    .remediation("Rebuild aws-ofi-nccl against the libfabric the workload loads, or fix LD_LIBRARY_PATH so both are the same.")
+                    .evidence(
+                        Evidence::new(format!("{} (DT_NEEDED libfabric.so.1, read through proc/{}/root)", ofi.path, p.pid))
+                            .observed(format!("search order {}", ofi.search.join(":")))
+                            .expected(mapped.to_string()),
+                    )
+                    .remediation("Something loaded another libfabric first (LD_PRELOAD, another plugin's RUNPATH): rebuild aws-ofi-nccl against the libfabric the workload loads, or fix LD_LIBRARY_PATH so both are the same.")
                     .value("mismatch"),
             );
         }
@@ -1109,7 +1112,7 @@ mod tests {
         for o in [
             nixl_backend(&f, &p),
             registered_memory(&p),
-            libfabric_copies(&f, &p),
+            libfabric_copies(&p),
             environment(&f, &p),
             memlock(&p),
         ] {
