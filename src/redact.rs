@@ -39,7 +39,17 @@ pub fn env_allowed(name: &str) -> bool {
         "VLLM_NIXL_",
         "CUDA_",
     ];
-    const NAMES: [&str; 4] = ["LD_LIBRARY_PATH", "LD_PRELOAD", "PATH", "NVIDIA_VISIBLE_DEVICES"];
+    const NAMES: [&str; 7] = [
+        "LD_LIBRARY_PATH",
+        "LD_PRELOAD",
+        "PATH",
+        "NVIDIA_VISIBLE_DEVICES",
+        // Fork support in rdma-core and the efa provider (efa_fork_support.c).
+        "RDMAV_FORK_SAFE",
+        "IBV_FORK_SAFE",
+        // PyTorch's allocator: expandable segments put tensors in CUDA VMM memory.
+        "PYTORCH_CUDA_ALLOC_CONF",
+    ];
     let secretish = ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH"];
     if secretish.iter().any(|s| name.to_ascii_uppercase().contains(s)) {
         return false;

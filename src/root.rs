@@ -516,6 +516,99 @@ impl Root {
         }
     }
 
+    /// `path` as process `pid` sees it: in its own filesystem (a container's files, not the
+    /// host's of the same name). Live and mounted roots open the process's root directory
+    /// (`/proc/PID/root`) and resolve `path` inside it, symlinks included, as that process
+    /// would (`openat2` with `RESOLVE_IN_ROOT`); a directory or snapshot holds the files
+    /// under `proc/PID/root/`.
+    fn in_process(&self, pid: u32, path: &str) -> (String, Option<(PathBuf, String)>) {
+        let inner = normalise(path);
+        let rel = format!("proc/{pid}/root/{inner}");
+        match &self.backend {
+            Backend::Dir(base) if matches!(self.kind, RootKind::Live | RootKind::HostMount) => {
+                (rel, Some((base.join(format!("proc/{pid}/root")), inner)))
+            }
+            _ => (rel, None),
+        }
+    }
+
+    /// Reads a file in process `pid`'s own filesystem (see [`Root::in_process`]), unrecorded:
+    /// libraries are large and snapshots keep what was derived from them instead.
+    pub fn read_in_process(&self, pid: u32, path: &str) -> Result<Arc<Vec<u8>>, ReadError> {
+        match self.in_process(pid, path) {
+            (rel, Some((proc_root, inner))) => {
+                let file =
+                    open_in_root(&proc_root, &inner).map_err(|e| ReadError::from_io(&rel, &e))?;
+                let meta = file.metadata().map_err(|e| ReadError::from_io(&rel, &e))?;
+                if let Some(what) = special_type(&meta.file_type()) {
+                    return Err(ReadError::new(&rel, not_regular(what)));
+                }
+                if meta.len() > MAX_FILE_BYTES {
+                    let (size, limit) = (meta.len(), MAX_FILE_BYTES);
+                    return Err(ReadError::new(&rel, ReadErrorKind::TooLarge { size, limit }));
+                }
+                let buf = read_at_most(file, meta.len(), MAX_FILE_BYTES)
+                    .map_err(|e| ReadError::from_io(&rel, &e))?;
+                Ok(Arc::new(buf))
+            }
+            (rel, None) => self.read_blob(&rel),
+        }
+    }
+
+    /// Whether `path` exists in process `pid`'s own filesystem, unrecorded.
+    pub fn exists_in_process(&self, pid: u32, path: &str) -> bool {
+        match self.in_process(pid, path) {
+            (_, Some((proc_root, inner))) => open_in_root(&proc_root, &inner).is_ok(),
+            (rel, None) => {
+                self.resolve(&rel, true).is_ok_and(|c| self.node_kind(&c).ok().flatten().is_some())
+            }
+        }
+    }
+
+    /// The targets of the symlinks in `dir` (a process's `fd/`), at most `max` of them;
+    /// only those `keep` accepts are returned and recorded: the others (sockets, the
+    /// worker's open files) are neither shown nor kept in a snapshot.
+    pub fn links_in(
+        &self,
+        dir: &str,
+        max: usize,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, ReadError> {
+        let canon = self.resolve(dir, true)?;
+        let names = match &self.backend {
+            Backend::Dir(base) => read_dir_names(&base.join(&canon), dir)?,
+            Backend::Mem(tree) => match tree.get(&canon) {
+                Some(MemNode::Dir) => tree.children(&canon),
+                Some(_) => return Err(ReadError::new(dir, ReadErrorKind::NotADirectory)),
+                None => return Err(ReadError::new(dir, ReadErrorKind::NotFound)),
+            },
+        };
+        let mut kept = Vec::new();
+        let mut shown = Vec::new();
+        for name in names.iter().take(max) {
+            let path = join(&canon, name);
+            let Ok(raw) = self.raw_readlink(&path) else { continue };
+            // A snapshot stores link targets relative to the link (see the capture's
+            // `relative_target`); the kernel shows them absolute.
+            let target = if raw.starts_with('/') || !raw.contains('/') {
+                raw.clone()
+            } else {
+                absolute_from(&canon, &raw)
+            };
+            if keep(&target) {
+                self.record(|r| {
+                    r.links.insert(path.clone(), raw.clone());
+                });
+                shown.push(name.clone());
+                kept.push(target);
+            }
+        }
+        // The listing a snapshot keeps names only the kept links.
+        self.record_listing(canon, shown);
+        kept.sort();
+        Ok(kept)
+    }
+
     /// The target of a symlink, as stored.
     pub fn read_link(&self, rel: &str) -> Result<String, ReadError> {
         let norm = normalise(rel);
@@ -731,6 +824,22 @@ fn split_last(norm: &str) -> (&str, &str) {
     }
 }
 
+/// `target`, relative to the directory `dir` (root-relative), as an absolute path: `..`
+/// stops at the root.
+fn absolute_from(dir: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = dir.split('/').filter(|c| !c.is_empty()).collect();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
 fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") }
 }
@@ -814,6 +923,34 @@ fn open_resolved(path: &Path) -> std::io::Result<std::fs::File> {
         }
     }
     open_nonblocking(path, true)
+}
+
+/// Opens `inner` inside the directory `root_dir` (a process's `/proc/PID/root`) as if
+/// `root_dir` were `/`: absolute symlinks and `..` stay inside it, magic links are refused
+/// (`openat2` `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`). Without openat2 (kernel < 5.6)
+/// nothing is opened: a plain open would resolve a container's absolute symlinks on the
+/// host.
+fn open_in_root(root_dir: &Path, inner: &str) -> std::io::Result<std::fs::File> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
+    use std::os::fd::AsFd;
+    let dir = open(
+        root_dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let target = if inner.is_empty() { "." } else { inner };
+    let how = |flags: OFlag| {
+        OpenHow::new()
+            .flags(flags | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+    };
+    // O_PATH first: a device node is never really opened (opening some has side effects).
+    let path = std::fs::File::from(openat2(dir.as_fd(), target, how(OFlag::O_PATH))?);
+    if !path.metadata()?.is_file() {
+        return Ok(path);
+    }
+    let fd = openat2(dir.as_fd(), target, how(OFlag::O_RDONLY | OFlag::O_NONBLOCK))?;
+    Ok(std::fs::File::from(fd))
 }
 
 /// Reads a node file at `path` (see [`open_resolved`]). Regular files only, at most `limit`

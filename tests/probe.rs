@@ -24,6 +24,7 @@ const INHERITED: &[&str] = &[
     "FAKEPROV_CUDA_RET",
     "FAKEPROV_HOST_RET",
     "FAKEPROV_TRACE",
+    "FAKEPROV_NO_P2P",
     "FAKECUDA_INIT_RET",
     "FAKECUDA_DEVICES",
     "FAKECUDA_ALLOC_RET",
@@ -144,6 +145,30 @@ fn registration_works() {
     );
     assert_eq!(run.result()["details"]["memory_type"], "device");
     assert_cleaned_up(&run);
+}
+
+/// Issue 15 item 1: without a peer-to-peer path the efa provider "registers" CUDA memory
+/// without the device (a made-up key from 2^32, libfabric v2.6.0
+/// prov/efa/src/rdm/efa_rdm_mr.c), warns once at start-up and refuses
+/// FI_OPT_CUDA_API_PERMITTED=false. The fake provider does the same through the real
+/// libfabric: the success is reported as the failure it is.
+#[test]
+fn registration_without_p2p_is_a_failure() {
+    let run = probe(&[("FAKEPROV_NO_P2P", "1")]);
+    assert_verdict(&run, "fail", "no-p2p", "succeeded without GPUDirect");
+    let ev = evidence(&run);
+    assert!(ev.contains("key 0x10000000"), "the made-up key: {ev}");
+    assert!(ev.contains("FI_OPT_CUDA_API_PERMITTED") && ev.contains("-95"), "{ev}");
+    assert!(
+        ev.contains("Failed to register CUDA buffer with the EFA device"),
+        "the provider's own warning, captured from the helper: {ev}"
+    );
+    assert!(run.result()["details"]["implicit_key"].as_u64().unwrap() > u64::from(u32::MAX));
+    assert_cleaned_up(&run);
+    // With the path there, the same provider's registration passes and the option is taken.
+    let ok = probe(&[]);
+    assert_verdict(&ok, "pass", "ok", "registers");
+    assert!(evidence(&ok).contains("accepted"), "{}", evidence(&ok));
 }
 
 #[test]

@@ -65,46 +65,44 @@ fn discovery_finds_the_workers_and_not_the_shell() {
     assert_eq!(ps["selection"], "discovery");
     let pids: Vec<u64> =
         ps["processes"].as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).collect();
-    assert_eq!(pids, [2001, 2002, 2003, 2004, 2005, 2006]);
+    assert_eq!(
+        pids,
+        [2001, 2002, 2003, 2004, 2005, 2006, 2008, 2009, 2010, 2011, 2012, 2013, 2014, 2015, 2016]
+    );
     let frameworks: Vec<&str> = ps["processes"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["framework"].as_str().unwrap())
+        .map(|p| p["framework"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(frameworks, ["vllm", "vllm", "sglang", "torch", "dynamo", "trtllm"]);
+    assert_eq!(
+        frameworks,
+        [
+            "vllm", "vllm", "sglang", "torch", "dynamo", "trtllm", "vllm", "trtllm", "dynamo",
+            "sglang", "", "vllm", "sglang", "torch", "torch"
+        ]
+    );
 }
 
 #[test]
 fn nixl_backend_per_framework() {
     let r = check(&["--only", "process.nixl-backend"]);
-    assert_result(
-        for_pid(&r, "process.nixl-backend", 2001),
-        "pass",
-        "LIBFABRIC plugin (executable mapping)",
-        "libplugin_LIBFABRIC.so r-xp",
-        "",
-    );
-    // vLLM with NixlConnector and no backends list: NIXL's default, UCX, on EFA (FM01, FM02).
+    // LIBFABRIC running: plugin executed, libfabric and libefa mapped, uverbs0 open.
+    let ok = for_pid(&r, "process.nixl-backend", 2001);
+    assert_result(ok, "pass", "runs NIXL's LIBFABRIC backend", "/dev/infiniband/uverbs0 open", "");
+    assert_eq!(ok["details"]["running"], serde_json::json!(["LIBFABRIC"]));
+    assert_eq!(ok["details"]["configured"]["backends"], serde_json::json!(["LIBFABRIC"]));
+    // vLLM with NixlConnector and no backends list: its default, UCX, on EFA (FM01, FM02).
     let ucx = for_pid(&r, "process.nixl-backend", 2002);
     assert_result(
         ucx,
         "fail",
         "UCX backend on an EFA node",
-        "libplugin_UCX.so r-xp",
+        "UCX transports loaded: cma, cuda_copy/cuda_ipc, ib",
         "\"backends\":[\"LIBFABRIC\"]",
     );
     assert_eq!(ucx["value"], "UCX");
-    // SGLang asked for LIBFABRIC, the plugin was opened, UCX ran (FM03).
-    let opened = for_pid(&r, "process.nixl-backend", 2003);
-    assert_result(
-        opened,
-        "fail",
-        "never executed",
-        "libplugin_LIBFABRIC.so mapped without r-xp",
-        "SGLANG_DISAGGREGATION_NIXL_BACKEND=LIBFABRIC",
-    );
-    assert!(opened["evidence"].to_string().contains("SGLANG_DISAGGREGATION_NIXL_BACKEND"));
+    assert!(ucx["evidence"].to_string().contains("NixlConnector's default"));
     assert_result(
         for_pid(&r, "process.nixl-backend", 2006),
         "pass",
@@ -114,6 +112,57 @@ fn nixl_backend_per_framework() {
     );
     // The NCCL trainer has no NIXL: no result for it.
     assert!(!r["results"].to_string().contains("(pid 2004)"));
+}
+
+/// Issue 15 item 2: the configured backend against the one that really runs, for every
+/// framework's way of configuring it. A mismatch is a finding of its own.
+#[test]
+fn configured_but_not_running_is_a_mismatch_per_framework() {
+    let r = check(&["--only", "process.nixl-backend"]);
+    // (pid, where the configuration was read, what shows LIBFABRIC did not run)
+    let cases: [(u32, &str, &str, &str); 5] = [
+        // SGLang: the plugin was only opened (r--p) while UCX runs (FM03).
+        (
+            2003,
+            "SGLANG_DISAGGREGATION_NIXL_BACKEND",
+            "mapped without r-xp",
+            "SGLANG_DISAGGREGATION_NIXL_BACKEND=LIBFABRIC",
+        ),
+        // vLLM: the plugin's code is mapped (loaded for its parameters), but the efa
+        // provider never opened the device.
+        (
+            2008,
+            "--kv-transfer-config kv_connector_extra_config.backends",
+            "no /dev/infiniband/uverbs* open",
+            "kv_connector_extra_config",
+        ),
+        (
+            2009,
+            "TRTLLM_NIXL_KVCACHE_BACKEND",
+            "UCX: running",
+            "TRTLLM_NIXL_KVCACHE_BACKEND=LIBFABRIC",
+        ),
+        (
+            2010,
+            "DYN_KVBM_NIXL_BACKEND_LIBFABRIC",
+            "UCX: running",
+            "DYN_KVBM_NIXL_BACKEND_LIBFABRIC=true",
+        ),
+        // A container whose nixl _api.py default was patched, read in its own filesystem.
+        (2012, "nixl_cu13/_api.py (patched", "UCX: running", "nixl_agent_config"),
+    ];
+    for (pid, source, why, fix) in cases {
+        let m = for_pid(&r, "process.nixl-backend", pid);
+        assert_result(m, "fail", "but runs UCX", why, fix);
+        assert_eq!(m["value"], "mismatch", "{pid}");
+        assert!(m["evidence"].to_string().contains(source), "{pid}: {source}: {m:#}");
+        assert!(m["summary"].as_str().unwrap().contains("configured LIBFABRIC"), "{pid}");
+        assert!(m["remediation"].as_str().unwrap().contains("did not take effect"), "{pid}");
+        assert_eq!(m["details"]["running"], serde_json::json!(["UCX"]), "{pid}");
+    }
+    // UCX chosen on purpose (one node, NVLink through cuda_ipc) is not a failure.
+    let chosen = for_pid(&r, "process.nixl-backend", 2011);
+    assert_result(chosen, "pass", "UCX backend as configured", "cuda_copy/cuda_ipc", "");
 }
 
 #[test]
@@ -146,7 +195,13 @@ fn registered_memory_contract_and_classes() {
         check(&["--only", "process.registered-memory", "--addr", &a, "--addr", &b, "--addr", &c]);
     // GPU KV cache plus a small pinned bounce buffer: pass.
     let ok = for_pid(&r, "process.registered-memory", 2001);
-    assert_result(ok, "pass", "1 device, 1 host, 0 unmapped", "---p", "");
+    assert_result(
+        ok,
+        "pass",
+        "counted 2 workload registration(s): 1 device, 1 host, 0 unmapped",
+        "---p",
+        "",
+    );
     let regions = ok["details"]["regions"].as_array().unwrap();
     assert_eq!(
         regions.len(),
@@ -160,15 +215,9 @@ fn registered_memory_contract_and_classes() {
     assert!(regions[1]["vma"].as_str().unwrap().ends_with("/dev/zero (deleted)"));
     // TensorRT-LLM's 4 GiB KV cache in anonymous host memory (FM04).
     let bad = for_pid(&r, "process.registered-memory", 2006);
-    assert_result(
-        bad,
-        "fail",
-        "KV-cache-sized registration(s) in host memory",
-        "host in",
-        "GPU memory",
-    );
+    assert_result(bad, "fail", "registered only host memory", "host in", "GPU memory");
     assert_eq!(bad["details"]["regions"][0]["class"], "host");
-    assert_eq!(bad["value"], "host");
+    assert_eq!(bad["value"], "host-only");
     // Other workers have no address to judge.
     assert_eq!(for_pid(&r, "process.registered-memory", 2002)["status"], "skip");
 }
@@ -180,6 +229,22 @@ fn an_address_no_process_maps_is_unmapped() {
     let res = &r["results"][0];
     assert_result(res, "warn", "0 device, 0 host, 1 unmapped", "no mapping", "FI_LOG_LEVEL=info");
     assert_eq!(res["details"]["regions"][0]["class"], "unmapped");
+    // A host registration of unknown size beside GPU memory is not called KV-sized.
+    let kv = registration("2001", "kv_cache");
+    let bounce = registration("2001", "bounce");
+    let r = check(&[
+        "--pid",
+        "2001",
+        "--only",
+        "process.registered-memory",
+        "--addr",
+        &kv,
+        "--addr",
+        &bounce,
+    ]);
+    let res = &r["results"][0];
+    assert_result(res, "pass", "1 device, 1 host", "size unknown", "");
+    assert!(res["summary"].as_str().unwrap().contains("unknown size"), "{res:#}");
 }
 
 #[test]
@@ -207,6 +272,43 @@ fn libfabric_copies_in_one_process() {
         "one libfabric",
         "/opt/amazon/efa/lib/libfabric.so.1.32.0",
         "",
+    );
+}
+
+/// Issue 15 item 5: a container process's libraries resolve in its own filesystem
+/// (`/proc/PID/root`), not the node's. pid 2015's image has its own libfabric and an
+/// aws-ofi-nccl built against it: what it maps is right, although the node's aws-ofi-nccl
+/// resolves the EFA installer's libfabric. pid 2016 LD_PRELOADs another one.
+#[test]
+fn container_libraries_resolve_in_the_container() {
+    let r = check(&["--only", "process.libfabric-copies"]);
+    assert_result(
+        for_pid(&r, "process.libfabric-copies", 2015),
+        "pass",
+        "one libfabric",
+        "/usr/lib/x86_64-linux-gnu/libfabric.so.1.26.0",
+        "",
+    );
+    let pre = for_pid(&r, "process.libfabric-copies", 2016);
+    assert_result(
+        pre,
+        "fail",
+        "but the plugin resolves /usr/lib/x86_64-linux-gnu/libfabric.so.1 in the process's own filesystem",
+        "read through proc/2016/root",
+        "LD_PRELOAD",
+    );
+    assert_eq!(pre["value"], "mismatch");
+    // The facts say what was read in the container, and a snapshot keeps them.
+    let f = check(&["--pid", "2015", "--only", "process.libfabric-copies"]);
+    let libs = &f["facts"]["processes"]["processes"][0]["libs"];
+    assert_eq!(
+        libs["ofi_nccl"]["resolves_to"], "/usr/lib/x86_64-linux-gnu/libfabric.so.1",
+        "{libs:#}"
+    );
+    assert!(
+        libs["libfabric_defines"]["/usr/lib/x86_64-linux-gnu/libfabric.so.1.26.0"]
+            .to_string()
+            .contains("FABRIC_1.8")
     );
 }
 
@@ -302,6 +404,8 @@ fn snapshot_of_workers_keeps_their_files_and_drops_secrets() {
         "--only",
         "process.nixl-backend,process.environment,process.memlock,process.libfabric-copies",
     ]);
+    // Read in the container's own filesystem at capture; replayed from the manifest.
+    assert!(live["results"].to_string().contains("(pid 2016) runs aws-ofi-nccl with"));
     let o = run(&[
         "check",
         "--snapshot",
@@ -321,4 +425,64 @@ fn snapshot_of_workers_keeps_their_files_and_drops_secrets() {
             .collect()
     };
     assert_eq!(verdicts(&live), verdicts(&replay));
+}
+
+fn log_check(pid: &str, log: &str) -> Value {
+    let log = fixture("p5-workers").join(log).display().to_string();
+    check(&["--pid", pid, "--only", "process.registered-memory", "--log", &log])
+}
+
+/// Issue 15 item 3: the efa provider logs its packet pools with the same `Registered memory
+/// at` line as the workload's buffers; only the workload's are counted. The KV cache is
+/// CUDA VMM memory (PyTorch expandable segments) inside one large `---p` reservation.
+#[test]
+fn provider_pools_are_ignored_and_vmm_memory_is_device() {
+    let r = log_check("2013", "registrations-2013.log");
+    let res = &r["results"][0];
+    assert_result(
+        res,
+        "pass",
+        "counted 1 workload registration(s): 1 device, 0 host, 0 unmapped; ignored 2 of the provider's own",
+        "---p",
+        "",
+    );
+    let regions = res["details"]["regions"].as_array().unwrap();
+    let kv = registration("2013", "kv_cache");
+    let by = |a: &str| {
+        regions.iter().find(|x| x["address"] == a).unwrap_or_else(|| panic!("{a}: {regions:#?}"))
+    };
+    assert_eq!(by(&kv)["class"], "device");
+    assert_eq!(by(&kv)["counted"], "workload");
+    assert_eq!(by(&kv)["origin"], "workload", "NIXL named the buffer libfabric also logged");
+    for pool in ["pool_hugepage", "pool_anon"] {
+        let p = by(&registration("2013", pool));
+        assert_eq!(
+            (p["class"].as_str(), p["counted"].as_str()),
+            (Some("host"), Some("provider-pool")),
+            "{pool}"
+        );
+    }
+    // libfabric's lines alone cannot tell a pool from a host KV buffer: nothing is judged.
+    let r = log_check("2013", "registrations-2013-provider-only.log");
+    let res = &r["results"][0];
+    assert_eq!(res["status"], "skip", "{res:#}");
+    assert!(res["summary"].as_str().unwrap().contains("packet pools"), "{res:#}");
+    assert!(res["summary"].as_str().unwrap().contains("ignored 1"), "the huge-page pool: {res:#}");
+}
+
+/// Issue 15 item 3: registering only host memory for KV transfers is a finding whatever the
+/// sizes (two 16 MiB pinned buffers, under the 64 MiB "KV-sized" bar).
+#[test]
+fn host_only_registration_is_a_finding_whatever_the_sizes() {
+    let r = log_check("2014", "registrations-2014.log");
+    let res = &r["results"][0];
+    assert_result(
+        res,
+        "fail",
+        "counted 2 workload registration(s): 0 device, 2 host, 0 unmapped",
+        "/dev/zero (deleted)",
+        "GPU memory",
+    );
+    assert!(res["summary"].as_str().unwrap().contains("only host memory"), "{res:#}");
+    assert_eq!(res["value"], "host-only");
 }

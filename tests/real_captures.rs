@@ -318,3 +318,73 @@ fn probe_on_real_cuda_memory_through_the_system_libfabric() {
     let replay = common::check_only(dir.path(), "probe.mr");
     assert_eq!(result(&replay, "probe.mr")["summary"], r["summary"]);
 }
+
+/// The pid a capture's NIXL worker printed in its ready file.
+fn ready_pid(ready: &str) -> String {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(real(ready)).unwrap()).unwrap();
+    v["pid"].to_string()
+}
+
+/// Issue 15: a real NIXL worker (nixl-cu12 1.5.1, scripts/device/nixl_worker.py mismatch)
+/// configured through SGLANG_DISAGGREGATION_NIXL_BACKEND=LIBFABRIC, whose LIBFABRIC plugin
+/// could not load, falls back to UCX: the configuration did not take effect.
+#[test]
+fn a_real_worker_configured_for_libfabric_that_runs_ucx_is_a_mismatch() {
+    let snap = real("cpu-nixl-mismatch.tar.gz");
+    let pid = ready_pid("cpu-nixl-mismatch.ready.json");
+    let r = json_report(&[
+        "--snapshot",
+        &snap,
+        "--pid",
+        &pid,
+        "--only",
+        "process.nixl-backend",
+        "-f",
+        "json",
+    ]);
+    let b = result(&r, "process.nixl-backend");
+    assert_eq!(b["status"], "fail", "{b:#}");
+    assert_eq!(b["value"], "mismatch", "{b:#}");
+    assert!(b["summary"].as_str().unwrap().contains("configured LIBFABRIC"), "{b:#}");
+    let ev = b["evidence"].to_string();
+    assert!(ev.contains("SGLANG_DISAGGREGATION_NIXL_BACKEND"), "{ev}");
+    assert!(ev.contains("libplugin_UCX.so r-xp") && ev.contains("UCX transports loaded"), "{ev}");
+    assert_eq!(b["details"]["running"], serde_json::json!(["UCX"]));
+}
+
+/// Issue 15: a real NIXL UCX worker (scripts/device/nixl_worker.py hostonly) that registered
+/// only host buffers (2 x 32 MiB, below the KV-sized bar): a finding whatever the sizes,
+/// from the addresses in its own NIXL log.
+#[test]
+fn a_real_worker_registering_only_host_memory_is_a_finding() {
+    let snap = real("cpu-nixl-hostonly.tar.gz");
+    let pid = ready_pid("cpu-nixl-hostonly.ready.json");
+    let r = json_report(&[
+        "--snapshot",
+        &snap,
+        "--pid",
+        &pid,
+        "--only",
+        "process.registered-memory",
+        "-f",
+        "json",
+    ]);
+    let m = result(&r, "process.registered-memory");
+    assert_eq!(m["status"], "fail", "{m:#}");
+    assert_eq!(m["value"], "host-only", "{m:#}");
+    let regions = m["details"]["regions"].as_array().unwrap();
+    let bufs = buffers("cpu-nixl-hostonly.ready.json");
+    assert_eq!(regions.len(), bufs.len(), "{regions:#?}");
+    for (addr, size, _) in &bufs {
+        let reg = regions
+            .iter()
+            .find(|x| x["address"] == addr.as_str())
+            .unwrap_or_else(|| panic!("{addr}"));
+        assert_eq!(
+            (reg["class"].as_str(), reg["size"].as_u64()),
+            (Some("host"), Some(*size)),
+            "{reg:#}"
+        );
+        assert_eq!(reg["counted"], "workload", "NIXL's own line: {reg:#}");
+    }
+}

@@ -269,7 +269,7 @@ fn the_workers_dev_shm_is_judged_not_the_inspectors() {
     assert_verdict(
         result(&r, "host.shm"),
         Pass,
-        "/dev/shm of 6 worker(s) is at least 64 GiB",
+        "/dev/shm of 15 worker(s) is at least 64 GiB",
         "proc/2001/mounts",
     );
     // One worker with 64 MiB fails, by pid.

@@ -17,8 +17,8 @@ impl Check for LogCheck {
 
     fn needs(&self) -> Needs {
         // The verdicts come from `logs::interpret`, which weighs them against the
-        // node (EFA devices, instance spec, architecture).
-        Needs::LOGS | Needs::REPORT | Needs::RDMA | Needs::PCI
+        // node (EFA devices, instance spec, architecture, the libfabric on disk).
+        Needs::LOGS | Needs::REPORT | Needs::RDMA | Needs::PCI | Needs::EFA_STACK
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {

@@ -18,6 +18,7 @@ const CUDA_ERROR_NO_DEVICE: i32 = 100;
 const FIX_12019: &str = "Update libfabric to 2.5.0 or newer (EFA installer 1.50.0 ships 2.6.0amzn1.0), whose efa provider registers CUDA memory through dma-buf (libfabric #12019, fixed by the dma-buf try/fallback rewrite). Until then, register with an explicit dma-buf fd (FI_MR_DMABUF).";
 const FIX_NO_IMPORT: &str = "Give the EFA device a way to reach GPU memory: kernel >= 5.12 with the NVIDIA open kernel module (dma-buf), or the out-of-tree EFA driver with its NVIDIA P2P provider (kernel.gpudirect-path); run the workload privileged if the device nodes or memlock are restricted.";
 const FIX_NO_HMEM: &str = "Use a libfabric built with CUDA support, as the EFA installer's (/opt/amazon/efa/lib) is: distribution packages (Debian/Ubuntu libfabric1) are built without it. Make sure the workload loads that libfabric (stack.libfabric-copies) and that libcuda.so.1 is on the loader path.";
+const FIX_NO_P2P: &str = "Give the EFA device a peer-to-peer path to GPU memory: dma-buf (kernel >= 5.12, the NVIDIA open kernel module, FI_HMEM_CUDA_USE_DMABUF not 0) or the out-of-tree EFA driver's NVIDIA P2P provider (`device/p2p` reads NVIDIA; kernel.gpudirect-path), and unset FI_HMEM_DISABLE_P2P. Then check that the provider's start-up no longer logs `Failed to register CUDA buffer with the EFA device`.";
 const FIX_MEMLOCK: &str = "Raise RLIMIT_MEMLOCK to unlimited where the workload runs (`ulimit -l unlimited`, LimitMEMLOCK=infinity, `--ulimit memlock=-1:-1`) or grant CAP_IPC_LOCK (host.memlock, process.memlock).";
 const FIX_PRIVILEGES: &str = "Expose /dev/infiniband/uverbs* to the workload and give it CAP_IPC_LOCK (or run it privileged, as NVIDIA's Dynamo guide does for EFA pods) (host.privileges).";
 
@@ -102,14 +103,19 @@ fn judge(f: &Facts) -> Vec<Outcome> {
         };
         return vec![o.evidence(Evidence::new("libcuda.so.1").observed(text))];
     }
-    if r.gpus.is_empty() {
+    if r.gpus.is_empty() && r.skipped.is_empty() {
         return vec![Outcome::skip(format!(
             "the CUDA driver reports {} device(s): nothing to register",
             r.cuda_devices.unwrap_or(0)
         ))];
     }
     let log = log_ev();
-    r.gpus.iter().map(|g| gpu_outcome(r, g, &lib).with_evidence(log.clone())).collect()
+    let mut out: Vec<Outcome> =
+        r.gpus.iter().map(|g| gpu_outcome(r, g, &lib).with_evidence(log.clone())).collect();
+    out.extend(
+        r.skipped.iter().map(|(n, why)| Outcome::skip(format!("GPU {n} not probed: {why}"))),
+    );
+    out
 }
 
 fn call_text(e: &CallError) -> String {
@@ -194,6 +200,35 @@ fn classify(r: &MrProbe, g: &GpuProbe) -> (&'static str, Outcome) {
     }
     let implicit = g.implicit.failed_with();
     let dmabuf_ok = g.dmabuf.ok();
+    // The efa provider's RDM path, without P2P, skips ibv_reg_mr for CUDA memory and
+    // returns success with a key of its own (>= 2^32, wider than the device's 4-byte
+    // keys); it then moves that memory with CUDA copies through host memory, and refuses
+    // FI_OPT_CUDA_API_PERMITTED=false.
+    let software_key =
+        g.implicit_key.zip(g.mr_key_size).is_some_and(|(k, n)| n < 8 && k >> (8 * n) != 0);
+    let needs_cuda_copies = g.no_cuda_api.failed_with() == Some(-FI_EOPNOTSUPP);
+    if g.implicit.ok() && (software_key || needs_cuda_copies) {
+        let mut why = Vec::new();
+        if software_key {
+            why.push(format!(
+                "the provider gave it key 0x{:x}, wider than the domain's {}-byte keys (no device registration)",
+                g.implicit_key.unwrap_or(0),
+                g.mr_key_size.unwrap_or(0)
+            ));
+        }
+        if needs_cuda_copies {
+            why.push("fi_setopt(FI_OPT_CUDA_API_PERMITTED=false) is refused (EOPNOTSUPP): the provider can move this memory only with CUDA copies".into());
+        }
+        return (
+            "no-p2p",
+            Outcome::fail(format!(
+                "{who}: CUDA registration through the {} provider succeeded without GPUDirect: {}. Transfers from GPU memory are staged through host memory",
+                r.provider,
+                why.join("; ")
+            ))
+            .remediation(FIX_NO_P2P),
+        );
+    }
     match implicit.map(|c| -c) {
         None if g.implicit.ok() => {
             let how = if dmabuf_ok { "; an explicit dma-buf registration works too" } else { "" };
@@ -265,8 +300,23 @@ fn gpu_outcome(r: &MrProbe, g: &GpuProbe, lib: &str) -> Outcome {
         ("FI_HMEM_CUDA (implicit, as NIXL)", &g.implicit),
         ("FI_MR_DMABUF (explicit fd)", &g.dmabuf),
     ] {
-        ev.push(Evidence::new(format!("fi_mr_regattr {what}")).observed(reg_text(reg)));
+        let key = match (what.starts_with("FI_HMEM_CUDA"), g.implicit_key) {
+            (true, Some(k)) => format!(
+                ", key 0x{k:x} (domain mr_key_size {})",
+                g.mr_key_size.map_or("?".into(), |n| n.to_string())
+            ),
+            _ => String::new(),
+        };
+        ev.push(
+            Evidence::new(format!("fi_mr_regattr {what}"))
+                .observed(format!("{}{key}", reg_text(reg))),
+        );
     }
+    ev.push(
+        Evidence::new("fi_setopt FI_OPT_CUDA_API_PERMITTED=false (as aws-ofi-nccl)")
+            .observed(if g.no_cuda_api.ok() { "accepted".into() } else { reg_text(&g.no_cuda_api) })
+            .expected("accepted: the NIC reaches GPU memory without CUDA copies"),
+    );
     o.with_evidence(ev).value(value).details(serde_json::to_value(g).unwrap_or_default())
 }
 
@@ -323,5 +373,36 @@ mod tests {
                 assert!(o.remediation.as_deref().is_some_and(|r| r.len() > 30), "{value}");
             }
         }
+    }
+
+    /// Issue 15 item 1: the efa provider's no-P2P fallback "succeeds" (libfabric v2.6.0
+    /// prov/efa/src/rdm/efa_rdm_mr.c: no ibv_reg_mr, key from NON_P2P_MR_KEYGEN_INIT =
+    /// 2^32); either sign alone is the failure it is.
+    #[test]
+    fn registration_without_p2p_is_a_failure() {
+        let device_key =
+            GpuProbe { implicit_key: Some(0x1234), mr_key_size: Some(4), ..gpu(0, 0, 0) };
+        assert_eq!(classify(&probe(true), &device_key).0, "ok");
+        let soft_key =
+            GpuProbe { implicit_key: Some(1 << 32), mr_key_size: Some(4), ..gpu(0, 0, 0) };
+        let (v, o) = classify(&probe(true), &soft_key);
+        assert_eq!((v, o.status), ("no-p2p", Status::Fail), "{}", o.summary);
+        assert!(
+            o.summary.contains("without GPUDirect") && o.summary.contains("0x100000000"),
+            "{}",
+            o.summary
+        );
+        let refused = GpuProbe { no_cuda_api: reg(-95), ..gpu(0, 0, 0) };
+        let (v, o) = classify(&probe(true), &refused);
+        assert_eq!((v, o.status), ("no-p2p", Status::Fail), "{}", o.summary);
+        assert!(o.summary.contains("FI_OPT_CUDA_API_PERMITTED"), "{}", o.summary);
+        // A provider without the option (libfabric < 1.18: ENOPROTOOPT) proves nothing.
+        let unknown = GpuProbe {
+            no_cuda_api: reg(-92),
+            implicit_key: Some(7),
+            mr_key_size: Some(8),
+            ..gpu(0, 0, 0)
+        };
+        assert_eq!(classify(&probe(true), &unknown).0, "ok");
     }
 }

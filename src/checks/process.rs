@@ -4,7 +4,7 @@
 
 use super::{Check, Context, Needs, human_bytes};
 use crate::facts::Facts;
-use crate::facts::process::{ProcessFacts, RegionClass};
+use crate::facts::process::{ProcessFacts, RegOrigin, Region, RegionClass};
 use crate::parse::Version;
 use crate::verdict::{Evidence, Outcome};
 
@@ -50,9 +50,27 @@ fn unreadable(p: &ProcessFacts, file: &str) -> Option<Outcome> {
         .map(|e| Outcome::skip(format!("{}: cannot read /proc/{}/{file}: {e}", who(p), p.pid)))
 }
 
-/// The backend a framework was configured with, and where that was read.
-fn configured_backend(p: &ProcessFacts) -> Option<(String, String)> {
-    // vLLM: --kv-transfer-config '{"kv_connector":"NixlConnector", ..., "kv_connector_extra_config":{"backends":[...]}}'
+/// The backends a worker was configured with, where that was read, and whether someone
+/// chose them (`explicit`) or they are a default nobody set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Configured {
+    backends: Vec<String>,
+    source: String,
+    explicit: bool,
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+}
+
+/// What each framework reads to pick NIXL's backend (see checks/process.nixl-backend.md for
+/// the source of each), then the default of the NIXL package the process maps.
+fn configured_backends(p: &ProcessFacts) -> Option<Configured> {
+    let list = |v: &str| -> Vec<String> {
+        v.split(',').map(|b| b.trim().to_ascii_uppercase()).filter(|b| !b.is_empty()).collect()
+    };
+    // vLLM (and Dynamo's vLLM worker): --kv-transfer-config '{"kv_connector":"NixlConnector",
+    // "kv_connector_extra_config":{"backends":[...]}}'; NixlConnector's default is ["UCX"].
     let args = &p.cmdline;
     let json = args.iter().enumerate().find_map(|(i, a)| {
         if a == "--kv-transfer-config" {
@@ -61,47 +79,207 @@ fn configured_backend(p: &ProcessFacts) -> Option<(String, String)> {
             a.strip_prefix("--kv-transfer-config=").map(String::from)
         }
     });
-    if let Some(j) = json {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&j) {
-            if v["kv_connector"].as_str().is_some_and(|c| c.contains("Nixl")) {
-                let backends = v["kv_connector_extra_config"]["backends"]
-                    .as_array()
-                    .map(|b| b.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","));
-                return Some(match backends {
-                    Some(b) if !b.is_empty() => (b.to_ascii_uppercase(), "--kv-transfer-config kv_connector_extra_config.backends".into()),
-                    _ => ("UCX".into(), "--kv-transfer-config without kv_connector_extra_config.backends (vLLM's default is UCX)".into()),
-                });
-            }
+    if let Some(v) = json.and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok()) {
+        if v["kv_connector"].as_str().is_some_and(|c| c.contains("Nixl")) {
+            let backends: Vec<String> = v["kv_connector_extra_config"]["backends"]
+                .as_array()
+                .map(|b| b.iter().filter_map(|x| x.as_str()).map(str::to_ascii_uppercase).collect())
+                .unwrap_or_default();
+            return Some(if backends.is_empty() {
+                Configured {
+                    backends: vec!["UCX".into()],
+                    source: "--kv-transfer-config without kv_connector_extra_config.backends (NixlConnector's default is [\"UCX\"])".into(),
+                    explicit: false,
+                }
+            } else {
+                Configured {
+                    backends,
+                    source: "--kv-transfer-config kv_connector_extra_config.backends".into(),
+                    explicit: true,
+                }
+            });
         }
     }
-    for (var, label) in [
-        ("SGLANG_DISAGGREGATION_NIXL_BACKEND", "SGLANG_DISAGGREGATION_NIXL_BACKEND"),
-        ("TRTLLM_NIXL_KVCACHE_BACKEND", "TRTLLM_NIXL_KVCACHE_BACKEND"),
-    ] {
+    for var in ["SGLANG_DISAGGREGATION_NIXL_BACKEND", "TRTLLM_NIXL_KVCACHE_BACKEND"] {
         if let Some(v) = p.env.get(var) {
-            return Some((v.to_ascii_uppercase(), label.into()));
+            return Some(Configured { backends: list(v), source: var.into(), explicit: true });
         }
     }
-    if let Some(v) = p.env.get("DYN_KVBM_NIXL_BACKEND_LIBFABRIC") {
-        let on = matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on");
-        return Some((
-            if on { "LIBFABRIC" } else { "UCX" }.into(),
-            "DYN_KVBM_NIXL_BACKEND_LIBFABRIC".into(),
-        ));
+    // Dynamo KVBM: DYN_KVBM_NIXL_BACKEND_<NAME>=true enables <NAME>; a name with `_` is a
+    // parameter, which KVBM rejects.
+    let kvbm: Vec<(String, bool)> = p
+        .env
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("DYN_KVBM_NIXL_BACKEND_")?;
+            (!name.contains('_')).then(|| (name.to_ascii_uppercase(), truthy(v)))
+        })
+        .collect();
+    if !kvbm.is_empty() {
+        let on: Vec<String> = kvbm.iter().filter(|(_, on)| *on).map(|(n, _)| n.clone()).collect();
+        let vars: Vec<String> =
+            kvbm.iter().map(|(n, _)| format!("DYN_KVBM_NIXL_BACKEND_{n}")).collect();
+        return Some(Configured { backends: on, source: vars.join(", "), explicit: true });
     }
-    None
+    // SGLang and TensorRT-LLM without their variable use UCX.
+    let fw_default = match p.framework.as_deref() {
+        Some("sglang") => {
+            Some("SGLANG_DISAGGREGATION_NIXL_BACKEND unset (SGLang's default is UCX)")
+        }
+        Some("trtllm") => Some("TRTLLM_NIXL_KVCACHE_BACKEND unset (TensorRT-LLM's default is UCX)"),
+        _ => None,
+    };
+    if let Some(source) = fw_default.filter(|_| p.has_lib("libnixl")) {
+        return Some(Configured {
+            backends: vec!["UCX".into()],
+            source: source.into(),
+            explicit: false,
+        });
+    }
+    // A script that builds nixl_agent_config() itself gets the package's default; an image
+    // can patch it (SGLang's EFA guide does).
+    // NIXL's own default (["UCX"]) says nothing: the script may name its backends.
+    let api = p.libs.nixl_api.as_ref()?;
+    let backends = api.default_backends.clone().filter(|b| b != &["UCX"])?;
+    Some(Configured {
+        source: format!(
+            "nixl_agent_config default in {} (patched: NIXL ships [\"UCX\"])",
+            api.path
+        ),
+        backends,
+        explicit: true,
+    })
+}
+
+/// One NIXL backend plugin the process maps, and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Observed {
+    backend: String,
+    /// Its code ran and what a live backend needs is there (see [`observe`]).
+    live: bool,
+    evidence: Vec<String>,
+}
+
+/// UCX loads its transport modules (`ucx/libuct_*.so`) in `ucp_init`, which a plugin loaded
+/// only to list its parameters never calls.
+fn ucx_transports(p: &ProcessFacts) -> Vec<String> {
+    let mut t: Vec<String> = p
+        .libraries
+        .iter()
+        .filter_map(|l| {
+            let name = l.path.rsplit('/').next()?;
+            let module = name.strip_prefix("libuct_")?.split(".so").next()?;
+            Some(match module {
+                "cuda" => "cuda_copy/cuda_ipc".to_string(),
+                "ib_efa" => "ib_efa (EFA through UCX's verbs transport)".to_string(),
+                m => m.to_string(),
+            })
+        })
+        .collect();
+    t.sort();
+    t.dedup();
+    t
+}
+
+/// Which backends run, from the maps and open files. NIXL opens plugins with
+/// RTLD_NODELETE, loads them to list their parameters and keeps them after a failed
+/// createBackend, so an `r-xp` plugin mapping proves it was loaded, not used; a live
+/// backend also has what only its initialisation brings in.
+fn observe(f: &Facts, p: &ProcessFacts) -> Vec<Observed> {
+    let efa = f.rdma.has_efa();
+    let mut out = Vec::new();
+    for l in p.lib("libplugin_") {
+        let name = l.path.rsplit('/').next().unwrap_or("");
+        let backend = name
+            .strip_prefix("libplugin_")
+            .and_then(|n| n.strip_suffix(".so"))
+            .unwrap_or(name)
+            .to_string();
+        if out.iter().any(|o: &Observed| o.backend == backend) {
+            continue;
+        }
+        let mut ev = vec![format!(
+            "{} {}",
+            l.path,
+            if l.executable {
+                "r-xp (its code was loaded)"
+            } else {
+                "mapped without r-xp (opened only)"
+            }
+        )];
+        let live = l.executable
+            && match backend.as_str() {
+                "UCX" => {
+                    let t = ucx_transports(p);
+                    if t.is_empty() {
+                        ev.push(
+                            "no UCX transport module (ucx/libuct_*.so) mapped: ucp_init never ran"
+                                .into(),
+                        );
+                    } else {
+                        ev.push(format!("UCX transports loaded: {}", t.join(", ")));
+                    }
+                    !t.is_empty()
+                }
+                "LIBFABRIC" => {
+                    let lf: Vec<&str> = p.lib("libfabric").map(|l| l.path.as_str()).collect();
+                    if lf.is_empty() {
+                        ev.push("no libfabric mapped".into());
+                        false
+                    } else if !efa {
+                        ev.push(format!(
+                            "{} mapped (no EFA device here to prove it opened one)",
+                            lf.join(", ")
+                        ));
+                        true
+                    } else {
+                        match &p.rdma_fds {
+                            Some(fds) if !fds.is_empty() => {
+                                ev.push(format!("{}; {} open", lf.join(", "), fds.join(", ")));
+                                if p.has_lib("libefa") {
+                                    ev.push("libefa mapped".into());
+                                }
+                                true
+                            }
+                            Some(_) => {
+                                ev.push(format!(
+                                    "{} mapped, but no /dev/infiniband/uverbs* open in proc/{}/fd: the efa provider never opened a device",
+                                    lf.join(", "),
+                                    p.pid
+                                ));
+                                false
+                            }
+                            None => {
+                                ev.push(format!(
+                                    "{} mapped; proc/{}/fd unreadable, open devices unknown",
+                                    lf.join(", "),
+                                    p.pid
+                                ));
+                                true
+                            }
+                        }
+                    }
+                }
+                _ => true,
+            };
+        out.push(Observed { backend, live, evidence: ev });
+    }
+    out
 }
 
 /// How to select LIBFABRIC, for the framework this process runs.
 fn backend_fix(p: &ProcessFacts) -> String {
     match p.framework.as_deref() {
         Some("vllm") => "vLLM: add `\"kv_connector_extra_config\":{\"backends\":[\"LIBFABRIC\"]}` to --kv-transfer-config (vLLM ignores NIXL_* backend variables).".into(),
-        Some("sglang") => "SGLang: set SGLANG_DISAGGREGATION_NIXL_BACKEND=LIBFABRIC in the worker's environment.".into(),
+        Some("sglang") => "SGLang: set SGLANG_DISAGGREGATION_NIXL_BACKEND=LIBFABRIC in the worker's environment (SGLang releases before the variable ignore it: patch nixl's _api.py default instead).".into(),
         Some("trtllm") => "TensorRT-LLM: set TRTLLM_NIXL_KVCACHE_BACKEND=LIBFABRIC.".into(),
-        Some("dynamo") => "Dynamo: select LIBFABRIC for the engine (see above per framework); for KVBM set DYN_KVBM_NIXL_BACKEND_LIBFABRIC=true.".into(),
+        Some("dynamo") => "Dynamo: select LIBFABRIC for the engine (vLLM kv_connector_extra_config.backends, SGLANG_DISAGGREGATION_NIXL_BACKEND, TRTLLM_NIXL_KVCACHE_BACKEND); for KVBM set DYN_KVBM_NIXL_BACKEND_LIBFABRIC=true.".into(),
         _ => "Create the NIXL agent with backends=[\"LIBFABRIC\"] (nixl_agent_config), or set the framework's backend option (vLLM kv_connector_extra_config.backends, SGLANG_DISAGGREGATION_NIXL_BACKEND, TRTLLM_NIXL_KVCACHE_BACKEND, DYN_KVBM_NIXL_BACKEND_LIBFABRIC).".into(),
     }
 }
+
+/// Why a configured backend does not run, and how to find out.
+const MISMATCH_FIX: &str = "The configuration did not take effect: read the worker's log for `Skipping backend registration`, `Failed to load plugin` or `createBackend` (efa-doctor logs FILE: nixl.backend-init), check that this framework version reads the setting, and see stack.nixl for a LIBFABRIC plugin that cannot load against the node's libfabric. Then restart the worker.";
 
 pub struct NixlBackend;
 
@@ -124,25 +302,31 @@ fn nixl_backend(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
     if let Some(o) = unreadable(p, "maps") {
         return Some(o);
     }
-    let configured = configured_backend(p);
-    let nixl = p.has_lib("libnixl");
-    if !nixl && configured.is_none() {
+    let configured = configured_backends(p);
+    if !p.has_lib("libnixl") && configured.as_ref().is_none_or(|c| !c.explicit) {
         return None; // not a NIXL process (e.g. an NCCL trainer)
     }
-    let mut ev: Vec<Evidence> = p
-        .lib("libplugin_")
-        .map(|l| {
-            Evidence::new(format!("proc/{}/maps", p.pid)).observed(format!(
-                "{} {}",
-                l.path,
-                if l.executable { "r-xp (executed)" } else { "mapped without r-xp (opened only)" }
-            ))
-        })
-        .collect();
-    if ev.is_empty() {
+    let observed = observe(f, p);
+    let maps = format!("proc/{}/maps", p.pid);
+    let mut ev: Vec<Evidence> = Vec::new();
+    if let Some(c) = &configured {
+        ev.push(Evidence::new(c.source.clone()).observed(format!(
+            "configured: {}",
+            if c.backends.is_empty() { "none".into() } else { c.backends.join(",") }
+        )));
+    }
+    for o in &observed {
+        ev.push(Evidence::new(maps.clone()).observed(format!(
+            "{}: {} ({})",
+            o.backend,
+            if o.live { "running" } else { "loaded, not running" },
+            o.evidence.join("; ")
+        )));
+    }
+    if observed.is_empty() {
         let nixl_paths: Vec<&str> = p.lib("libnixl").map(|l| l.path.as_str()).collect();
         ev.push(
-            Evidence::new(format!("proc/{}/maps", p.pid))
+            Evidence::new(maps.clone())
                 .observed(format!(
                     "no libplugin_*.so mapped; {}",
                     if nixl_paths.is_empty() { "no libnixl".into() } else { nixl_paths.join(", ") }
@@ -150,58 +334,79 @@ fn nixl_backend(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
                 .expected("libplugin_LIBFABRIC.so with an r-xp mapping"),
         );
     }
-    if let Some((b, src)) = &configured {
-        ev.push(Evidence::new(src.clone()).observed(b.clone()));
-    }
-    let lf: Vec<_> = p.lib("libplugin_LIBFABRIC").collect();
-    let ucx: Vec<_> = p.lib("libplugin_UCX").collect();
-    let lf_exec = lf.iter().any(|l| l.executable);
-    let ucx_exec = ucx.iter().any(|l| l.executable);
+    let running: Vec<&str> =
+        observed.iter().filter(|o| o.live).map(|o| o.backend.as_str()).collect();
+    let loaded: Vec<&str> =
+        observed.iter().filter(|o| !o.live).map(|o| o.backend.as_str()).collect();
+    let details = serde_json::json!({
+        "pid": p.pid,
+        "configured": configured.as_ref().map(|c| serde_json::json!({"backends": c.backends, "source": c.source, "explicit": c.explicit})),
+        "running": running,
+        "loaded_not_running": loaded,
+        "evidence": observed.iter().map(|o| serde_json::json!({"backend": o.backend, "running": o.live, "evidence": o.evidence})).collect::<Vec<_>>(),
+    });
     let efa = f.rdma.has_efa();
-    let o = if lf_exec {
-        Outcome::pass(format!("{} runs NIXL's LIBFABRIC plugin (executable mapping)", who(p)))
-            .value("LIBFABRIC")
-    } else if !lf.is_empty() {
-        Outcome::fail(format!(
-            "{}: libplugin_LIBFABRIC.so is mapped but was never executed (no r-xp mapping): the configuration did not apply and NIXL chose {}",
+    let runs = |b: &str| running.contains(&b);
+    let cfg_text = configured
+        .as_ref()
+        .map(|c| format!("configured {} ({})", c.backends.join(","), c.source))
+        .unwrap_or_else(|| "no configuration found".into());
+    let value = if running.is_empty() { "none".to_string() } else { running.join(",") };
+    let o = match &configured {
+        // The configuration did not take effect: the silent case (FM02/FM03).
+        Some(c) if !running.is_empty() && !c.backends.iter().any(|b| runs(b)) => Outcome::fail(format!(
+            "{}: {cfg_text}, but runs {}{}: the configuration did not take effect",
             who(p),
-            if ucx_exec { "UCX" } else { "another backend" }
+            running.join(","),
+            if loaded.is_empty() { String::new() } else { format!(" ({} loaded, not running)", loaded.join(",")) }
         ))
-        .remediation(backend_fix(p))
-        .value(if ucx_exec { "UCX" } else { "none" })
-    } else if ucx_exec && efa {
-        let cfg = configured
-            .as_ref()
-            .map(|(b, s)| format!(" (configured: {b} via {s})"))
-            .unwrap_or_default();
-        Outcome::fail(format!(
-            "{} moves KV cache with NIXL's UCX backend on an EFA node{cfg}: transfers bypass EFA",
+        .remediation(format!("{MISMATCH_FIX} {}", backend_fix(p)))
+        .value("mismatch"),
+        _ if runs("LIBFABRIC") => Outcome::pass(format!(
+            "{} runs NIXL's LIBFABRIC backend ({cfg_text})",
             who(p)
         ))
+        .value(value),
+        // UCX someone chose stays on NVLink within a node (cuda_ipc): not a failure.
+        Some(c) if runs("UCX") && c.explicit => Outcome::pass(format!(
+            "{} runs NIXL's UCX backend as configured ({}): right for prefill and decode on one node over NVLink; between nodes it bypasses EFA{}",
+            who(p),
+            c.source,
+            if ucx_transports(p).iter().any(|t| t.starts_with("cuda")) { "" } else { " (and UCX has no CUDA transport loaded)" }
+        ))
+        .value(value),
+        _ if runs("UCX") && efa => Outcome::fail(format!(
+            "{} moves KV cache with NIXL's UCX backend on an EFA node ({cfg_text}){}: transfers bypass EFA",
+            who(p),
+            if loaded.contains(&"LIBFABRIC") { "; LIBFABRIC is loaded but not running" } else { "" }
+        ))
         .remediation(backend_fix(p))
-        .value("UCX")
-    } else if ucx_exec {
-        Outcome::pass(format!("{} runs NIXL's UCX backend (no EFA device on this node)", who(p)))
-            .value("UCX")
-    } else if let Some((b, src)) = &configured {
-        let status_ok = b.contains("LIBFABRIC") || !efa;
-        let o = Outcome::new(
-            if status_ok { crate::verdict::Status::Pass } else { crate::verdict::Status::Fail },
-            format!(
-                "{}: configured backend {b} ({src}); no NIXL backend plugin is mapped yet",
-                who(p)
-            ),
-        )
-        .value(b.clone());
-        if status_ok { o } else { o.remediation(backend_fix(p)) }
-    } else {
-        Outcome::warn(format!(
+        .value(value),
+        _ if runs("UCX") => Outcome::pass(format!("{} runs NIXL's UCX backend (no EFA device on this node)", who(p))).value(value),
+        _ if !running.is_empty() => Outcome::pass(format!("{} runs NIXL's {} backend ({cfg_text})", who(p), running.join(","))).value(value),
+        _ if !loaded.is_empty() => Outcome::fail(format!(
+            "{}: NIXL's {} plugin is loaded but no backend runs ({cfg_text}): the configuration did not take effect",
+            who(p),
+            loaded.join(",")
+        ))
+        .remediation(format!("{MISMATCH_FIX} {}", backend_fix(p)))
+        .value("none"),
+        // Nothing runs yet: the configuration alone proves nothing, unless it is UCX on EFA.
+        Some(c) if c.backends.iter().any(|b| b == "LIBFABRIC") || !efa => Outcome::skip(format!(
+            "{}: {cfg_text}; no NIXL backend plugin is mapped yet (judge again once the worker has created its agent)",
+            who(p)
+        ))
+        .value(c.backends.join(",")),
+        Some(c) => Outcome::fail(format!("{}: {cfg_text} on an EFA node; no NIXL backend plugin is mapped yet", who(p)))
+            .remediation(backend_fix(p))
+            .value(c.backends.join(",")),
+        None => Outcome::warn(format!(
             "{}: NIXL is loaded but no backend plugin is mapped: no agent exists yet, or every configured plugin failed to load",
             who(p)
         ))
-        .remediation("If the worker is already serving, NIXL has no backend: read its log (efa-doctor logs FILE, nixl.backend-init) for `Failed to load plugin`, and see stack.nixl for a LIBFABRIC plugin that needs a newer libfabric.")
+        .remediation("If the worker is already serving, NIXL has no backend: read its log (efa-doctor logs FILE, nixl.backend-init) for `Failed to load plugin`, and see stack.nixl for a LIBFABRIC plugin that needs a newer libfabric."),
     };
-    Some(o.with_evidence(ev))
+    Some(o.with_evidence(ev).details(details))
 }
 
 /// Registrations this large in host memory are KV caches bounced through the CPU, not the
@@ -224,66 +429,147 @@ impl Check for RegisteredMemory {
     }
 }
 
+/// Whose a registration is, for counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    /// The workload's (KV cache, staging): judged.
+    Workload,
+    /// The provider's own packet pools: ignored.
+    ProviderPool,
+    /// Only the provider logged it, in host memory, and nothing tells a pool from the
+    /// workload's buffer: not judged.
+    Unattributed,
+}
+
+/// The efa provider registers its packet pools (host memory, huge pages where it can)
+/// through the same `efa_mr_reg_impl` that logs the workload's registrations.
+fn counted(r: &Region, workload_named_any: bool) -> Counted {
+    if r.origin == RegOrigin::Workload {
+        return Counted::Workload;
+    }
+    if r.vma.as_deref().is_some_and(|v| v.contains("/anon_hugepage")) {
+        return Counted::ProviderPool;
+    }
+    // The provider's pools are host memory: a device registration is the workload's.
+    if r.class == RegionClass::Device {
+        return Counted::Workload;
+    }
+    if workload_named_any { Counted::ProviderPool } else { Counted::Unattributed }
+}
+
+fn region_text(r: &Region) -> String {
+    format!(
+        "{} ({}) → {} in `{}`{}",
+        r.address,
+        r.size.map_or("size unknown".into(), human_bytes),
+        serde_json::to_value(r.class)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        r.vma.as_deref().unwrap_or("no mapping"),
+        if r.origin == RegOrigin::Provider { " [libfabric's line]" } else { "" }
+    )
+}
+
 fn registered_memory(p: &ProcessFacts) -> Option<Outcome> {
     if let Some(o) = unreadable(p, "maps") {
         return Some(o);
     }
     if p.regions.is_empty() {
         return Some(Outcome::skip(format!(
-            "{}: no registered address to classify (pass --log with FI_LOG_LEVEL=info output, or --addr ADDR[:SIZE])",
+            "{}: no registered address to classify (pass --log with NIXL_LOG_LEVEL=DEBUG (UCX) or TRACE (LIBFABRIC) or FI_LOG_LEVEL=info output, or --addr ADDR[:SIZE])",
             who(p)
         )));
     }
+    let named = p.regions.iter().any(|r| r.origin == RegOrigin::Workload);
+    let tagged: Vec<(&Region, Counted)> =
+        p.regions.iter().map(|r| (r, counted(r, named))).collect();
+    let of = |c: Counted| tagged.iter().filter(move |(_, x)| *x == c).map(|(r, _)| *r);
+    let work: Vec<&Region> = of(Counted::Workload).collect();
+    let pools = of(Counted::ProviderPool).count();
+    let unattributed: Vec<&Region> = of(Counted::Unattributed).collect();
     let details = serde_json::json!({
         "pid": p.pid,
-        "regions": p.regions.iter().map(|r| serde_json::json!({"address": r.address, "size": r.size, "class": r.class, "vma": r.vma, "source": r.source})).collect::<Vec<_>>(),
+        "regions": tagged.iter().map(|(r, c)| serde_json::json!({
+            "address": r.address, "size": r.size, "class": r.class, "vma": r.vma, "source": r.source,
+            "origin": r.origin,
+            "counted": match c { Counted::Workload => "workload", Counted::ProviderPool => "provider-pool", Counted::Unattributed => "unattributed" },
+        })).collect::<Vec<_>>(),
     });
-    let ev: Vec<Evidence> = p
-        .regions
+    let maps = format!("proc/{}/maps", p.pid);
+    let ev: Vec<Evidence> = work
         .iter()
+        .chain(&unattributed)
         .take(6)
         .map(|r| {
-            Evidence::new(format!("proc/{}/maps", p.pid))
-                .observed(format!(
-                    "{} ({}) → {} in `{}`",
-                    r.address,
-                    r.size.map_or("size unknown".into(), human_bytes),
-                    serde_json::to_value(r.class)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default(),
-                    r.vma.as_deref().unwrap_or("no mapping")
-                ))
+            Evidence::new(maps.clone())
+                .observed(region_text(r))
                 .expected("device (inside a CUDA ---p reservation)")
         })
         .collect();
-    let count = |c: RegionClass| p.regions.iter().filter(|r| r.class == c).count();
+    let count = |c: RegionClass| work.iter().filter(|r| r.class == c).count();
     let (dev, host, unmapped) =
         (count(RegionClass::Device), count(RegionClass::Host), count(RegionClass::Unmapped));
-    let big_host: Vec<_> = p
-        .regions
-        .iter()
-        .filter(|r| r.class == RegionClass::Host && r.size.is_none_or(|s| s >= HOST_KV_BYTES))
-        .collect();
-    let summary =
-        format!("{}: {dev} device, {host} host, {unmapped} unmapped registration(s)", who(p));
-    let o = if !big_host.is_empty() {
-        Outcome::fail(format!(
-            "{summary}: {} KV-cache-sized registration(s) in host memory, so the NIC reads through the CPU (no GPUDirect)",
-            big_host.len()
-        ))
-        .remediation("Keep the KV cache in GPU memory (vLLM `\"kv_buffer_device\":\"cuda\"`; no host buffer) and give EFA a GPU memory path (kernel.gpudirect-path, libfabric with FI_HMEM, probe.mr): NIXL falls back to registering host memory when the provider lacks FI_HMEM.")
-    } else if dev == 0 && unmapped > 0 {
-        Outcome::warn(format!("{summary}: the addresses are not in this process (another process, or freed)"))
-            .remediation("Take the addresses from this worker's own log (FI_LOG_LEVEL=info prints `Registered memory at ...`), or pass --pid for the process that registered them.")
+    let ignored = if pools > 0 {
+        format!("; ignored {pools} of the provider's own (packet pools)")
     } else {
-        Outcome::pass(format!("{summary}: GPU memory is registered directly"))
+        String::new()
     };
-    Some(o.with_evidence(ev).details(details).value(if big_host.is_empty() {
-        "device"
+    let summary = format!(
+        "{}: counted {} workload registration(s): {dev} device, {host} host, {unmapped} unmapped{ignored}",
+        who(p),
+        work.len()
+    );
+    // A registration of unknown size is not evidence of a KV-sized buffer.
+    let big_host: Vec<&&Region> = work
+        .iter()
+        .filter(|r| r.class == RegionClass::Host && r.size.is_some_and(|s| s >= HOST_KV_BYTES))
+        .collect();
+    const FIX_HOST: &str = "Keep the KV cache in GPU memory (vLLM `\"kv_buffer_device\":\"cuda\"`; no host buffer) and give EFA a GPU memory path (kernel.gpudirect-path, libfabric with FI_HMEM, probe.mr): NIXL falls back to registering host memory when the provider lacks FI_HMEM.";
+    let (o, value) = if work.is_empty() {
+        return Some(
+            Outcome::skip(format!(
+                "{}: only libfabric's `Registered memory at` lines, {} in host memory: the efa provider logs its own packet pools with the same line, so none is attributed to the workload{ignored} (NIXL_LOG_LEVEL=DEBUG for UCX or TRACE for LIBFABRIC names the workload's registrations)",
+                who(p),
+                unattributed.len()
+            ))
+            .with_evidence(ev)
+            .details(details),
+        );
+    } else if dev == 0 && host > 0 {
+        (
+            Outcome::fail(format!(
+                "{summary}: the workload registered only host memory for its transfers, so the NIC reads through the CPU (no GPUDirect)"
+            ))
+            .remediation(FIX_HOST),
+            "host-only",
+        )
+    } else if !big_host.is_empty() {
+        (
+            Outcome::fail(format!(
+                "{summary}: {} KV-cache-sized registration(s) (>= 64 MiB) in host memory, so the NIC reads through the CPU (no GPUDirect)",
+                big_host.len()
+            ))
+            .remediation(FIX_HOST),
+            "host",
+        )
+    } else if dev == 0 {
+        (
+            Outcome::warn(format!("{summary}: the addresses are not in this process (another process, or freed)"))
+                .remediation("Take the addresses from this worker's own log (NIXL_LOG_LEVEL=DEBUG prints UCX's `registered N bytes at`, FI_LOG_LEVEL=info libfabric's `Registered memory at`), or pass --pid for the process that registered them."),
+            "unmapped",
+        )
     } else {
-        "host"
-    }))
+        let small = if host > 0 {
+            format!(
+                " ({host} host buffer(s) below 64 MiB or of unknown size: staging, not KV cache)"
+            )
+        } else {
+            String::new()
+        };
+        (Outcome::pass(format!("{summary}: GPU memory is registered directly{small}")), "device")
+    };
+    Some(o.with_evidence(ev).details(details).value(value))
 }
 
 pub struct LibfabricCopies;
@@ -294,16 +580,15 @@ impl Check for LibfabricCopies {
     }
 
     fn needs(&self) -> Needs {
-        Needs::PROCESSES | Needs::EFA_STACK
+        Needs::PROCESSES
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
-        let f = cx.facts;
-        per_process(f, |p| libfabric_copies(f, p))
+        per_process(cx.facts, libfabric_copies)
     }
 }
 
-fn libfabric_copies(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
+fn libfabric_copies(p: &ProcessFacts) -> Option<Outcome> {
     if let Some(o) = unreadable(p, "maps") {
         return Some(o);
     }
@@ -323,18 +608,22 @@ fn libfabric_copies(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
                 .value(copies.len().to_string()),
         );
     }
-    // aws-ofi-nccl mapped here: it must use the libfabric it was built to resolve.
-    let ofi_mapped = p.has_lib("libnccl-net");
-    let expected = f.efa_stack.aws_ofi_nccl.iter().find_map(|c| c.resolves_to.clone());
-    if let (true, Some(exp)) = (ofi_mapped, expected) {
+    // aws-ofi-nccl mapped here: it must use the libfabric its loader resolves in this
+    // process: the process's own filesystem (a container's, through /proc/PID/root) and its
+    // LD_LIBRARY_PATH, not the node's files of the same name.
+    if let Some(ofi) = p.libs.ofi_nccl.as_ref().filter(|_| p.has_lib("libnccl-net")) {
         let mapped = copies[0];
-        let same_dir =
-            mapped.rsplit_once('/').map(|(d, _)| d) == exp.rsplit_once('/').map(|(d, _)| d);
-        if !same_dir {
+        let dir = |x: &str| x.rsplit_once('/').map(|(d, _)| d.to_string());
+        if let Some(exp) = ofi.resolves_to.as_deref().filter(|e| dir(e) != dir(mapped)) {
             return Some(
-                Outcome::fail(format!("{} runs aws-ofi-nccl with {mapped}, but the plugin resolves {exp} on this node", who(p)))
+                Outcome::fail(format!("{} runs aws-ofi-nccl with {mapped}, but the plugin resolves {exp} in the process's own filesystem", who(p)))
                     .with_evidence(ev)
-                    .remediation("Rebuild aws-ofi-nccl against the libfabric the workload loads, or fix LD_LIBRARY_PATH so both are the same.")
+                    .evidence(
+                        Evidence::new(format!("{} (DT_NEEDED libfabric.so.1, read through proc/{}/root)", ofi.path, p.pid))
+                            .observed(format!("search order {}", ofi.search.join(":")))
+                            .expected(mapped.to_string()),
+                    )
+                    .remediation("Something loaded another libfabric first (LD_PRELOAD, another plugin's RUNPATH): rebuild aws-ofi-nccl against the libfabric the workload loads, or fix LD_LIBRARY_PATH so both are the same.")
                     .value("mismatch"),
             );
         }
@@ -376,8 +665,16 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
             k.starts_with("FI_")
                 || k.starts_with("NIXL_")
                 || k.starts_with("UCX_")
-                || *k == "NCCL_NET_PLUGIN"
-                || *k == "LD_LIBRARY_PATH"
+                || k.starts_with("OFI_NCCL_")
+                || k.ends_with("FORK_SAFE")
+                || [
+                    "NCCL_NET_PLUGIN",
+                    "NCCL_NET",
+                    "NCCL_NET_GDR_LEVEL",
+                    "NCCL_PROTO",
+                    "LD_LIBRARY_PATH",
+                ]
+                .contains(&k.as_str())
         })
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
@@ -387,9 +684,87 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
     );
     let efa = f.rdma.has_efa();
     if let Some(prov) = env.get("FI_PROVIDER") {
-        if efa && !prov.split(',').any(|x| x.trim() == "efa") {
+        if efa && !provider_filter_allows(prov, "efa") {
             fails.push(format!("FI_PROVIDER={prov} excludes the efa provider"));
             fixes.push("Set FI_PROVIDER=efa (or unset it: libfabric picks efa itself).");
+        }
+    }
+    let set = |k: &str| env.get(k).map(String::as_str);
+    let on = |k: &str| set(k).is_some_and(truthy);
+    let off = |k: &str| {
+        set(k).is_some_and(|v| {
+            matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "no" | "off")
+        })
+    };
+    // NCCL matches NCCL_NET against the plugin's name (strcasecmp); aws-ofi-nccl renamed
+    // itself "AWS Libfabric" -> "Libfabric" in 1.13.0.
+    if set("NCCL_NET").is_some_and(|n| n.trim().eq_ignore_ascii_case("AWS Libfabric")) && efa {
+        fails.push("NCCL_NET=\"AWS Libfabric\" names aws-ofi-nccl before 1.13; 1.13 and later call it \"Libfabric\", so NCCL finds no such network".into());
+        fixes.push("Set NCCL_NET=Libfabric (aws-ofi-nccl >= 1.13), or unset NCCL_NET.");
+    }
+    if on("FI_HMEM_DISABLE_P2P") && efa {
+        fails.push("FI_HMEM_DISABLE_P2P turns off peer-to-peer: the efa provider registers GPU memory without the device and copies it through host memory".into());
+        fixes.push("Unset FI_HMEM_DISABLE_P2P.");
+    }
+    let in_tree =
+        !f.modules.versions.contains_key("efa") && f.modules.is_loaded("efa") == Some(true);
+    for (var, who_reads) in
+        [("FI_HMEM_CUDA_USE_DMABUF", "libfabric"), ("OFI_NCCL_DISABLE_DMABUF", "aws-ofi-nccl")]
+    {
+        let disabled = if var == "OFI_NCCL_DISABLE_DMABUF" { on(var) } else { off(var) };
+        if disabled && efa {
+            let msg = format!(
+                "{var}={} turns off {who_reads}'s dma-buf registration of GPU memory",
+                set(var).unwrap_or("")
+            );
+            // The in-tree EFA driver has no peer-memory path: dma-buf is the only one.
+            if in_tree {
+                fails.push(format!("{msg}, the only GPU memory path of the in-tree EFA driver"));
+            } else {
+                warns.push(format!(
+                    "{msg} (the out-of-tree driver's P2P provider is then the only GPU memory path)"
+                ));
+            }
+            fixes.push("Unset it: dma-buf is the GPU memory path on current kernels.");
+        }
+    }
+    if let Some(level) = set("NCCL_NET_GDR_LEVEL")
+        .filter(|l| matches!(l.trim().to_ascii_uppercase().as_str(), "LOC" | "0"))
+    {
+        if efa {
+            fails.push(format!("NCCL_NET_GDR_LEVEL={level} never allows GPUDirect RDMA (a NIC is always farther than LOC)"));
+            fixes.push("Unset NCCL_NET_GDR_LEVEL (NCCL picks PXB) or set it to the GPU-NIC distance efa.topology shows (PIX/PXB).");
+        }
+    }
+    if set("NCCL_PROTO").is_some_and(|p| p.trim().eq_ignore_ascii_case("simple")) {
+        let ofi = f
+            .efa_stack
+            .aws_ofi_nccl
+            .iter()
+            .find_map(|c| c.version.as_deref())
+            .and_then(Version::parse);
+        if ofi.as_ref().is_some_and(|v| !v.below(&[1, 6])) {
+            warns.push(format!(
+                "NCCL_PROTO=simple was needed only with aws-ofi-nccl 1.5 and older (this node has {}): it turns off NCCL's LL and LL128 protocols",
+                ofi.map(|v| v.to_string()).unwrap_or_default()
+            ));
+            fixes.push("Unset NCCL_PROTO.");
+        }
+    }
+    let fork = ["RDMAV_FORK_SAFE", "IBV_FORK_SAFE", "FI_EFA_FORK_SAFE"]
+        .into_iter()
+        .find(|k| if *k == "FI_EFA_FORK_SAFE" { on(k) } else { set(k).is_some() });
+    if let (Some(fork), true) = (fork, on("FI_EFA_USE_HUGE_PAGE")) {
+        fails.push(format!("{fork} with FI_EFA_USE_HUGE_PAGE=1: the efa provider aborts at start-up (rdma-core's fork support cannot protect huge pages)"));
+        fixes.push("Unset FI_EFA_USE_HUGE_PAGE if the application forks, else unset the fork-safety variable.");
+    }
+    if on("FI_EFA_USE_HUGE_PAGE") {
+        if let Some(l) = p.hugetlb_2m_limit.as_ref().filter(|l| l.bytes == Some(0)) {
+            fails.push(format!(
+                "FI_EFA_USE_HUGE_PAGE=1 but the process's hugetlb cgroup allows 0 bytes of 2 MiB pages ({}): the first touch of a huge page raises SIGBUS",
+                l.source
+            ));
+            fixes.push("Request hugepages-2Mi for the pod (resources.limits), or unset FI_EFA_USE_HUGE_PAGE.");
         }
     }
     let lib_version = f.libfabric.version.as_deref().and_then(Version::parse);
@@ -488,6 +863,18 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
         );
     };
     Some(o.with_evidence(ev).remediation(fixes.join(" ")))
+}
+
+/// Whether libfabric's `FI_PROVIDER` filter lets `name` through: a comma-separated list,
+/// `^` in front negates the whole list, names compare case-insensitively
+/// (`ofi_create_filter` / `ofi_apply_filter`, src/fabric.c, libfabric v2.6.0).
+fn provider_filter_allows(filter: &str, name: &str) -> bool {
+    let (negated, list) = match filter.trim().strip_prefix('^') {
+        Some(rest) => (true, rest),
+        None => (false, filter.trim()),
+    };
+    let listed = list.split(',').any(|x| x.trim().eq_ignore_ascii_case(name));
+    listed != negated
 }
 
 pub struct Memlock;
@@ -622,6 +1009,88 @@ mod tests {
     use crate::root::{ReadError, ReadErrorKind};
     use crate::verdict::Status;
 
+    #[test]
+    fn fi_provider_is_a_negatable_case_insensitive_list() {
+        for (filter, allows) in [
+            ("efa", true),
+            ("EFA", true),
+            ("tcp,efa", true),
+            ("tcp", false),
+            ("^efa", false),
+            ("^tcp,shm", true),
+            ("^TCP,EFA", false),
+            ("efa;ofi_rxm", false),
+        ] {
+            assert_eq!(provider_filter_allows(filter, "efa"), allows, "{filter}");
+        }
+    }
+
+    fn env_outcome(vars: &[(&str, &str)], f: &Facts) -> Outcome {
+        let p = ProcessFacts {
+            pid: 9,
+            env: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..ProcessFacts::default()
+        };
+        environment(f, &p).unwrap()
+    }
+
+    /// Issue 15 item 4: the variables users get wrong, each judged as the component reads it.
+    #[test]
+    fn variables_users_get_wrong() {
+        let mut f = Facts::default();
+        f.rdma.devices = Some(vec![crate::facts::rdma::RdmaDevice {
+            name: "rdmap79s0".into(),
+            is_efa: true,
+            ..Default::default()
+        }]);
+        for (vars, status, text) in [
+            (&[("NCCL_NET", "AWS Libfabric")][..], Status::Fail, "\"Libfabric\""),
+            (&[("NCCL_NET", "Libfabric")][..], Status::Pass, "consistent"),
+            (&[("FI_HMEM_DISABLE_P2P", "1")][..], Status::Fail, "peer-to-peer"),
+            (&[("FI_HMEM_CUDA_USE_DMABUF", "0")][..], Status::Warn, "dma-buf"),
+            (&[("OFI_NCCL_DISABLE_DMABUF", "1")][..], Status::Warn, "aws-ofi-nccl's dma-buf"),
+            (&[("NCCL_NET_GDR_LEVEL", "LOC")][..], Status::Fail, "never allows GPUDirect"),
+            (&[("NCCL_NET_GDR_LEVEL", "PXB")][..], Status::Pass, "consistent"),
+            (
+                &[("RDMAV_FORK_SAFE", "1"), ("FI_EFA_USE_HUGE_PAGE", "1")][..],
+                Status::Fail,
+                "aborts",
+            ),
+            (&[("RDMAV_FORK_SAFE", "1")][..], Status::Pass, "consistent"),
+            (&[("FI_PROVIDER", "^efa")][..], Status::Fail, "excludes the efa provider"),
+            (&[("FI_PROVIDER", "EFA")][..], Status::Pass, "consistent"),
+        ] {
+            let o = env_outcome(vars, &f);
+            assert_eq!(o.status, status, "{vars:?}: {}", o.summary);
+            assert!(o.summary.contains(text), "{vars:?}: {}", o.summary);
+        }
+        // The in-tree EFA driver has only dma-buf: turning it off is a failure there.
+        f.modules.loaded =
+            Some(crate::parse::proc::modules("efa 143360 0 - Live 0x0000000000000000\n"));
+        assert_eq!(env_outcome(&[("FI_HMEM_CUDA_USE_DMABUF", "0")], &f).status, Status::Fail);
+        // A pod without hugepages-2Mi has a hugetlb limit of 0: FI_EFA_USE_HUGE_PAGE=1 faults.
+        let p = ProcessFacts {
+            pid: 9,
+            env: [("FI_EFA_USE_HUGE_PAGE".to_string(), "1".to_string())].into(),
+            hugetlb_2m_limit: Some(crate::facts::process::HugetlbLimit {
+                bytes: Some(0),
+                source: "sys/fs/cgroup/kubepods/pod1/hugetlb.2MB.max".into(),
+            }),
+            ..ProcessFacts::default()
+        };
+        let o = environment(&f, &p).unwrap();
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert!(o.summary.contains("SIGBUS"), "{}", o.summary);
+        // NCCL_PROTO=simple is judged against the node's aws-ofi-nccl.
+        f.efa_stack.aws_ofi_nccl.push(crate::facts::stack::FabricConsumer {
+            version: Some("1.17.2".into()),
+            ..Default::default()
+        });
+        assert_eq!(env_outcome(&[("NCCL_PROTO", "simple")], &f).status, Status::Warn);
+        f.efa_stack.aws_ofi_nccl[0].version = Some("1.5.0".into());
+        assert_eq!(env_outcome(&[("NCCL_PROTO", "simple")], &f).status, Status::Pass);
+    }
+
     /// Another user's process read without privileges: every file is permission denied.
     fn unreadable_process() -> ProcessFacts {
         let denied = crate::facts::process::why(&ReadError::new(
@@ -643,7 +1112,7 @@ mod tests {
         for o in [
             nixl_backend(&f, &p),
             registered_memory(&p),
-            libfabric_copies(&f, &p),
+            libfabric_copies(&p),
             environment(&f, &p),
             memlock(&p),
         ] {

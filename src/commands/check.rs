@@ -198,8 +198,10 @@ pub fn root_info(root: &Root) -> RootInfo {
     }
 }
 
-/// Registered addresses to classify: `--addr`, then the logs' `Registered memory at ...`
-/// lines (with the pid of the stream that logged them, when known).
+/// Registered addresses to classify: `--addr`, then the logs' registration lines: NIXL's
+/// (UCX `registered N bytes at`, LIBFABRIC `Memory Registration SUCCESS`) and the efa
+/// provider's `Registered memory at ...` (with the pid of the stream that logged them,
+/// when known).
 pub fn registrations(
     addrs: &[(u64, Option<u64>)],
     analysis: Option<&facts::logs::Analysis>,
@@ -211,6 +213,7 @@ pub fn registrations(
             size: *s,
             source: "--addr".into(),
             pid: None,
+            origin: facts::process::RegOrigin::Workload,
         })
         .collect();
     if let Some(a) = analysis {
@@ -223,6 +226,13 @@ pub fn registrations(
                 size: e.cap("size").and_then(|s| s.parse().ok()),
                 source: format!("{}:{}", a.source_of(e), e.line),
                 pid: e.stream.strip_prefix("pid ").and_then(|p| p.parse().ok()),
+                // libfabric's own line also reports the provider's packet pools; NIXL's
+                // lines name only what the workload registered.
+                origin: if e.rule == "fabric.mr-registered" {
+                    facts::process::RegOrigin::Provider
+                } else {
+                    facts::process::RegOrigin::Workload
+                },
             });
         }
     }

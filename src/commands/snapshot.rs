@@ -245,6 +245,10 @@ pub fn manifest_for(facts: &Facts, unix_now: u64, description: Option<String>) -
             gpu: Some(facts.gpu.clone()),
             libfabric: Some(facts.libfabric.clone()),
             efa_stack: Some(facts.efa_stack.clone()),
+            process_libs: facts
+                .processes
+                .as_ref()
+                .map(|ps| ps.processes.iter().map(|p| (p.pid, p.libs.clone())).collect()),
             // Kept even when not run, so a replay gives the same reason.
             probe: Some(facts.probe.clone()),
             imds: Some(facts.imds.clone()),

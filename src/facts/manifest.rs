@@ -55,6 +55,10 @@ pub struct CapturedNative {
     /// IMDS answers at capture time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imds: Option<crate::facts::imds::ImdsFacts>,
+    /// What the inspected processes' libraries said ([`crate::facts::process::ProcessLibs`]),
+    /// by pid: the libraries themselves are not copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_libs: Option<std::collections::BTreeMap<u32, crate::facts::process::ProcessLibs>>,
     /// The registration probe at capture time (or why it did not run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<crate::facts::probe::ProbeFacts>,

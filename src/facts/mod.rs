@@ -363,6 +363,7 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
         kernel::KernelFacts::default()
     };
     let captured = opts.manifest.as_ref().and_then(|m| m.native.clone()).unwrap_or_default();
+    let captured_process_libs = captured.process_libs.clone();
     // Native libraries answer for the live node or a mounted node root (in a helper chrooted
     // into it); elsewhere the manifest's captured results stand in for them.
     let native_here = root.kind().runs_native();
@@ -431,7 +432,8 @@ pub fn gather(root: &Root, opts: &GatherOptions) -> Facts {
     };
     // Last, when no helper of ours is running: discovery would take one for a workload (it
     // maps libfabric).
-    let processes = want(Needs::PROCESSES).then(|| process::gather(root, &opts.pids));
+    let processes = want(Needs::PROCESSES)
+        .then(|| process::gather(root, &opts.pids, captured_process_libs.as_ref()));
     let mut facts = Facts {
         kernel,
         modules: modules.unwrap_or_default(),

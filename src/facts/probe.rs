@@ -40,6 +40,10 @@ impl Default for ProbeRequest {
 /// (FI_LOG_LEVEL=warn unless the caller set another level).
 pub type ProbeFacts = NativeRun<MrProbe>;
 
+/// Free device memory below which a GPU is not probed: a CUDA context needs a few hundred
+/// MiB.
+const MIN_FREE_BYTES: u64 = 1 << 30;
+
 /// `<ibdev>-rdm` of the EFA device NIXL would give each GPU, keyed by GPU PCI address.
 fn nearest_domains(pci: &PciFacts, rdma: &RdmaFacts) -> BTreeMap<String, String> {
     let by_bdf: BTreeMap<&str, &str> =
@@ -62,6 +66,24 @@ pub struct ProbeInputs<'a> {
     pub rdma: &'a RdmaFacts,
     /// Where the probe's run is shown.
     pub progress: &'a super::progress::Progress,
+}
+
+/// Why a GPU is left alone: a workload holds it exclusively, or it has no room for a CUDA
+/// context.
+fn busy(g: &crate::native::nvml::Gpu) -> Option<String> {
+    match (g.compute_mode.as_deref(), g.memory_free) {
+        (Some("exclusive_process" | "exclusive_thread"), _) => Some(
+            "NVML shows it in exclusive-process compute mode: a second CUDA context would fail, or take the workload's".into(),
+        ),
+        (Some("prohibited"), _) => {
+            Some("NVML shows its compute mode as prohibited: no CUDA context can be created".into())
+        }
+        (_, Some(free)) if free < MIN_FREE_BYTES => Some(format!(
+            "NVML shows {} MiB free: too little for a CUDA context and the probe's buffer",
+            free >> 20
+        )),
+        _ => None,
+    }
 }
 
 /// Runs the probe when the request and the node allow it.
@@ -101,6 +123,24 @@ pub fn gather(root: &Root, request: &ProbeRequest, inputs: &ProbeInputs<'_>) -> 
     if gpus.is_empty() {
         gpus = inputs.gpu.gpus.iter().map(|g| g.index).collect();
     }
+    // The probe creates a CUDA context on each GPU it registers memory of (a few hundred
+    // MiB of device memory while it runs): on a busy node it leaves alone the GPUs a
+    // workload holds exclusively and those without room.
+    let mut skipped: Vec<(u32, String)> = Vec::new();
+    gpus.retain(|n| {
+        let Some(why) = inputs.gpu.gpus.iter().find(|g| g.index == *n).and_then(busy) else {
+            return true;
+        };
+        skipped.push((*n, why));
+        false
+    });
+    if gpus.is_empty() && !skipped.is_empty() {
+        let list: Vec<String> = skipped.iter().map(|(n, w)| format!("GPU {n}: {w}")).collect();
+        return ProbeFacts::not_run(format!(
+            "every GPU is busy, none was probed ({})",
+            list.join("; ")
+        ));
+    }
     let domains = nearest_domains(inputs.pci, inputs.rdma);
     let efa = provider == "efa";
     let mut args: Vec<String> =
@@ -113,6 +153,9 @@ pub fn gather(root: &Root, request: &ProbeRequest, inputs: &ProbeInputs<'_>) -> 
             _ => n.to_string(),
         };
         args.extend(["--gpu".into(), arg]);
+    }
+    for (n, why) in &skipped {
+        args.extend(["--skip-gpu".into(), format!("{n}:{why}")]);
     }
     let mut env: Vec<(String, String)> = vec![("CUDA_DEVICE_ORDER".into(), "PCI_BUS_ID".into())];
     if std::env::var_os("FI_LOG_LEVEL").is_none() {
@@ -132,4 +175,25 @@ pub fn gather(root: &Root, request: &ProbeRequest, inputs: &ProbeInputs<'_>) -> 
     inputs.progress.during(&what, Some(deadline), || {
         native::run_json(&site, &arg_ref, &env_ref, deadline, "the probe did not finish")
     })
+}
+
+#[cfg(test)]
+mod busy_tests {
+    use super::*;
+    use crate::native::nvml::Gpu;
+
+    #[test]
+    fn busy_gpus_are_left_alone() {
+        let g = |mode: &str, free: u64| Gpu {
+            compute_mode: Some(mode.into()),
+            memory_free: Some(free),
+            ..Gpu::default()
+        };
+        assert!(busy(&g("default", 80 << 30)).is_none());
+        assert!(busy(&g("exclusive_process", 80 << 30)).unwrap().contains("exclusive-process"));
+        assert!(busy(&g("prohibited", 80 << 30)).is_some());
+        assert!(busy(&g("default", 100 << 20)).unwrap().contains("100 MiB free"));
+        // Unknown (an older NVML, a replayed capture) is not busy.
+        assert!(busy(&Gpu::default()).is_none());
+    }
 }

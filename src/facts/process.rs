@@ -77,6 +77,17 @@ pub struct ProcessFacts {
     /// `NIXL_PLUGIN_DIR` as the process sees it: the plugin files there, or `None` when the
     /// directory does not exist.
     pub nixl_plugin_dir: Option<Vec<String>>,
+    /// RDMA device files the process holds open (`/proc/PID/fd` links into
+    /// `/dev/infiniband/`): a provider that opened the device, not just a library mapped.
+    /// `None` when `fd/` could not be read.
+    #[serde(default)]
+    pub rdma_fds: Option<Vec<String>>,
+    /// The 2 MiB huge-page limit of its hugetlb cgroup (`max`, or bytes), where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hugetlb_2m_limit: Option<HugetlbLimit>,
+    /// What the libraries it maps say, read in its own filesystem.
+    #[serde(default)]
+    pub libs: ProcessLibs,
     /// The process's memory map, kept for classifying registered addresses.
     #[serde(skip)]
     pub vmas: Vec<Vma>,
@@ -92,6 +103,74 @@ impl ProcessFacts {
     pub fn has_lib(&self, needle: &str) -> bool {
         self.lib(needle).next().is_some()
     }
+}
+
+/// A cgroup's 2 MiB huge-page limit and the file it was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct HugetlbLimit {
+    /// `None` for `max` (unlimited).
+    pub bytes: Option<u64>,
+    pub source: String,
+}
+
+/// The 2 MiB hugetlb limit of the cgroup `proc/PID/cgroup` names: cgroup v2
+/// `hugetlb.2MB.max`, or v1's `hugetlb.2MB.limit_in_bytes` (Kubernetes gives a pod that
+/// requests no `hugepages-2Mi` a limit of 0).
+fn hugetlb_limit(root: &Root, pid: u32) -> Option<HugetlbLimit> {
+    let text = root.read_string(&format!("proc/{pid}/cgroup")).ok()?;
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let path = path.trim_start_matches('/');
+        let file = if id == "0" && controllers.is_empty() {
+            format!("sys/fs/cgroup/{path}/hugetlb.2MB.max")
+        } else if controllers.split(',').any(|c| c == "hugetlb") {
+            format!("sys/fs/cgroup/hugetlb/{path}/hugetlb.2MB.limit_in_bytes")
+        } else {
+            continue;
+        };
+        let file = file.replace("//", "/");
+        if let Ok(v) = root.read_value(&file) {
+            let bytes = if v == "max" { None } else { Some(v.parse().ok()?) };
+            return Some(HugetlbLimit { bytes, source: file });
+        }
+    }
+    None
+}
+
+/// What efa-doctor derived from the libraries a process maps, read in the process's own
+/// filesystem (`/proc/PID/root`: a container's files, not the host's of the same name).
+/// Snapshots do not copy libraries, so a capture keeps this in its manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ProcessLibs {
+    /// aws-ofi-nccl, when mapped: the libfabric its loader resolves in this process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ofi_nccl: Option<MappedConsumer>,
+    /// The `FABRIC_1.N` version nodes each mapped libfabric defines (by mapped path).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub libfabric_defines: BTreeMap<String, Vec<String>>,
+    /// The NIXL Python package beside the mapped libnixl: its `_api.py` default backends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nixl_api: Option<NixlApi>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MappedConsumer {
+    pub path: String,
+    /// `FABRIC_1.N` nodes it needs from libfabric.so.1.
+    pub needs: Vec<String>,
+    /// Where its loader looks for libfabric.so.1 in this process, in order.
+    pub search: Vec<String>,
+    /// The first `libfabric.so.1` on that path in the process's filesystem.
+    pub resolves_to: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NixlApi {
+    pub path: String,
+    /// `nixl_agent_config(backends=...)`'s default as written there (a patched image says
+    /// LIBFABRIC).
+    pub default_backends: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -138,7 +217,101 @@ pub(crate) fn why(e: &ReadError) -> String {
 
 /// Reads one process. `None` when it does not exist (or exited).
 pub fn inspect(root: &Root, pid: u32) -> Option<ProcessFacts> {
-    inspect_with(root, pid, Prefetched::default())
+    inspect_with(root, pid, Prefetched::default(), None)
+}
+
+/// Most `fd/` entries looked at per process.
+const MAX_FDS: usize = 16384;
+
+/// Library directories a process's loader searches after LD_LIBRARY_PATH and RUNPATH when
+/// its `etc/ld.so.conf.d` names none (glibc's defaults and Debian's multiarch paths).
+const DEFAULT_LIB_DIRS: [&str; 8] = [
+    "/lib64",
+    "/usr/lib64",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib",
+    "/usr/lib",
+];
+
+/// Derives [`ProcessLibs`] from the files the process maps, in its own filesystem.
+fn process_libs(root: &Root, p: &ProcessFacts) -> ProcessLibs {
+    use crate::parse::elf;
+    let mut out = ProcessLibs::default();
+    let read = |path: &str| {
+        root.read_in_process(p.pid, path).ok().filter(|d| d.len() as u64 <= 256 * 1024 * 1024)
+    };
+    for l in p.lib("libfabric") {
+        if let Some(info) = read(&l.path).and_then(|d| elf::parse(&d)) {
+            let defines = info.defines.into_iter().filter(|d| d.starts_with("FABRIC_")).collect();
+            out.libfabric_defines.insert(l.path.clone(), defines);
+        }
+    }
+    if let Some(l) = p.lib("libnccl-net").next() {
+        if let Some(info) = read(&l.path).and_then(|d| elf::parse(&d)) {
+            let origin = l.path.rsplit_once('/').map_or("/", |(d, _)| d);
+            let env: Vec<String> = p
+                .env
+                .get("LD_LIBRARY_PATH")
+                .map(|v| v.split(':').map(String::from).collect())
+                .unwrap_or_default();
+            let search = info.search_order(origin, &env, &system_lib_dirs(root, p.pid));
+            let resolves_to = search
+                .iter()
+                .map(|d| format!("{}/libfabric.so.1", d.trim_end_matches('/')))
+                .find(|f| root.exists_in_process(p.pid, f));
+            out.ofi_nccl = Some(MappedConsumer {
+                path: l.path.clone(),
+                needs: info.needs_from("libfabric.so.1"),
+                search,
+                resolves_to,
+            });
+        }
+    }
+    // A wheel maps `<site-packages>/.nixl_cu13.mesonpy.libs/libnixl.so`; its Python package
+    // is `<site-packages>/nixl_cu13`, and the `nixl` meta package sits beside it.
+    if let Some(l) = p.lib("libnixl").find(|l| l.path.ends_with("/libnixl.so")) {
+        let site = l.path.rsplit_once('/').and_then(|(dir, _)| dir.rsplit_once('/'));
+        if let Some((sp, libs)) = site {
+            let pkg = libs.strip_prefix('.').and_then(|x| x.strip_suffix(".mesonpy.libs"));
+            for name in pkg.into_iter().chain(["nixl"]) {
+                let api = format!("{sp}/{name}/_api.py");
+                let Some(text) = read(&api) else { continue };
+                let default_backends =
+                    super::stack::default_backends(&String::from_utf8_lossy(&text));
+                let found = default_backends.is_some();
+                if found || out.nixl_api.is_none() {
+                    out.nixl_api = Some(NixlApi { path: api, default_backends });
+                }
+                if found {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The process's `ld.so.conf.d` directories (its own filesystem), then glibc's defaults.
+fn system_lib_dirs(root: &Root, pid: u32) -> Vec<String> {
+    let mut dirs = Vec::new();
+    for name in root.list_in_process(pid, "/etc/ld.so.conf.d").unwrap_or_default() {
+        if !name.ends_with(".conf") {
+            continue;
+        }
+        if let Ok(text) = root.read_in_process(pid, &format!("/etc/ld.so.conf.d/{name}")) {
+            for line in String::from_utf8_lossy(&text).lines() {
+                let d = line.split('#').next().unwrap_or("").trim();
+                if d.starts_with('/') && !dirs.iter().any(|x| x == d) {
+                    dirs.push(d.to_string());
+                }
+            }
+        }
+    }
+    dirs.extend(DEFAULT_LIB_DIRS.iter().map(|d| d.to_string()));
+    dirs
 }
 
 /// Files discovery already read (unrecorded) to decide the process is a worker.
@@ -148,7 +321,12 @@ struct Prefetched {
     maps: Option<Arc<Vec<u8>>>,
 }
 
-fn inspect_with(root: &Root, pid: u32, pre: Prefetched) -> Option<ProcessFacts> {
+fn inspect_with(
+    root: &Root,
+    pid: u32,
+    pre: Prefetched,
+    captured: Option<&BTreeMap<u32, ProcessLibs>>,
+) -> Option<ProcessFacts> {
     let base = format!("proc/{pid}");
     if !root.is_dir(&base) {
         return None;
@@ -221,6 +399,17 @@ fn inspect_with(root: &Root, pid: u32, pre: Prefetched) -> Option<ProcessFacts> 
             p.unreadable.insert("maps".into(), why(&e));
         }
     }
+    match root.links_in(&format!("{base}/fd"), MAX_FDS, |t| t.starts_with("/dev/infiniband/")) {
+        Ok(fds) => p.rdma_fds = Some(fds),
+        Err(e) => {
+            p.unreadable.insert("fd".into(), why(&e));
+        }
+    }
+    p.hugetlb_2m_limit = hugetlb_limit(root, pid);
+    p.libs = match captured {
+        Some(c) => c.get(&pid).cloned().unwrap_or_default(),
+        None => process_libs(root, &p),
+    };
     if let Ok(t) = root.read_string(&format!("{base}/mounts")) {
         let mounts = proc::mounts(&t);
         if let Some(m) = mounts.iter().rev().find(|m| m.target == "/dev/shm" && m.fstype == "tmpfs")
@@ -234,13 +423,18 @@ fn inspect_with(root: &Root, pid: u32, pre: Prefetched) -> Option<ProcessFacts> 
     Some(p)
 }
 
-/// Processes to inspect: the given pids, or every worker found.
-pub fn gather(root: &Root, pids: &[u32]) -> ProcessesFacts {
+/// Processes to inspect: the given pids, or every worker found. `captured` is what a
+/// snapshot kept of their libraries ([`ProcessLibs`]); without it the libraries are read.
+pub fn gather(
+    root: &Root,
+    pids: &[u32],
+    captured: Option<&BTreeMap<u32, ProcessLibs>>,
+) -> ProcessesFacts {
     let mut f = ProcessesFacts::default();
     if !pids.is_empty() {
         f.selection = "--pid".into();
         for &pid in pids {
-            match inspect(root, pid) {
+            match inspect_with(root, pid, Prefetched::default(), captured) {
                 Some(p) => f.processes.push(p),
                 None => {
                     f.notes.insert(pid.to_string(), format!("no process {pid} in this root"));
@@ -275,7 +469,7 @@ pub fn gather(root: &Root, pids: &[u32]) -> ProcessesFacts {
             f.discovered += 1;
             continue;
         }
-        if let Some(p) = inspect_with(root, pid, Prefetched { cmdline, maps }) {
+        if let Some(p) = inspect_with(root, pid, Prefetched { cmdline, maps }, captured) {
             f.processes.push(p);
             f.discovered += 1;
         }
@@ -315,6 +509,24 @@ pub struct Region {
     pub vma: Option<String>,
     /// Where the address came from (`--addr`, or a log file and line).
     pub source: String,
+    /// Who reported it: the workload (NIXL's own lines, `--addr`) or only the libfabric
+    /// provider, which logs its own packet pools with the same line.
+    #[serde(default)]
+    pub origin: RegOrigin,
+}
+
+/// Who reported a registration.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RegOrigin {
+    /// NIXL's own registration lines, or `--addr`: the workload's buffers.
+    #[default]
+    Workload,
+    /// Only the provider's `Registered memory at` line: the workload's buffer or the
+    /// provider's own (the efa provider registers its packet pools the same way).
+    Provider,
 }
 
 /// Classifies `addr` against a process's maps (one lookup; see [`VmaIndex`] for many).
@@ -369,6 +581,7 @@ pub struct Registration {
     pub size: Option<u64>,
     pub source: String,
     pub pid: Option<u32>,
+    pub origin: RegOrigin,
 }
 
 /// `0x`-prefixed hexadecimal, as logs and `--addr` write addresses.
@@ -423,7 +636,12 @@ pub fn attach_registrations(f: &mut ProcessesFacts, regs: &[Registration]) {
                 continue;
             }
             if let Some(&i) = seen.get(&r.address) {
-                here[i].size = here[i].size.or(r.size);
+                let region: &mut Region = &mut here[i];
+                region.size = region.size.or(r.size);
+                // The workload named the buffer the provider also logged.
+                if r.origin == RegOrigin::Workload {
+                    region.origin = RegOrigin::Workload;
+                }
                 continue;
             }
             let (class, vma) = ix.classify(r.address);
@@ -434,6 +652,7 @@ pub fn attach_registrations(f: &mut ProcessesFacts, regs: &[Registration]) {
                 class,
                 vma: vma.map(vma_line),
                 source: r.source.clone(),
+                origin: r.origin,
             });
         }
         regions.push(here);
@@ -499,6 +718,7 @@ mod tests {
                 size: Some(64),
                 source: format!("log:{i}"),
                 pid: None,
+                origin: RegOrigin::Workload,
             })
             .collect();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -553,7 +773,7 @@ mod tests {
             std::fs::write(d.join("maps"), b"").unwrap();
         }
         let root = Root::directory(dir.path(), crate::root::RootKind::Directory).unwrap();
-        let f = gather(&root, &[]);
+        let f = gather(&root, &[], None);
         assert_eq!(f.processes.len(), MAX_PROCESSES);
         assert_eq!(f.discovered, workers);
         assert_eq!(f.not_inspected(), 6);
@@ -563,7 +783,7 @@ mod tests {
             "{note}"
         );
         // Under the cap, nothing is said.
-        let few = gather(&root, &[100, 101]);
+        let few = gather(&root, &[100, 101], None);
         assert_eq!(few.not_inspected(), 0);
         assert!(!few.notes.contains_key("discovery"));
     }

@@ -56,7 +56,8 @@ pub struct FabricConsumer {
     /// `FABRIC_1.N` nodes it needs from libfabric.so.1.
     pub needs: Vec<String>,
     pub runpath: Vec<String>,
-    /// The libfabric its loader would pick: RUNPATH first, then the node's loader order.
+    /// The libfabric its loader would pick: DT_RPATH, LD_LIBRARY_PATH, DT_RUNPATH, then the
+    /// node's cache and default directories (ld.so(8)).
     pub resolves_to: Option<String>,
 }
 
@@ -145,10 +146,14 @@ fn consumer(
         .chain(&info.rpath)
         .map(|r| r.replace("$ORIGIN", origin).replace("${ORIGIN}", origin))
         .collect();
-    let resolves_to = runpath
+    // LD_LIBRARY_PATH comes before DT_RUNPATH in the loader's search (only DT_RPATH is
+    // searched before it).
+    let (env, system): (Vec<&SearchDir>, Vec<&SearchDir>) =
+        loader.iter().partition(|d| d.source == "LD_LIBRARY_PATH");
+    let dirs = |v: Vec<&SearchDir>| v.into_iter().map(|d| d.dir.clone()).collect::<Vec<_>>();
+    let resolves_to = info
+        .search_order(origin, &dirs(env), &dirs(system))
         .iter()
-        .map(|d| d.as_str())
-        .chain(loader.iter().map(|d| d.dir.as_str()))
         .map(|d| format!("{}/{}", d.trim_end_matches('/'), super::libfabric::LIBFABRIC_SONAME))
         .find(|p| root.exists(p));
     let version = version_needle

@@ -624,6 +624,12 @@ pub struct MemoryRegion<'d> {
 }
 
 impl MemoryRegion<'_> {
+    /// `fi_mr_key`: the key the provider gave the region.
+    pub fn key(&self) -> u64 {
+        // SAFETY: a live MR returned by regattr.
+        unsafe { (*self.mr).key }
+    }
+
     /// `fi_mr_desc`: the descriptor data transfers pass when the domain needs FI_MR_LOCAL.
     pub fn desc(&self) -> *mut c_void {
         // SAFETY: a live MR returned by regattr.

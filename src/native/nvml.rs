@@ -54,6 +54,12 @@ pub struct Gpu {
     pub pcie_width_current: Option<u32>,
     pub pcie_width_max: Option<u32>,
     pub fabric: Option<FabricInfo>,
+    /// `default`, `exclusive_process`, `prohibited` (`nvmlDeviceGetComputeMode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_mode: Option<String>,
+    /// Free device memory in bytes (`nvmlDeviceGetMemoryInfo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_free: Option<u64>,
     /// NVML errors per field (e.g. `not supported`).
     #[serde(default)]
     pub errors: BTreeMap<String, String>,
@@ -199,6 +205,17 @@ fn collect(nvml: &Nvml) -> NvmlReport {
         g.uuid = field!("uuid", dev.uuid());
         g.pci_bus_id = field!("pci_info", dev.pci_info()).map(|p| normalise_bus_id(&p.bus_id));
         g.persistence_mode = field!("persistence_mode", dev.is_in_persistent_mode());
+        g.compute_mode = field!("compute_mode", dev.compute_mode()).map(|m| {
+            use nvml_wrapper::enum_wrappers::device::ComputeMode;
+            match m {
+                ComputeMode::Default => "default",
+                ComputeMode::ExclusiveThread => "exclusive_thread",
+                ComputeMode::Prohibited => "prohibited",
+                ComputeMode::ExclusiveProcess => "exclusive_process",
+            }
+            .to_string()
+        });
+        g.memory_free = field!("memory_info", dev.memory_info()).map(|m| m.free);
         if let Some(ecc) = field!("ecc_mode", dev.is_ecc_enabled()) {
             g.ecc_enabled = Some(ecc.currently_enabled);
             g.ecc_pending = Some(ecc.pending_enabled);

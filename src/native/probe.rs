@@ -86,6 +86,17 @@ pub struct GpuProbe {
     pub domain_error: Option<CallError>,
     pub host: Registration,
     pub implicit: Registration,
+    /// The key the provider gave the implicit CUDA registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implicit_key: Option<u64>,
+    /// The domain's `mr_key_size` in bytes: a wider key was made up by the provider, not
+    /// returned by the device (the efa provider's no-P2P keys start at 2^32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mr_key_size: Option<usize>,
+    /// `fi_setopt(FI_OPT_CUDA_API_PERMITTED=false)` on an endpoint (aws-ofi-nccl's test):
+    /// refused (-FI_EOPNOTSUPP) when CUDA memory can only be moved by CUDA copies.
+    #[serde(default)]
+    pub no_cuda_api: Registration,
     pub dmabuf: Registration,
 }
 
@@ -108,6 +119,9 @@ pub struct MrProbe {
     pub cuda_error: Option<CallError>,
     pub cuda_devices: Option<i32>,
     pub gpus: Vec<GpuProbe>,
+    /// GPUs left alone, with why (NVML showed them busy: exclusive-process mode, or full).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<(i32, String)>,
 }
 
 fn cu_err(e: cuda::CuError) -> CallError {
@@ -153,17 +167,30 @@ struct Args {
     provider: String,
     /// (ordinal, preferred domain)
     gpus: Vec<(i32, Option<String>)>,
+    skipped: Vec<(i32, String)>,
     bytes: usize,
 }
 
 fn parse_args(args: &[String]) -> Args {
-    let mut a =
-        Args { lib: String::new(), provider: "efa".into(), gpus: Vec::new(), bytes: PROBE_BYTES };
+    let mut a = Args {
+        lib: String::new(),
+        provider: "efa".into(),
+        gpus: Vec::new(),
+        skipped: Vec::new(),
+        bytes: PROBE_BYTES,
+    };
     for (k, v) in super::options(args) {
         match k {
             "--lib" => a.lib = v,
             "--provider" => a.provider = v,
             "--bytes" => a.bytes = v.parse().unwrap_or(PROBE_BYTES),
+            "--skip-gpu" => {
+                if let Some((n, why)) = v.split_once(':') {
+                    if let Ok(n) = n.parse() {
+                        a.skipped.push((n, why.to_string()));
+                    }
+                }
+            }
             "--gpu" => {
                 let (n, dom) = match v.split_once(':') {
                     Some((n, d)) => (n, Some(d.to_string())),
@@ -183,7 +210,12 @@ fn parse_args(args: &[String]) -> Args {
 /// No `--gpu` probes every CUDA device.
 pub fn serve(args: &[String]) -> String {
     let a = parse_args(args);
-    let mut p = MrProbe { lib: a.lib.clone(), provider: a.provider.clone(), ..MrProbe::default() };
+    let mut p = MrProbe {
+        lib: a.lib.clone(),
+        provider: a.provider.clone(),
+        skipped: a.skipped.clone(),
+        ..MrProbe::default()
+    };
     run(&a, &mut p);
     serde_json::to_string(&p).unwrap_or_default()
 }
@@ -261,8 +293,11 @@ fn run(a: &Args, p: &mut MrProbe) {
         }
     };
     p.cuda_devices = Some(count);
-    let gpus: Vec<(i32, Option<String>)> =
-        if a.gpus.is_empty() { (0..count).map(|n| (n, None)).collect() } else { a.gpus.clone() };
+    let gpus: Vec<(i32, Option<String>)> = if a.gpus.is_empty() && a.skipped.is_empty() {
+        (0..count).map(|n| (n, None)).collect()
+    } else {
+        a.gpus.clone()
+    };
     for (ordinal, domain) in gpus {
         let mut g = GpuProbe { ordinal, ..GpuProbe::default() };
         probe_gpu(&fab, &rdm, &cu, api, p.hmem == Some(true), domain.as_deref(), a.bytes, &mut g);
@@ -366,7 +401,27 @@ fn probe_gpu(
     }
     step("fi_mr_regattr FI_HMEM_CUDA");
     let iov = iovec { iov_base: buf.ptr as *mut c_void, iov_len: buf.size };
-    g.implicit = register(fab, &dom, &fi_mr_attr::for_iov(&iov, FI_HMEM_CUDA, ordinal as u64), 0);
+    let attr = fi_mr_attr::for_iov(&iov, FI_HMEM_CUDA, ordinal as u64);
+    g.implicit = match dom.register_kept(&attr, 0) {
+        Ok(mr) => {
+            g.implicit_key = Some(mr.key());
+            Registration { ret: Some(0), ..Registration::default() }
+        }
+        Err(r) => Registration { ret: Some(r), error: Some(fab.strerror(r)), skipped: None },
+    };
+    // SAFETY: entry is a node of the live list; domain_attr may be null.
+    g.mr_key_size = unsafe { (*entry.raw()).domain_attr.as_ref().map(|d| d.mr_key_size) };
+    // A successful registration does not say the NIC reaches the GPU: without P2P the efa
+    // provider registers CUDA memory without the device and copies through the CPU.
+    step("fi_setopt FI_OPT_CUDA_API_PERMITTED=false");
+    g.no_cuda_api = match super::rdm::forbid_cuda_api(&dom, *entry) {
+        Ok(()) => Registration { ret: Some(0), ..Registration::default() },
+        Err((call, r)) => Registration {
+            ret: Some(r),
+            error: Some(format!("{call}: {}", fab.strerror(r))),
+            skipped: None,
+        },
+    };
 
     g.dmabuf = match (&dmabuf_fd, api >= DMABUF_API) {
         (_, false) => Registration::skipped(format!(

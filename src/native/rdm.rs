@@ -202,6 +202,63 @@ pub struct CompletionError {
     pub text: String,
 }
 
+/// The prefix of `struct fi_ops_ep` up to `setopt` (fi_endpoint.h).
+#[repr(C)]
+struct fi_ops_ep {
+    size: usize,
+    cancel: *mut c_void,
+    getopt: *mut c_void,
+    setopt: Option<unsafe extern "C" fn(*mut fid, c_int, c_int, *const c_void, usize) -> c_int>,
+}
+
+/// `FI_OPT_ENDPOINT`, the option level of fi_setopt.
+const FI_OPT_ENDPOINT: c_int = 0;
+/// `FI_OPT_CUDA_API_PERMITTED` (bool), in fi_endpoint.h since libfabric 1.18.
+const FI_OPT_CUDA_API_PERMITTED: c_int = 10;
+
+/// Opens an endpoint of `info` on `dom`, sets `FI_OPT_CUDA_API_PERMITTED` to false (as
+/// aws-ofi-nccl does before using GPU memory), and closes it. A provider that can move CUDA
+/// memory only by copying it through the CUDA API (no peer-to-peer path to the device)
+/// refuses with -FI_EOPNOTSUPP. Returns the call that failed and its code.
+pub fn forbid_cuda_api(dom: &Domain<'_>, info: InfoRef<'_>) -> Result<(), (String, i32)> {
+    // SAFETY: the domain is open and its ops table is the provider's; the endpoint is ours
+    // and closed on every path below; FI_CHECK_OP's size test guards the setopt slot.
+    unsafe {
+        let d = dom.domain;
+        let ops =
+            (*d).ops.cast::<fi_ops_domain>().as_ref().ok_or(("fi_domain ops".to_string(), -38))?;
+        let open = ops.endpoint.ok_or(("fi_endpoint".to_string(), -38))?;
+        let mut ep: *mut fid_ep = ptr::null_mut();
+        let rc = open(d as *mut c_void, info.raw(), &mut ep, ptr::null_mut());
+        if rc != 0 || ep.is_null() {
+            return Err(("fi_endpoint".into(), if rc != 0 { rc } else { -38 }));
+        }
+        let setopt = (*ep)
+            .ops
+            .cast::<fi_ops_ep>()
+            .as_ref()
+            .filter(|o| o.size > std::mem::offset_of!(fi_ops_ep, setopt))
+            .and_then(|o| o.setopt);
+        let permitted = false;
+        let rc = match setopt {
+            Some(f) => f(
+                &mut (*ep).fid,
+                FI_OPT_ENDPOINT,
+                FI_OPT_CUDA_API_PERMITTED,
+                (&permitted as *const bool).cast(),
+                std::mem::size_of::<bool>(),
+            ),
+            None => -38,
+        };
+        close_fid(&mut (*ep).fid);
+        if rc != 0 {
+            Err(("fi_setopt(FI_OPT_CUDA_API_PERMITTED=false)".into(), rc))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// An enabled RDM endpoint with its AV and CQ; everything closed on drop, endpoint first.
 pub struct Endpoint<'d> {
     ep: *mut fid_ep,

@@ -28,6 +28,20 @@ impl ElfInfo {
     pub fn needs_from(&self, file: &str) -> Vec<String> {
         self.needs.iter().filter(|(f, _)| f == file).flat_map(|(_, v)| v.clone()).collect()
     }
+
+    /// Where the dynamic loader looks for this object's direct dependencies, in glibc's
+    /// order (ld.so(8)): DT_RPATH (only when there is no DT_RUNPATH), then LD_LIBRARY_PATH
+    /// (`env`), then DT_RUNPATH, then the cache and default directories (`system`).
+    /// `$ORIGIN` is replaced with `origin`, the object's directory.
+    pub fn search_order(&self, origin: &str, env: &[String], system: &[String]) -> Vec<String> {
+        let expand = |d: &String| d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin);
+        let rpath: &[String] = if self.runpath.is_empty() { &self.rpath } else { &[] };
+        let mut out: Vec<String> = rpath.iter().map(expand).collect();
+        out.extend(env.iter().filter(|d| !d.is_empty()).cloned());
+        out.extend(self.runpath.iter().map(expand));
+        out.extend(system.iter().cloned());
+        out
+    }
 }
 
 fn machine_name(m: elf::Machine) -> String {
@@ -267,5 +281,27 @@ mod tests {
         });
         assert_eq!(found.0, ["aws-ofi-nccl 1.2"]);
         assert_eq!(found.1, None);
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    /// ld.so(8): LD_LIBRARY_PATH is searched before DT_RUNPATH; only DT_RPATH comes first,
+    /// and DT_RPATH is ignored when DT_RUNPATH is present.
+    #[test]
+    fn loader_search_order() {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let env = v(&["/env"]);
+        let sys = v(&["/usr/lib"]);
+        let runpath =
+            ElfInfo { runpath: v(&["$ORIGIN/../lib"]), rpath: v(&["/old"]), ..ElfInfo::default() };
+        assert_eq!(
+            runpath.search_order("/p/lib", &env, &sys),
+            v(&["/env", "/p/lib/../lib", "/usr/lib"])
+        );
+        let rpath = ElfInfo { rpath: v(&["/old"]), ..ElfInfo::default() };
+        assert_eq!(rpath.search_order("/p", &env, &sys), v(&["/old", "/env", "/usr/lib"]));
     }
 }

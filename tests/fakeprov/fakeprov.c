@@ -18,12 +18,20 @@
  *                           N is a libfabric return code (0 or a negative errno, e.g. -14);
  *                           unset, empty or unparsable means 0. Other ifaces succeed.
  *   FAKEPROV_TRACE=PATH     append "iface=<n> flags=<hex> len=<n> ret=<n>" per regattr call.
+ *   FAKEPROV_NO_P2P=1       mimic the efa provider without a peer-to-peer path to the GPU
+ *                           (libfabric v2.6.0 prov/efa/src/rdm/efa_rdm_mr.c, efa_hmem.c,
+ *                           efa_rdm_ep_fiops.c): fi_getinfo warns "Failed to register CUDA
+ *                           buffer with the EFA device, ...", an FI_HMEM_CUDA registration
+ *                           succeeds without the device and gets a key from 2^32 up
+ *                           (NON_P2P_MR_KEYGEN_INIT), and an endpoint refuses
+ *                           FI_OPT_CUDA_API_PERMITTED=false with -FI_EOPNOTSUPP.
  *
  * A failing regattr logs, at warn level on subsystem "mr", the EFA provider's message:
  *   Unable to register MR of <len> bytes: <fi_strerror(-ret)>
  */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +41,7 @@
 
 #include <rdma/fabric.h>
 #include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 #include <rdma/providers/fi_log.h>
 #include <rdma/providers/fi_prov.h>
@@ -40,6 +49,11 @@
 /* libfabric >= 1.20: the attr's first field is a union with a dma-buf descriptor. */
 #ifndef FI_MR_DMABUF
 #define FI_MR_DMABUF (1ULL << 40)
+#endif
+
+/* fi_endpoint.h since 1.18: FI_OPT_ENDPOINT option names. */
+#ifndef FI_OPT_CUDA_API_PERMITTED
+#define FI_OPT_CUDA_API_PERMITTED 10
 #endif
 
 /* Layout of struct fi_mr_dmabuf (libfabric >= 1.20), under our own name. */
@@ -192,6 +206,9 @@ static int fake_mr_regattr(struct fid *fid, const struct fi_mr_attr *attr, uint6
 	mr->fid.ops = &fake_fid_ops;
 	mr->mem_desc = mr;
 	mr->key = __atomic_fetch_add(&next_key, 1, __ATOMIC_RELAXED) & 0xffff; /* mr_key_size 2 */
+	/* No P2P: the device never saw the CUDA buffer; the key is made up. */
+	if (env_flag("FAKEPROV_NO_P2P") && attr->iface == FI_HMEM_CUDA && !(flags & FI_MR_DMABUF))
+		mr->key += 1ULL << 32;
 	*mr_out = mr;
 	return 0;
 }
@@ -235,9 +252,51 @@ static struct fi_ops_mr fake_mr_ops = {
 	.regattr = fake_mr_regattr,
 };
 
-/* Domain data-path ops are never called by the probe: left NULL. */
+/* ---- endpoint: only fi_setopt, for FI_OPT_CUDA_API_PERMITTED ---- */
+
+static int fake_ep_setopt(fid_t fid, int level, int optname, const void *optval, size_t optlen)
+{
+	(void) fid;
+	if (level != FI_OPT_ENDPOINT || optname != FI_OPT_CUDA_API_PERMITTED)
+		return -FI_ENOPROTOOPT;
+	if (!optval || optlen != sizeof(bool))
+		return -FI_EINVAL;
+	/* Without P2P, CUDA memory can be moved only by CUDA copies. */
+	if (!*(const bool *) optval && env_flag("FAKEPROV_NO_P2P"))
+		return -FI_EOPNOTSUPP;
+	return 0;
+}
+
+/* The probe calls only setopt; the others stay NULL. */
+static struct fi_ops_ep fake_ep_ops = {
+	.size = sizeof(struct fi_ops_ep),
+	.setopt = fake_ep_setopt,
+};
+
+static int fake_endpoint(struct fid_domain *domain, struct fi_info *info, struct fid_ep **ep_out,
+			 void *context)
+{
+	struct fid_ep *ep;
+
+	(void) domain;
+	(void) info;
+	if (!ep_out)
+		return -FI_EINVAL;
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return -FI_ENOMEM;
+	ep->fid.fclass = FI_CLASS_EP;
+	ep->fid.context = context;
+	ep->fid.ops = &fake_fid_ops;
+	ep->ops = &fake_ep_ops;
+	*ep_out = ep;
+	return 0;
+}
+
+/* Other domain ops are never called by the probe: left NULL. */
 static struct fi_ops_domain fake_domain_ops = {
 	.size = sizeof(struct fi_ops_domain),
+	.endpoint = fake_endpoint,
 };
 
 /* ---- fabric / domain ---- */
@@ -349,6 +408,9 @@ static int fake_getinfo(uint32_t version, const char *node, const char *service,
 	if (!info)
 		return -FI_EINVAL;
 	*info = NULL;
+	if (env_flag("FAKEPROV_NO_P2P") && (caps & FI_HMEM))
+		FI_WARN(&fakeprov, FI_LOG_CORE,
+			"Failed to register CUDA buffer with the EFA device, FI_HMEM transfers that require peer to peer support will fail.\n");
 
 	if (hints) {
 		const char *pn = hints->fabric_attr ? hints->fabric_attr->prov_name : NULL;

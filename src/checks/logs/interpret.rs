@@ -625,6 +625,79 @@ fn errno_class(text: &str) -> &'static str {
     }
 }
 
+/// What an EFAULT from the efa provider is, and the lines that tell.
+struct EfaultCause<'a> {
+    /// `libfabric-12019`, `no-peer-memory`, `no-gpu-import`, `host-memory`.
+    name: &'static str,
+    summary: String,
+    fix: &'static str,
+    evidence: Vec<&'a Event>,
+}
+
+/// libfabric #12019 (CUDA memory registered with plain ibv_reg_mr, failing on GB200) needs
+/// a libfabric older than the dma-buf try/fallback rewrite (2.5.0) and a CUDA buffer; on
+/// x86_64 that old path works wherever the EFA driver has its NVIDIA peer-memory provider
+/// (REFERENCE §4.1). Otherwise the EFAULT is something else.
+fn efault_cause<'a>(a: &'a Analysis, f: &Facts, failed: &[&'a Event]) -> EfaultCause<'a> {
+    let same = |e: &&Event| failed.iter().any(|x| x.stream == e.stream);
+    // The process set up CUDA dma-buf (libfabric's CUDA hmem lines, dma-buf exports):
+    // its registrations include CUDA memory.
+    let cuda: Vec<&Event> = a.of("fabric.dmabuf").filter(same).collect();
+    // The libfabric the process ran: what aws-ofi-nccl logged, else the node's.
+    let logged = a.of("ofi.init").filter(same).find_map(|e| e.cap("libfabric")).map(String::from);
+    // Else the node's: the loaded library's answer, or the first copy on the loader path.
+    let node = f.libfabric.version.clone().or_else(|| {
+        f.efa_stack.libfabric.iter().filter(|c| c.on_loader_path).find_map(|c| c.release.clone())
+    });
+    let version = logged.or(node);
+    let fixed = version
+        .as_deref()
+        .and_then(crate::parse::Version::parse)
+        .is_some_and(|v| !v.below(&[2, 5]));
+    let lf =
+        version.as_deref().map(|v| format!("libfabric {v}")).unwrap_or_else(|| "libfabric".into());
+    let x86 = f.kernel.arch.as_deref() == Some("x86_64");
+    const PATH_FIX: &str = "Give the EFA device a way to reach GPU memory: dma-buf (kernel >= 5.12 and the NVIDIA open kernel module; kernel.gpudirect-path) or the out-of-tree EFA driver's NVIDIA P2P provider (`device/p2p` reads NVIDIA, efa_nv_peermem); `efa-doctor probe mr` tells which path works.";
+    if cuda.is_empty() {
+        return EfaultCause {
+            name: "host-memory",
+            summary: "memory registration failed with EFAULT (Bad address), and nothing in this process's log shows CUDA memory: for host memory the kernel could not pin the range (not mapped, freed, or a PROT_NONE reservation), for GPU memory there is no import path".into(),
+            fix: "Check which buffer failed (NIXL logs `fi_mr_reg failed on rail N: Bad address (buffer=0x...)`; `efa-doctor --pid PID --addr ADDR` says whether it is GPU memory). For GPU memory: kernel.gpudirect-path and `efa-doctor probe mr`; for host memory, the application registered memory it does not own.",
+            evidence: Vec::new(),
+        };
+    }
+    if fixed {
+        return EfaultCause {
+            name: "no-gpu-import",
+            summary: format!(
+                "memory registration failed with EFAULT (Bad address) on {lf}, which registers CUDA memory through dma-buf and falls back to ibv_reg_mr: neither import worked, so the device has no path to this GPU memory (not libfabric #12019, fixed in 2.5.0)"
+            ),
+            fix: PATH_FIX,
+            evidence: cuda,
+        };
+    }
+    if x86 {
+        return EfaultCause {
+            name: "no-peer-memory",
+            summary: format!(
+                "memory registration failed with EFAULT (Bad address): {lf} registers CUDA memory with plain ibv_reg_mr, which on x86_64 works only through the EFA driver's NVIDIA peer-memory provider, and this node has none (not the GB200 bug: the same old path succeeds on x86 with the out-of-tree driver)"
+            ),
+            fix: "Use the out-of-tree EFA driver with its NVIDIA P2P provider (`device/p2p` reads NVIDIA; efa_nv_peermem with the open NVIDIA module), or libfabric >= 2.5.0, which registers CUDA memory through dma-buf (kernel >= 5.12, NVIDIA open module). Confirm with `efa-doctor probe mr`.",
+            evidence: cuda,
+        };
+    }
+    let arm64 = f.kernel.arch.as_deref() == Some("aarch64");
+    EfaultCause {
+        name: "libfabric-12019",
+        summary: format!(
+            "memory registration failed with EFAULT (Bad address) although CUDA exports dma-buf in the same process: {lf} registered CUDA memory with plain ibv_reg_mr, the libfabric #12019 signature{}",
+            if arm64 { " on this arm64 node" } else { " (GB200 / arm64 64K pages)" }
+        ),
+        fix: "Use libfabric >= 2.5.0 (ofiwg/libfabric v2.5.1+), or rebuild the EFA installer's libfabric with `efa_mr_is_cuda(efa_mr)` added to the dma-buf condition in prov/efa/src/efa_mr.c; rebuild aws-ofi-nccl against it. Confirm with `efa-doctor probe mr`.",
+        evidence: cuda,
+    }
+}
+
 fn mr_registration(a: &Analysis, f: &Facts) -> Vec<Outcome> {
     let failures: Vec<&Event> = a
         .of("fabric.mr-failed")
@@ -692,35 +765,21 @@ fn mr_registration(a: &Analysis, f: &Facts) -> Vec<Outcome> {
         }
         return Vec::new();
     }
-    let dmabuf: Vec<&Event> = a.of("fabric.dmabuf").collect();
     let device_limit: Vec<&Event> = a
         .of("kernel.reg-mr-failed")
         .filter(|e| e.cap("err").or(e.cap("err2")) == Some("-12"))
         .collect();
-    let arm64 = f.kernel.arch.as_deref() == Some("aarch64");
     groups
         .into_iter()
         .map(|(class, events)| {
             let mut extra: Vec<&Event> = Vec::new();
+            let mut cause_detail: Option<&'static str> = None;
             let (summary, fix) = match class {
                 "efault" => {
-                    let same_stream_dmabuf: Vec<&Event> =
-                        dmabuf.iter().copied().filter(|d| events.iter().any(|e| e.stream == d.stream)).collect();
-                    if !same_stream_dmabuf.is_empty() {
-                        extra.extend(same_stream_dmabuf.into_iter().take(2));
-                        (
-                            format!(
-                                "memory registration failed with EFAULT (Bad address) although CUDA exports dma-buf in the same process: libfabric registered CUDA memory with plain ibv_reg_mr, the libfabric #12019 signature{}",
-                                if arm64 { " on this arm64 node" } else { " (GB200 / arm64 64K pages)" }
-                            ),
-                            "Use libfabric >= 2.5.0 (ofiwg/libfabric v2.5.1+), or rebuild the EFA installer's libfabric with `efa_mr_is_cuda(efa_mr)` added to the dma-buf condition in prov/efa/src/efa_mr.c; rebuild aws-ofi-nccl against it. Confirm with `efa-doctor probe mr`.",
-                        )
-                    } else {
-                        (
-                            "memory registration failed with EFAULT (Bad address): the kernel could not pin or map the buffer".to_string(),
-                            "On x86_64 this is usually a missing GPU memory path or privilege: check kernel.gpudirect-path (dma-buf needs kernel >= 5.12 and the open NVIDIA module; older kernels need efa_nv_peermem) and run the pod privileged; `efa-doctor probe mr` tells which.",
-                        )
-                    }
+                    let cause = efault_cause(a, f, &events);
+                    extra.extend(cause.evidence.iter().copied().take(2));
+                    cause_detail = Some(cause.name);
+                    (cause.summary, cause.fix)
                 }
                 "gdrcopy" => (
                     "memory registration failed with EFAULT right after GDRCopy failed to pin the GPU buffer (gdr_pin_buffer failed): a GDRCopy problem, not libfabric #12019".to_string(),
@@ -769,7 +828,11 @@ fn mr_registration(a: &Analysis, f: &Facts) -> Vec<Outcome> {
             let mut all: Vec<&Event> = events.clone();
             all.extend(extra);
             all.sort_by_key(|e| e.seq);
-            Outcome::fail(summary).with_evidence(evs(a, all)).remediation(fix).value(class)
+            let o = Outcome::fail(summary).with_evidence(evs(a, all)).remediation(fix).value(class);
+            match cause_detail {
+                Some(c) => o.details(serde_json::json!({ "cause": c })),
+                None => o,
+            }
         })
         .collect()
 }
