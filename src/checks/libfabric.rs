@@ -228,7 +228,9 @@ impl Check for Gb200Registration {
     }
 
     fn needs(&self) -> Needs {
-        Needs::LIBFABRIC | Needs::EFA_STACK | Needs::KERNEL | Needs::PCI
+        // PROBE: a live registration of CUDA memory through the efa provider outweighs the
+        // version guess (a patched 2.4.x looks like any other 2.4.x).
+        Needs::LIBFABRIC | Needs::EFA_STACK | Needs::KERNEL | Needs::PCI | Needs::PROBE
     }
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
@@ -284,6 +286,9 @@ fn gb200(f: &Facts) -> Outcome {
         .evidence(ev_node)
         .evidence(ev_gpu);
     }
+    if let Some(o) = gb200_probed(f) {
+        return o.evidence(ev_node).evidence(ev_gpu);
+    }
     let Some((v, src)) = libfabric_version(f) else {
         if f.libfabric.state == NativeState::Missing && f.efa_stack.libfabric.is_empty() {
             return Outcome::skip("no libfabric on this node").evidence(ev_node);
@@ -325,6 +330,39 @@ fn gb200(f: &Facts) -> Outcome {
         .evidence(ev_gpu)
         .evidence(ev_lib)
         .value(v.to_string())
+}
+
+/// What `probe.mr` saw when it registered CUDA memory through the efa provider in this run:
+/// the answer the version can only guess at. `None` when it did not run on efa.
+fn gb200_probed(f: &Facts) -> Option<Outcome> {
+    let r = f.probe.result.as_ref().filter(|r| r.provider == "efa")?;
+    let verdicts: Vec<(&str, i32)> =
+        r.gpus.iter().map(|g| (crate::checks::probe::classify(r, g).0, g.ordinal)).collect();
+    let lib = r.libfabric_version.as_deref().unwrap_or("?");
+    let ev = Evidence::new("probe.mr (fi_mr_reg of CUDA memory, efa provider)").observed(
+        verdicts.iter().map(|(v, i)| format!("GPU {i}: {v}")).collect::<Vec<_>>().join(", "),
+    );
+    if let Some((v, i)) = verdicts.iter().find(|(v, _)| v.starts_with("efault")) {
+        return Some(
+            Outcome::fail(format!(
+                "probe.mr: fi_mr_reg of CUDA memory through libfabric {lib} failed with EFAULT on GPU {i} ({v}) on this arm64 node with NVIDIA GPUs"
+            ))
+            .evidence(ev)
+            .remediation(GB200_FIX)
+            .value(lib.to_string()),
+        );
+    }
+    if !verdicts.is_empty() && verdicts.iter().all(|(v, _)| *v == "ok") {
+        return Some(
+            Outcome::pass(format!(
+                "probe.mr registered CUDA memory through libfabric {lib}'s efa provider on {} GPU(s): not affected, whatever the version says (a patched 2.4.x passes here)",
+                verdicts.len()
+            ))
+            .evidence(ev)
+            .value(lib.to_string()),
+        );
+    }
+    None
 }
 
 #[cfg(test)]
@@ -409,6 +447,48 @@ mod tests {
         let o = efa_provider(&no_efa_entry(crate::facts::host::THIS_PROCESS, "this process"));
         assert_eq!(o.status, Status::Fail, "{}", o.summary);
         assert!(o.remediation.as_deref().is_some_and(|r| r.contains("host.privileges")));
+    }
+
+    /// `probe.mr` through `provider` on one GPU whose implicit CUDA registration returned
+    /// `implicit` (the host and dma-buf registrations worked).
+    fn probed(mut f: Facts, provider: &str, implicit: i32) -> Facts {
+        use crate::native::probe::{GpuProbe, MrProbe, Registration};
+        let reg = |ret: i32| Registration {
+            ret: Some(ret),
+            error: (ret != 0).then(|| "x".into()),
+            skipped: None,
+        };
+        f.probe.result = Some(MrProbe {
+            provider: provider.into(),
+            hmem: Some(true),
+            libfabric_version: Some("2.4.0amzn3.0".into()),
+            gpus: vec![GpuProbe {
+                ordinal: 0,
+                host: reg(0),
+                implicit: reg(implicit),
+                dmabuf: reg(0),
+                ..GpuProbe::default()
+            }],
+            ..MrProbe::default()
+        });
+        f
+    }
+
+    #[test]
+    fn a_live_probe_outweighs_the_version_guess() {
+        // A patched 2.4.x (the documented workaround) registers CUDA memory: pass.
+        let o = gb200(&probed(arm64(4096, "2.4.0amzn3.0", true), "efa", 0));
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(o.summary.contains("a patched 2.4.x passes here"), "{}", o.summary);
+        assert!(o.evidence.iter().any(|e| e.source.starts_with("probe.mr")));
+        // The probe seeing EFAULT confirms the bug.
+        let o = gb200(&probed(arm64(4096, "2.4.0amzn3.0", true), "efa", -14));
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert!(o.summary.contains("EFAULT on GPU 0"), "{}", o.summary);
+        // A probe through another provider says nothing about efa: the version decides.
+        let o = gb200(&probed(arm64(4096, "2.4.0amzn3.0", true), "tcp", 0));
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert!(o.summary.contains("registers CUDA memory with plain ibv_reg_mr"));
     }
 
     #[test]

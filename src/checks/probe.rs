@@ -135,7 +135,7 @@ fn reg_text(r: &Registration) -> String {
 }
 
 /// The verdict for one GPU: value, status and summary, remediation.
-fn classify(r: &MrProbe, g: &GpuProbe) -> (&'static str, Outcome) {
+pub(crate) fn classify(r: &MrProbe, g: &GpuProbe) -> (&'static str, Outcome) {
     let who = format!(
         "GPU {}{}",
         g.ordinal,
