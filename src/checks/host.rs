@@ -576,29 +576,12 @@ mod hugepage_tests {
 mod privileges_tests {
     use super::*;
     use crate::facts::host::{Capabilities, UverbsNode};
-    use crate::facts::rdma::{RdmaDevice, RdmaFacts};
     use crate::parse::proc::Limit;
     use crate::verdict::Status;
 
     fn node(openable: Option<bool>, caps: Option<(bool, bool)>, memlock: Option<u64>) -> Facts {
-        let mut f = Facts {
-            rdma: RdmaFacts {
-                devices: Some(vec![RdmaDevice {
-                    name: "rdmap79s0".into(),
-                    is_efa: true,
-                    ..RdmaDevice::default()
-                }]),
-                ..RdmaFacts::default()
-            },
-            ..Facts::default()
-        };
-        f.host.dev_visible = true;
-        f.host.uverbs = Some(vec![UverbsNode {
-            name: "uverbs0".into(),
-            ibdev: Some("rdmap79s0".into()),
-            openable,
-            open_error: (openable == Some(false)).then(|| "Permission denied".into()),
-        }]);
+        let error = (openable == Some(false)).then_some("Permission denied");
+        let mut f = crate::checks::efa_node_with_uverbs0(openable, error);
         f.host.capabilities = caps.map(|(privileged, ipc_lock)| Capabilities {
             effective_hex: "0".into(),
             privileged: Some(privileged),

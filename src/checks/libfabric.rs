@@ -368,34 +368,18 @@ fn gb200_probed(f: &Facts) -> Option<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::host::UverbsNode;
     use crate::facts::pci::{PciDevice, PciFacts, VENDOR_NVIDIA};
-    use crate::facts::rdma::{RdmaDevice, RdmaFacts};
     use crate::verdict::Status;
 
     /// An EFA node whose libfabric enumerated no efa entry, with uverbs0 refused as `from`.
     fn no_efa_entry(from: &str, vantage: &str) -> Facts {
-        let mut f = Facts {
-            rdma: RdmaFacts {
-                devices: Some(vec![RdmaDevice {
-                    name: "rdmap79s0".into(),
-                    is_efa: true,
-                    ..RdmaDevice::default()
-                }]),
-                ..RdmaFacts::default()
-            },
-            ..Facts::default()
-        };
+        let mut f = crate::checks::efa_node_with_uverbs0(
+            Some(false),
+            Some("Operation not permitted (os error 1)"),
+        );
         f.libfabric.state = NativeState::Ok;
         f.libfabric.vantage = Some(vantage.into());
         f.libfabric.path = Some("/opt/amazon/efa/lib/libfabric.so.1".into());
-        f.host.dev_visible = true;
-        f.host.uverbs = Some(vec![UverbsNode {
-            name: "uverbs0".into(),
-            ibdev: Some("rdmap79s0".into()),
-            openable: Some(false),
-            open_error: Some("Operation not permitted (os error 1)".into()),
-        }]);
         f.host.uverbs_opened_from = Some(from.into());
         f
     }

@@ -241,6 +241,33 @@ pub fn human_bytes(b: u64) -> String {
     }
 }
 
+/// Test facts: one EFA device, `rdmap79s0`, behind `/dev/infiniband/uverbs0`, whose open
+/// test gave `openable` (with `open_error` when it failed).
+#[cfg(test)]
+pub(crate) fn efa_node_with_uverbs0(openable: Option<bool>, open_error: Option<&str>) -> Facts {
+    use crate::facts::host::UverbsNode;
+    use crate::facts::rdma::{RdmaDevice, RdmaFacts};
+    let mut f = Facts {
+        rdma: RdmaFacts {
+            devices: Some(vec![RdmaDevice {
+                name: "rdmap79s0".into(),
+                is_efa: true,
+                ..RdmaDevice::default()
+            }]),
+            ..RdmaFacts::default()
+        },
+        ..Facts::default()
+    };
+    f.host.dev_visible = true;
+    f.host.uverbs = Some(vec![UverbsNode {
+        name: "uverbs0".into(),
+        ibdev: Some("rdmap79s0".into()),
+        openable,
+        open_error: open_error.map(String::from),
+    }]);
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
