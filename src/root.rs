@@ -253,9 +253,17 @@ enum Backend {
     Mem(Arc<MemTree>),
 }
 
+#[derive(Debug, Clone)]
+enum KnownNode {
+    Dir,
+    Link(String),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NodeKind {
     File,
+    /// A device node, fifo or socket (what it is): never opened.
+    Special(&'static str),
     Dir,
     Link,
 }
@@ -269,6 +277,10 @@ pub struct Root {
     /// Canonical form of directories already resolved; sysfs reads hit the same few
     /// directories thousands of times.
     dir_cache: Mutex<HashMap<String, String>>,
+    /// Canonical paths already found to be a directory or a link (with its target): the
+    /// links under `/sys/class` all lead through the same few `/sys/devices` directories,
+    /// which would otherwise be looked up again for every link followed.
+    node_cache: Mutex<HashMap<String, KnownNode>>,
     recording: Option<Mutex<Recording>>,
 }
 
@@ -329,6 +341,7 @@ impl Root {
             display,
             note: None,
             dir_cache: Mutex::new(HashMap::new()),
+            node_cache: Mutex::new(HashMap::new()),
             recording: None,
         }
     }
@@ -443,9 +456,15 @@ impl Root {
     }
 
     fn read_inner(&self, rel: &str, record: bool, limit: u64) -> Result<Arc<Vec<u8>>, ReadError> {
-        let canon = self.resolve(rel, true)?;
+        let (canon, kind) = self.resolve_kind(rel)?;
         let data = match &self.backend {
-            Backend::Dir(base) => Arc::new(read_node_file(&base.join(&canon), rel, limit)?),
+            // The walk has just classified the node (lstat), so a device node is refused
+            // before it is ever opened; `read_resolved_file` checks the opened file again.
+            Backend::Dir(base) => match kind {
+                NodeKind::Dir => return Err(ReadError::new(rel, ReadErrorKind::IsADirectory)),
+                NodeKind::Special(what) => return Err(ReadError::new(rel, not_regular(what))),
+                _ => Arc::new(read_resolved_file(&base.join(&canon), rel, limit)?),
+            },
             Backend::Mem(tree) => match tree.get(&canon) {
                 Some(MemNode::File(d)) if d.len() as u64 > limit => {
                     let size = d.len() as u64;
@@ -662,8 +681,7 @@ impl Root {
 
     /// Resolves and classifies `rel`, recording the answer so a snapshot reproduces it.
     fn kind_of(&self, rel: &str) -> Option<NodeKind> {
-        let canon = self.resolve(rel, true).ok()?;
-        let kind = self.node_kind(&canon).ok()??;
+        let (canon, kind) = self.resolve_kind(rel).ok()?;
         self.record(|r| {
             r.present.insert(canon, kind == NodeKind::Dir);
         });
@@ -696,6 +714,8 @@ impl Root {
                     NodeKind::Link
                 } else if m.is_dir() {
                     NodeKind::Dir
+                } else if let Some(what) = special_type(&m.file_type()) {
+                    NodeKind::Special(what)
                 } else {
                     NodeKind::File
                 })),
@@ -734,19 +754,7 @@ impl Root {
             return Ok(String::new());
         }
         let (dir, name) = split_last(&norm);
-        let dir_canon = {
-            let cached = self.dir_cache.lock().ok().and_then(|c| c.get(dir).cloned());
-            match cached {
-                Some(c) => c,
-                None => {
-                    let c = self.resolve_uncached(dir, rel)?;
-                    if let Ok(mut cache) = self.dir_cache.lock() {
-                        cache.insert(dir.to_string(), c.clone());
-                    }
-                    c
-                }
-            }
-        };
+        let dir_canon = self.canonical_dir(dir, rel)?;
         if !follow_last {
             return Ok(join(&dir_canon, name));
         }
@@ -754,9 +762,39 @@ impl Root {
         self.walk(&dir_canon, name, rel, &mut hops)
     }
 
-    fn resolve_uncached(&self, path: &str, shown: &str) -> Result<String, ReadError> {
+    /// [`Root::resolve`] following the last component, with what it is.
+    fn resolve_kind(&self, rel: &str) -> Result<(String, NodeKind), ReadError> {
+        let norm = normalise(rel);
+        let (dir, name) = split_last(&norm);
+        let dir_canon = self.canonical_dir(dir, rel)?;
         let mut hops = 0;
-        self.walk("", path, shown, &mut hops)
+        self.walk_kind(&dir_canon, name, rel, &mut hops)
+    }
+
+    /// The canonical form of directory `dir`, from its parent's (cached) canonical form plus
+    /// one component: sibling paths share every ancestor, so each directory is looked up
+    /// once per run instead of once per component of every path below it.
+    fn canonical_dir(&self, dir: &str, shown: &str) -> Result<String, ReadError> {
+        if dir.is_empty() {
+            return Ok(String::new());
+        }
+        if let Some(c) = self.dir_cache.lock().ok().and_then(|c| c.get(dir).cloned()) {
+            return Ok(c);
+        }
+        let (parent, name) = split_last(dir);
+        let parent_canon = self.canonical_dir(parent, shown)?;
+        let mut hops = 0;
+        let canon = self.walk(&parent_canon, name, shown, &mut hops)?;
+        if let Ok(mut cache) = self.dir_cache.lock() {
+            cache.insert(dir.to_string(), canon.clone());
+        }
+        Ok(canon)
+    }
+
+    fn remember(&self, canon: &str, node: KnownNode) {
+        if let Ok(mut cache) = self.node_cache.lock() {
+            cache.insert(canon.to_string(), node);
+        }
     }
 
     /// Walks `rest` starting at canonical directory `start`.
@@ -767,6 +805,19 @@ impl Root {
         shown: &str,
         hops: &mut usize,
     ) -> Result<String, ReadError> {
+        self.walk_kind(start, rest, shown, hops).map(|(canon, _)| canon)
+    }
+
+    /// [`Root::walk`], with what the path finally is: the walk has looked at it already, so
+    /// a reader need not look again.
+    fn walk_kind(
+        &self,
+        start: &str,
+        rest: &str,
+        shown: &str,
+        hops: &mut usize,
+    ) -> Result<(String, NodeKind), ReadError> {
+        let mut last = NodeKind::Dir;
         let mut current: Vec<String> = if start.is_empty() {
             Vec::new()
         } else {
@@ -778,24 +829,40 @@ impl Root {
         while let Some(comp) = pending.pop() {
             if comp == ".." {
                 current.pop();
+                last = NodeKind::Dir;
                 continue;
             }
             current.push(comp);
             let path = current.join("/");
-            let kind = self.node_kind(&path).map_err(|mut e| {
-                e.path = shown.to_string();
-                e
-            })?;
+            let known = self.node_cache.lock().ok().and_then(|c| c.get(&path).cloned());
+            let kind = match &known {
+                Some(KnownNode::Dir) => Some(NodeKind::Dir),
+                Some(KnownNode::Link(_)) => Some(NodeKind::Link),
+                None => self.node_kind(&path).map_err(|mut e| {
+                    e.path = shown.to_string();
+                    e
+                })?,
+            };
+            if known.is_none() && kind == Some(NodeKind::Dir) {
+                self.remember(&path, KnownNode::Dir);
+            }
             match kind {
                 Some(NodeKind::Link) => {
                     *hops += 1;
                     if *hops > MAX_LINK_HOPS {
                         return Err(ReadError::new(shown, ReadErrorKind::LinkLoop));
                     }
-                    let target = self.raw_readlink(&path)?;
-                    self.record(|r| {
-                        r.links.insert(path.clone(), target.clone());
-                    });
+                    let target = match known {
+                        Some(KnownNode::Link(t)) => t,
+                        _ => {
+                            let t = self.raw_readlink(&path)?;
+                            self.record(|r| {
+                                r.links.insert(path.clone(), t.clone());
+                            });
+                            self.remember(&path, KnownNode::Link(t.clone()));
+                            t
+                        }
+                    };
                     current.pop();
                     if target.starts_with('/') {
                         current.clear();
@@ -804,16 +871,17 @@ impl Root {
                         pending.push(c.to_string());
                     }
                 }
-                Some(NodeKind::Dir) => {}
-                Some(NodeKind::File) => {
+                Some(NodeKind::Dir) => last = NodeKind::Dir,
+                Some(k @ (NodeKind::File | NodeKind::Special(_))) => {
                     if !pending.is_empty() {
                         return Err(ReadError::new(shown, ReadErrorKind::NotADirectory));
                     }
+                    last = k;
                 }
                 None => return Err(ReadError::new(shown, ReadErrorKind::NotFound)),
             }
         }
-        Ok(current.join("/"))
+        Ok((current.join("/"), last))
     }
 }
 
@@ -953,14 +1021,11 @@ fn open_in_root(root_dir: &Path, inner: &str) -> std::io::Result<std::fs::File> 
     Ok(std::fs::File::from(fd))
 }
 
-/// Reads a node file at `path` (see [`open_resolved`]). Regular files only, at most `limit`
-/// bytes.
-fn read_node_file(path: &Path, shown: &str, limit: u64) -> Result<Vec<u8>, ReadError> {
-    // lstat first, so a device node is never opened at all (opening some has side effects).
-    let pre = std::fs::symlink_metadata(path).map_err(|e| ReadError::from_io(shown, &e))?;
-    if let Some(what) = special_type(&pre.file_type()) {
-        return Err(ReadError::new(shown, not_regular(what)));
-    }
+/// Reads the node file at `path` (see [`open_resolved`]) once the caller's walk has
+/// classified it as a regular file (lstat), so a device node is never opened at all
+/// (opening some has side effects). The opened file is checked again: a node swapped in
+/// since is refused, not read. At most `limit` bytes.
+fn read_resolved_file(path: &Path, shown: &str, limit: u64) -> Result<Vec<u8>, ReadError> {
     let file = open_resolved(path).map_err(|e| {
         if e.raw_os_error() == Some(nix::libc::ELOOP) {
             ReadError::new(shown, ReadErrorKind::NotRegular("symbolic link"))
@@ -1326,6 +1391,24 @@ mod tests {
     }
 
     #[test]
+    fn cached_lookups_give_the_first_answers() {
+        // The second pass is served from the directory and link caches: the same canonical
+        // paths, the same refusals.
+        let (_d, r) = tree();
+        for _ in 0..2 {
+            assert_eq!(
+                r.canonical("etc/ib/efa_0").unwrap(),
+                "sys/devices/pci0000:00/0000:00:06.0/infiniband/efa_0"
+            );
+            assert_eq!(r.read_value("etc/ib/efa_0/node_guid").unwrap(), "0000:0000:0000:0001");
+            assert!(r.is_dir("sys/class/infiniband/efa_0"));
+            assert!(!r.is_dir("sys/class/infiniband/efa_0/node_guid"));
+            assert_eq!(r.read("etc/loop1").unwrap_err().kind, ReadErrorKind::LinkLoop);
+            assert_eq!(r.read("etc/ib").unwrap_err().kind, ReadErrorKind::IsADirectory);
+        }
+    }
+
+    #[test]
     fn never_escapes_the_root() {
         let (_d, r) = tree();
         // `..` clamps at the root, so this resolves to <root>/etc/passwd, which is absent.
@@ -1402,7 +1485,7 @@ mod tests {
         std::fs::create_dir(base.join("elsewhere")).unwrap();
         std::fs::write(base.join("elsewhere/_api.py"), "secret").unwrap();
         symlink(base.join("elsewhere"), base.join("venv")).unwrap();
-        let e = read_node_file(&base.join("venv/_api.py"), "venv/_api.py", 100).unwrap_err();
+        let e = read_resolved_file(&base.join("venv/_api.py"), "venv/_api.py", 100).unwrap_err();
         if !NO_OPENAT2.load(std::sync::atomic::Ordering::Relaxed) {
             assert_eq!(e.kind, ReadErrorKind::NotRegular("symbolic link"));
         }

@@ -86,10 +86,11 @@ pub fn build_report_with(
     let mut facts = gather(root, opts)?;
     require_pids(root, &args.pids, &facts)?;
     // Logs the user named are always read (an unreadable one is a usage error, and user
-    // rules judge them); logs captured in the root only when a selected check or a user
-    // rule reads them. Compiling the rules is part of reading logs.
-    let read_logs =
-        !args.logs.is_empty() || args.rules.is_some() || needs.contains(facts::Needs::LOGS);
+    // rules judge them); logs captured in the root only when there are some and a selected
+    // check or a user rule reads them. Compiling the rules is part of reading logs.
+    let read_logs = !args.logs.is_empty()
+        || args.rules.is_some()
+        || (needs.contains(facts::Needs::LOGS) && facts::logs::has_captured(root));
     let rules = read_logs
         .then(|| facts::logs::rules::RuleSet::with_user_dir(args.rules.as_deref(), is_check))
         .transpose()

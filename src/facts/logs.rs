@@ -768,6 +768,13 @@ pub fn read_for_capture(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// Analyses the logs a capture holds, through its root.
+/// Whether `root` holds logs a snapshot captured. Without them, and without logs the user
+/// named, a run need not compile the rules: that compilation is most of the CPU a check
+/// of a small tree spends.
+pub fn has_captured(root: &crate::root::Root) -> bool {
+    root.list(CAPTURED_LOG_DIR).is_ok_and(|names| !names.is_empty())
+}
+
 pub fn analyse_captured(root: &crate::root::Root, rules: &RuleSet) -> Option<Analysis> {
     let names = root.list(CAPTURED_LOG_DIR).ok()?;
     if names.is_empty() {
