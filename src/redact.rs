@@ -17,7 +17,7 @@
 //! This module is the bottom layer: it imports nothing from the crate.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use regex::bytes::{Captures, Regex};
 
@@ -154,9 +154,77 @@ fn shapes() -> &'static Regex {
     })
 }
 
+/// The literal each credential shape in [`shapes`] starts with (AWS key ids by their first
+/// letter, checked by [`may_hold_aws_key_id`]). Text holding none of them cannot match,
+/// and most text a run redacts holds none, so the shapes need not be compiled for it:
+/// compiling them and the rules is about half of efa-doctor's start-up time.
+const SHAPE_PREFIXES: [&[u8]; 14] = [
+    b"hf_",
+    b"sk-",
+    b"ghp_",
+    b"gho_",
+    b"ghu_",
+    b"ghs_",
+    b"ghr_",
+    b"github_pat_",
+    b"glpat-",
+    b"xox",
+    b"AIza",
+    b"npm_",
+    b"eyJ",
+    b"-----BEGIN",
+];
+
+/// An AWS key id needs 20 consecutive `[A-Z0-9]` starting with `A`.
+fn may_hold_aws_key_id(data: &[u8]) -> bool {
+    let mut run = 0usize;
+    let mut starts_with_a = false;
+    for &b in data {
+        if b.is_ascii_uppercase() || b.is_ascii_digit() {
+            if run == 0 {
+                starts_with_a = b == b'A';
+            }
+            run += 1;
+            if run >= 20 && starts_with_a {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}
+
+fn may_hold_shape(data: &[u8]) -> bool {
+    SHAPE_PREFIXES.iter().any(|p| memchr::memmem::find(data, p).is_some())
+        || may_hold_aws_key_id(data)
+}
+
+/// A word the header rule's name needs (`authorization`, `cookie`, `*-key`, `password` ...).
+const HEADER_WORDS: [&[u8]; 7] =
+    [b"auth", b"cookie", b"key", b"token", b"secret", b"passw", b"signature"];
+
+fn has(data: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(data, needle).is_some()
+}
+
+/// `needle` is lowercase ASCII.
+fn has_ignore_case(data: &[u8], needle: &[u8]) -> bool {
+    data.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Whether any rule of [`bytes`] can match `data`: each rule needs a `:` (header, quoted
+/// key, URL), a `=` (assignment), the word `bearer` or a shape's prefix.
+fn may_hold_secret(data: &[u8]) -> bool {
+    memchr::memchr2(b':', b'=', data).is_some()
+        || has_ignore_case(data, b"bearer")
+        || may_hold_shape(data)
+}
+
 /// True when the whole of `v` has a known credential shape.
 pub fn credential_shaped(v: &str) -> bool {
-    shapes().find(v.as_bytes()).is_some_and(|m| m.start() == 0 && m.end() == v.len())
+    may_hold_shape(v.as_bytes())
+        && shapes().find(v.as_bytes()).is_some_and(|m| m.start() == 0 && m.end() == v.len())
 }
 
 /// An opaque string that can only be a key: at least 16 characters of the base64, base64url
@@ -174,42 +242,53 @@ pub fn opaque(v: &str) -> bool {
 /// The rules of [`text`], applied in order.
 struct Rules {
     /// `"api_key": "X"`, `'api_key': ['X']`: JSON and Python dict entries.
-    quoted_key: Regex,
+    quoted_key: LazyLock<Regex>,
     /// `Authorization: Bearer X`, `X-Api-Key: X`, `Cookie: X`.
-    header: Regex,
+    header: LazyLock<Regex>,
     /// `Bearer X` on its own.
-    bearer: Regex,
+    bearer: LazyLock<Regex>,
     /// `scheme://user:PASS@host`.
-    url: Regex,
+    url: LazyLock<Regex>,
     /// `NAME=value`, `--name=value`, `?token=value`.
-    assignment: Regex,
+    assignment: LazyLock<Regex>,
 }
 
 // The rules match bytes and names are ASCII: `(?-u)` keeps `\w`, `\s` and case folding
 // ASCII-only, which compiles several times faster than their Unicode forms (every run that
-// renders a report pays for it) and treats non-UTF-8 bytes in a value as part of it.
+// renders a report pays for it) and treats non-UTF-8 bytes in a value as part of it. Each
+// compiles on first use only, after its precondition in `apply_rules` held.
 fn rules() -> &'static Rules {
-    static R: OnceLock<Rules> = OnceLock::new();
-    R.get_or_init(|| Rules {
-        quoted_key: Regex::new(
+    static R: Rules = Rules {
+        quoted_key: LazyLock::new(|| {
+            Regex::new(
             r#"(?-u)(?P<q>['"])(?P<name>[A-Za-z_][\w.-]*)['"][ \t]*:[ \t]*(?P<value>'(?:[^'\\\r\n]|\\.)*'|"(?:[^"\\\r\n]|\\.)*"|\[[^\]\r\n]*\]|[^\s,}\]]+)"#,
         )
-        .expect("quoted-key rule compiles"),
-        header: Regex::new(
+        .expect("quoted-key rule compiles")
+        }),
+        header: LazyLock::new(|| {
+            Regex::new(
             r#"(?i-u)(?P<name>(?:proxy-)?authorization|(?:set-)?cookie|[\w-]*[-_](?:api-?key|token|auth|secret|password|key|signature)|api-?key|x-auth|password|passwd|secret)[ \t]*:[ \t]*(?P<scheme>(?:bearer|basic|token|digest|negotiate|ntlm|apikey|aws4-hmac-sha256)[ \t]+)?(?P<value>[^\s'"]\S*)"#,
         )
-        .expect("header rule compiles"),
-        bearer: Regex::new(r"(?i-u)\b(?P<scheme>bearer[ \t]+)(?P<value>[A-Za-z0-9._~+/=-]{16,})")
-            .expect("bearer rule compiles"),
-        url: Regex::new(
+        .expect("header rule compiles")
+        }),
+        bearer: LazyLock::new(|| {
+            Regex::new(r"(?i-u)\b(?P<scheme>bearer[ \t]+)(?P<value>[A-Za-z0-9._~+/=-]{16,})")
+                .expect("bearer rule compiles")
+        }),
+        url: LazyLock::new(|| {
+            Regex::new(
             r#"(?i-u)\b(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^\s:/?#@'"\[\]]*)(?::(?P<pass>[^\s/?#'"]*))?@"#,
         )
-        .expect("URL rule compiles"),
-        assignment: Regex::new(
+        .expect("URL rule compiles")
+        }),
+        assignment: LazyLock::new(|| {
+            Regex::new(
             r#"(?-u)(?P<name>[A-Za-z_][\w.-]*)[ \t]*=[ \t]*(?P<value>'[^'\r\n]*'|"[^"\r\n]*"|[^\s'",;&)\]}]+)"#,
         )
-        .expect("assignment rule compiles"),
-    })
+        .expect("assignment rule compiles")
+        }),
+    };
+    &R
 }
 
 /// The whole match with its `value` group replaced by `replacement`.
@@ -243,15 +322,29 @@ fn already(value: &str) -> bool {
 
 /// Redacts free text (UTF-8 or not); see the module documentation for the rules.
 pub fn bytes(data: &[u8]) -> Cow<'_, [u8]> {
+    if !may_hold_secret(data) {
+        return Cow::Borrowed(data);
+    }
+    apply_rules(data, true)
+}
+
+/// The rules in order; `guarded` runs each only where its precondition holds (the tests
+/// compare that with running every rule everywhere).
+fn apply_rules(data: &[u8], guarded: bool) -> Cow<'_, [u8]> {
     let r = rules();
     let mut cur: Cow<'_, [u8]> = Cow::Borrowed(data);
-    let mut pass = |re: &Regex, f: &dyn Fn(&Captures<'_>) -> Vec<u8>| {
-        if re.is_match(&cur) {
-            let out = re.replace_all(&cur, |c: &Captures<'_>| f(c)).into_owned();
-            cur = Cow::Owned(out);
-        }
-    };
-    pass(shapes(), &|_| REDACTED.as_bytes().to_vec());
+    if (!guarded || may_hold_shape(&cur)) && shapes().is_match(&cur) {
+        cur = Cow::Owned(shapes().replace_all(&cur, REDACTED.as_bytes()).into_owned());
+    }
+    // Each rule runs only where the text has what the rule needs, so most text never
+    // compiles it.
+    let mut pass =
+        |need: fn(&[u8]) -> bool, re: &LazyLock<Regex>, f: &dyn Fn(&Captures<'_>) -> Vec<u8>| {
+            if (!guarded || need(&cur)) && re.is_match(&cur) {
+                let out = re.replace_all(&cur, |c: &Captures<'_>| f(c)).into_owned();
+                cur = Cow::Owned(out);
+            }
+        };
     // `name: value`, `'name': value` and `NAME=value`: the value of a secret-looking name.
     let named_value = |c: &Captures<'_>| {
         let value = lossy(&c["value"]);
@@ -260,20 +353,24 @@ pub fn bytes(data: &[u8]) -> Cow<'_, [u8]> {
         }
         with_value(c, &redacted_like(&value))
     };
-    pass(&r.quoted_key, &named_value);
-    pass(&r.header, &|c| {
+    pass(
+        |t| has(t, b":") && memchr::memchr2(b'"', b'\'', t).is_some(),
+        &r.quoted_key,
+        &named_value,
+    );
+    pass(|t| has(t, b":") && HEADER_WORDS.iter().any(|w| has_ignore_case(t, w)), &r.header, &|c| {
         if already(&lossy(&c["value"])) {
             return c[0].to_vec();
         }
         with_value(c, REDACTED)
     });
-    pass(&r.bearer, &|c| {
+    pass(|t| has_ignore_case(t, b"bearer"), &r.bearer, &|c| {
         if lossy(&c["value"]).starts_with(REDACTED) {
             return c[0].to_vec();
         }
         [&c["scheme"], REDACTED.as_bytes()].concat()
     });
-    pass(&r.url, &|c| {
+    pass(|t| has(t, b"://") && has(t, b"@"), &r.url, &|c| {
         let user = lossy(&c["user"]);
         let user: Cow<'_, str> =
             if c.name("pass").is_none() && opaque(&user) { Cow::Borrowed(REDACTED) } else { user };
@@ -286,7 +383,7 @@ pub fn bytes(data: &[u8]) -> Cow<'_, [u8]> {
         };
         [&c["scheme"], user.as_bytes(), pass.as_bytes(), b"@"].concat()
     });
-    pass(&r.assignment, &named_value);
+    pass(|t| has(t, b"="), &r.assignment, &named_value);
     cur
 }
 
@@ -547,6 +644,51 @@ mod tests {
 
     fn v(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn the_precheck_skips_only_text_no_rule_would_change() {
+        // Every shape example is let through to the rules.
+        for secret in [
+            "hf_abcdefghijklmnopqrstuvwx",
+            "sk-abcdefghijklmnopqrstuvwx",
+            "AKIAABCDEFGHIJKLMNOP",
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+            "github_pat_abcdefghijklmnopqrstuv",
+            "glpat-abcdefghijklmnopqrstuv",
+            "xoxb-0123456789-abcdef",
+            "AIzaabcdefghijklmnopqrstuvwxyz012345678",
+            "npm_abcdefghijklmnopqrstuvwxyz0123456789",
+            "eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeK",
+            "-----BEGIN PRIVATE KEY-----",
+            "Bearer abcdefghijklmnopqrstuvwx",
+        ] {
+            assert!(may_hold_secret(secret.as_bytes()), "{secret}");
+            assert_ne!(bytes(secret.as_bytes()).as_ref(), secret.as_bytes(), "{secret}");
+        }
+        // On real log lines, with secrets planted in some, and an efa-doctor command line:
+        // the preconditions change nothing the rules would have done.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/logs");
+        let (mut lines, mut skipped) = (0, 0);
+        let planted = [
+            &b"check --root tests/x --format json"[..],
+            b"HF_TOKEN=hf_abcdefghijklmnopqrstuvwx x-api-key: abc Authorization: Bearer abcdefghijklmnopqrstu",
+            b"{\"api_key\": \"abc\"} https://user:pw@host/ --password=x",
+        ];
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let data = std::fs::read(entry.unwrap().path()).unwrap();
+            for line in data.split(|b| *b == b'\n').chain(planted) {
+                lines += 1;
+                skipped += usize::from(!may_hold_secret(line));
+                assert_eq!(
+                    bytes(line).as_ref(),
+                    apply_rules(line, false).as_ref(),
+                    "{}",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+        assert!(skipped > 100 && lines > skipped, "{skipped} of {lines} lines skipped");
     }
 
     #[test]
