@@ -85,4 +85,24 @@ mod tests {
         assert_eq!(cuda_version(13000), "13.0");
         assert_eq!(cuda_version(12090), "12.9");
     }
+
+    #[test]
+    fn only_a_library_that_cannot_be_opened_is_missing() {
+        let state = |e: &str| {
+            from_report(NvmlReport { init_error: Some(e.into()), ..NvmlReport::default() }).state
+        };
+        // dlerror's text, as the helper reports it.
+        let absent = "libnvidia-ml.so.1: cannot open shared object file: No such file or directory";
+        assert_eq!(state(absent), NativeState::Missing);
+        // Captures taken through nvml-wrapper carry its prefix.
+        assert_eq!(state(&format!("a libloading error occurred: {absent}")), NativeState::Missing);
+        for present in [
+            "NVIDIA driver is not loaded (NVML return 9)",
+            "driver/library version mismatch (NVML return 18)",
+            "a library NVML needs was not found (NVML return 12)",
+            "nvmlInit_v2 is not in this driver's NVML",
+        ] {
+            assert_eq!(state(present), NativeState::Failed, "{present}");
+        }
+    }
 }

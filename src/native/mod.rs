@@ -485,6 +485,13 @@ fn trace_start(name: &str) {
 /// efa-doctor is interrupted; its stdout is read up to [`MAX_HELPER_STDOUT_BYTES`] and its
 /// stderr kept as a bounded tail. Returns within `deadline` plus [`PIPE_GRACE`] whatever
 /// the helper or its descendants do.
+///
+/// One loop watches the deadline, both pipes, the stdout cap and the pipe grace. The
+/// `wait-timeout` crate covers only the first: it reaps the child (so the group would be
+/// killed after its id was freed, where this sees the exit with `WNOWAIT` and kills first),
+/// installs a process-wide SIGCHLD handler, and would need a reader thread per pipe (a
+/// helper blocked on a full pipe never exits) that cannot be abandoned when a descendant
+/// keeps the pipe open.
 #[doc(hidden)]
 pub fn run_bounded(mut cmd: Command, deadline: Duration) -> Result<ChildOutput, ChildError> {
     use std::os::unix::process::CommandExt;
