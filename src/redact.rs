@@ -195,9 +195,22 @@ fn may_hold_aws_key_id(data: &[u8]) -> bool {
     false
 }
 
+/// Which bytes a prefix in [`SHAPE_PREFIXES`] starts with.
+const SHAPE_FIRST_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < SHAPE_PREFIXES.len() {
+        t[SHAPE_PREFIXES[i][0] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// One pass: this runs on every string a report holds.
 fn may_hold_shape(data: &[u8]) -> bool {
-    SHAPE_PREFIXES.iter().any(|p| memchr::memmem::find(data, p).is_some())
-        || may_hold_aws_key_id(data)
+    data.iter().enumerate().any(|(i, &b)| {
+        SHAPE_FIRST_BYTES[b as usize] && SHAPE_PREFIXES.iter().any(|p| data[i..].starts_with(p))
+    }) || may_hold_aws_key_id(data)
 }
 
 /// A word the header rule's name needs (`authorization`, `cookie`, `*-key`, `password` ...).
