@@ -388,3 +388,87 @@ fn a_real_worker_registering_only_host_memory_is_a_finding() {
         assert_eq!(reg["counted"], "workload", "NIXL's own line: {reg:#}");
     }
 }
+
+/// Issue 15 on the H200 (`.dev-workload/run.sh`, nixl-cu13 1.5.1, torch with
+/// `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True`): the KV buffers are CUDA VMM memory
+/// (`cuMemCreate`/`cuMemMap` inside the `---p` reservation PyTorch made with
+/// `cuMemAddressReserve`), and still count as device memory.
+#[test]
+fn real_cuda_vmm_buffers_from_expandable_segments_are_device_memory() {
+    let snap = real("h200-nixl-vmm.tar.gz");
+    let pid = ready_pid("h200-nixl-vmm.ready.json");
+    let dir = tempfile::tempdir().unwrap();
+    common::unpack(std::path::Path::new(&snap), dir.path());
+    let environ = std::fs::read(dir.path().join(format!("proc/{pid}/environ"))).unwrap();
+    assert!(
+        environ
+            .split(|b| *b == 0)
+            .any(|v| v == b"PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"),
+        "the capture is of a worker on expandable segments"
+    );
+    let r = json_report(&[
+        "--snapshot",
+        &snap,
+        "--pid",
+        &pid,
+        "--only",
+        "process.registered-memory",
+        "-f",
+        "json",
+    ]);
+    let m = result(&r, "process.registered-memory");
+    assert_eq!(
+        (m["status"].as_str(), m["value"].as_str()),
+        (Some("pass"), Some("device")),
+        "{m:#}"
+    );
+    let regions = m["details"]["regions"].as_array().unwrap();
+    let bufs = buffers("h200-nixl-vmm.ready.json");
+    assert_eq!(regions.len(), bufs.len(), "{regions:#?}");
+    for (addr, size, kind) in &bufs {
+        assert_eq!(kind, "cuda");
+        let reg = regions
+            .iter()
+            .find(|x| x["address"] == addr.as_str())
+            .unwrap_or_else(|| panic!("{addr}"));
+        assert_eq!(
+            (reg["class"].as_str(), reg["size"].as_u64(), reg["counted"].as_str()),
+            (Some("device"), Some(*size), Some("workload")),
+            "{reg:#}"
+        );
+        assert!(reg["vma"].as_str().unwrap().contains(" ---p "), "{reg:#}");
+    }
+}
+
+/// The same mismatch as `cpu-nixl-mismatch`, on the H200 with CUDA tensors: configured
+/// LIBFABRIC, running UCX (the plugin needs libfabric's FABRIC_1.10; Ubuntu's 1.17 lacks it),
+/// and the GPU memory it registered counted as device memory.
+#[test]
+fn a_real_gpu_worker_configured_for_libfabric_that_runs_ucx_is_a_mismatch() {
+    let snap = real("h200-nixl-mismatch.tar.gz");
+    let pid = ready_pid("h200-nixl-mismatch.ready.json");
+    let r = json_report(&[
+        "--snapshot",
+        &snap,
+        "--pid",
+        &pid,
+        "--only",
+        "process.nixl-backend,process.registered-memory",
+        "-f",
+        "json",
+    ]);
+    let b = result(&r, "process.nixl-backend");
+    assert_eq!(
+        (b["status"].as_str(), b["value"].as_str()),
+        (Some("fail"), Some("mismatch")),
+        "{b:#}"
+    );
+    assert!(b["summary"].as_str().unwrap().contains("configured LIBFABRIC"), "{b:#}");
+    assert_eq!(b["details"]["running"], serde_json::json!(["UCX"]));
+    let m = result(&r, "process.registered-memory");
+    assert_eq!(
+        (m["status"].as_str(), m["value"].as_str()),
+        (Some("pass"), Some("device")),
+        "{m:#}"
+    );
+}
