@@ -175,7 +175,8 @@ pub fn opaque(v: &str) -> bool {
 struct Rules {
     /// `"api_key": "X"`, `'api_key': ['X']`: JSON and Python dict entries.
     quoted_key: Regex,
-    /// `Authorization: Bearer X`, `X-Api-Key: X`, `Cookie: X`.
+    /// `Authorization: Bearer X`, `X-Api-Key: X`, `Cookie: X`; a leading `#` is captured so
+    /// a counter label (`#new-token: 64,`) can be told from a header.
     header: Regex,
     /// `Bearer X` on its own.
     bearer: Regex,
@@ -196,7 +197,7 @@ fn rules() -> &'static Rules {
         )
         .expect("quoted-key rule compiles"),
         header: Regex::new(
-            r#"(?i-u)(?P<name>(?:proxy-)?authorization|(?:set-)?cookie|[\w-]*[-_](?:api-?key|token|auth|secret|password|key|signature)|api-?key|x-auth|password|passwd|secret)[ \t]*:[ \t]*(?P<scheme>(?:bearer|basic|token|digest|negotiate|ntlm|apikey|aws4-hmac-sha256)[ \t]+)?(?P<value>[^\s'"]\S*)"#,
+            r#"(?i-u)(?P<hash>\#)?(?P<name>(?:proxy-)?authorization|(?:set-)?cookie|[\w-]*[-_](?:api-?key|token|auth|secret|password|key|signature)|api-?key|x-auth|password|passwd|secret)[ \t]*:[ \t]*(?P<scheme>(?:bearer|basic|token|digest|negotiate|ntlm|apikey|aws4-hmac-sha256)[ \t]+)?(?P<value>[^\s'"]\S*)"#,
         )
         .expect("header rule compiles"),
         bearer: Regex::new(r"(?i-u)\b(?P<scheme>bearer[ \t]+)(?P<value>[A-Za-z0-9._~+/=-]{16,})")
@@ -241,6 +242,14 @@ fn already(value: &str) -> bool {
     value.trim_start_matches(['\'', '"', '[']).starts_with("redacted") || empty_value(value)
 }
 
+/// `#name: 64,`: a statistics counter (SGLang's `Prefill batch. #new-seq: 1, #new-token: 64,
+/// #cached-token: 0, ...`), not a header: header names never start with `#`, and a count is
+/// no credential. A `#name` with any other value is still redacted.
+fn counter(c: &Captures<'_>) -> bool {
+    let value = c["value"].strip_suffix(b",").unwrap_or(&c["value"]);
+    c.name("hash").is_some() && !value.is_empty() && value.iter().all(u8::is_ascii_digit)
+}
+
 /// Redacts free text (UTF-8 or not); see the module documentation for the rules.
 pub fn bytes(data: &[u8]) -> Cow<'_, [u8]> {
     let r = rules();
@@ -262,7 +271,7 @@ pub fn bytes(data: &[u8]) -> Cow<'_, [u8]> {
     };
     pass(&r.quoted_key, &named_value);
     pass(&r.header, &|c| {
-        if already(&lossy(&c["value"])) {
+        if already(&lossy(&c["value"])) || counter(c) {
             return c[0].to_vec();
         }
         with_value(c, REDACTED)
@@ -631,6 +640,18 @@ mod tests {
                 "tcp://10.0.0.1:5555 and disk-abcdefghijklmnopqrstuvwxyz",
                 "tcp://10.0.0.1:5555 and disk-abcdefghijklmnopqrstuvwxyz",
             ),
+            // SGLang's scheduler statistics, a real line as posted in a public SGLang issue
+            // (Sept 2025): counters, not secrets.
+            (
+                "[2025-09-11 10:26:02 TP0] Prefill batch. #new-seq: 1, #new-token: 6, #cached-token: 0, token usage: 0.00, #running-req: 0, #queue-req: 0,",
+                "[2025-09-11 10:26:02 TP0] Prefill batch. #new-seq: 1, #new-token: 6, #cached-token: 0, token usage: 0.00, #running-req: 0, #queue-req: 0,",
+            ),
+            ("#new-token: 64,", "#new-token: 64,"),
+            // The same names with a credential-shaped value, or without the `#`, stay secret.
+            ("#x-auth-token: abc123def456", "#x-auth-token: [redacted]"),
+            ("new-token: 64", "new-token: [redacted]"),
+            ("X-Auth-Token: 1234567890", "X-Auth-Token: [redacted]"),
+            ("#session-token: hf_abcdefghijklmnopqrstuvwxyz012345", "#session-token: [redacted]"),
         ];
         for (input, want) in cases {
             assert_eq!(text(input), want, "{input}");
