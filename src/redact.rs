@@ -256,7 +256,8 @@ pub fn opaque(v: &str) -> bool {
 struct Rules {
     /// `"api_key": "X"`, `'api_key': ['X']`: JSON and Python dict entries.
     quoted_key: LazyLock<Regex>,
-    /// `Authorization: Bearer X`, `X-Api-Key: X`, `Cookie: X`.
+    /// `Authorization: Bearer X`, `X-Api-Key: X`, `Cookie: X`; a leading `#` is captured so
+    /// a counter label (`#new-token: 64,`) can be told from a header.
     header: LazyLock<Regex>,
     /// `Bearer X` on its own.
     bearer: LazyLock<Regex>,
@@ -280,7 +281,7 @@ fn rules() -> &'static Rules {
         }),
         header: LazyLock::new(|| {
             Regex::new(
-            r#"(?i-u)(?P<name>(?:proxy-)?authorization|(?:set-)?cookie|[\w-]*[-_](?:api-?key|token|auth|secret|password|key|signature)|api-?key|x-auth|password|passwd|secret)[ \t]*:[ \t]*(?P<scheme>(?:bearer|basic|token|digest|negotiate|ntlm|apikey|aws4-hmac-sha256)[ \t]+)?(?P<value>[^\s'"]\S*)"#,
+            r#"(?i-u)(?P<hash>\#)?(?P<name>(?:proxy-)?authorization|(?:set-)?cookie|[\w-]*[-_](?:api-?key|token|auth|secret|password|key|signature)|api-?key|x-auth|password|passwd|secret)[ \t]*:[ \t]*(?P<scheme>(?:bearer|basic|token|digest|negotiate|ntlm|apikey|aws4-hmac-sha256)[ \t]+)?(?P<value>[^\s'"]\S*)"#,
         )
         .expect("header rule compiles")
         }),
@@ -333,6 +334,14 @@ fn already(value: &str) -> bool {
     value.trim_start_matches(['\'', '"', '[']).starts_with("redacted") || empty_value(value)
 }
 
+/// `#name: 64,`: a statistics counter (SGLang's `Prefill batch. #new-seq: 1, #new-token: 64,
+/// #cached-token: 0, ...`), not a header: header names never start with `#`, and a count is
+/// no credential. A `#name` with any other value is still redacted.
+fn counter(c: &Captures<'_>) -> bool {
+    let value = c["value"].strip_suffix(b",").unwrap_or(&c["value"]);
+    c.name("hash").is_some() && !value.is_empty() && value.iter().all(u8::is_ascii_digit)
+}
+
 /// Redacts free text (UTF-8 or not); see the module documentation for the rules.
 pub fn bytes(data: &[u8]) -> Cow<'_, [u8]> {
     if !may_hold_secret(data) {
@@ -372,7 +381,7 @@ fn apply_rules(data: &[u8], guarded: bool) -> Cow<'_, [u8]> {
         &named_value,
     );
     pass(|t| has(t, b":") && HEADER_WORDS.iter().any(|w| has_ignore_case(t, w)), &r.header, &|c| {
-        if already(&lossy(&c["value"])) {
+        if already(&lossy(&c["value"])) || counter(c) {
             return c[0].to_vec();
         }
         with_value(c, REDACTED)
@@ -786,6 +795,18 @@ mod tests {
                 "tcp://10.0.0.1:5555 and disk-abcdefghijklmnopqrstuvwxyz",
                 "tcp://10.0.0.1:5555 and disk-abcdefghijklmnopqrstuvwxyz",
             ),
+            // SGLang's scheduler statistics, a real line as posted in a public SGLang issue
+            // (Sept 2025): counters, not secrets.
+            (
+                "[2025-09-11 10:26:02 TP0] Prefill batch. #new-seq: 1, #new-token: 6, #cached-token: 0, token usage: 0.00, #running-req: 0, #queue-req: 0,",
+                "[2025-09-11 10:26:02 TP0] Prefill batch. #new-seq: 1, #new-token: 6, #cached-token: 0, token usage: 0.00, #running-req: 0, #queue-req: 0,",
+            ),
+            ("#new-token: 64,", "#new-token: 64,"),
+            // The same names with a credential-shaped value, or without the `#`, stay secret.
+            ("#x-auth-token: abc123def456", "#x-auth-token: [redacted]"),
+            ("new-token: 64", "new-token: [redacted]"),
+            ("X-Auth-Token: 1234567890", "X-Auth-Token: [redacted]"),
+            ("#session-token: hf_abcdefghijklmnopqrstuvwxyz012345", "#session-token: [redacted]"),
         ];
         for (input, want) in cases {
             assert_eq!(text(input), want, "{input}");

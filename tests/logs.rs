@@ -109,6 +109,23 @@ const EXPECTED: &[(&str, &[Verdict])] = &[
             ("transport.tcp-fallback", Pass, None),
         ],
     ),
+    // KV connectors over NIXL (checks/rules/connectors.toml), composed from their format
+    // strings: TensorRT-LLM names its backend, KVBM and LMCache report failures; storage
+    // backends (GDS_MT, POSIX) and look-alike phrases give no verdict.
+    (
+        "composed-trtllm-nixl-libfabric-backend.log",
+        &[("nixl.backend", Pass, Some("LIBFABRIC")), ("nixl.backend-init", Pass, None)],
+    ),
+    (
+        "composed-trtllm-unsupported-backend-fallback-ucx.log",
+        &[("nixl.backend", Warn, Some("UCX")), ("nixl.backend-init", Pass, None)],
+    ),
+    (
+        "composed-kvbm-0.8-libfabric-backend-failed.log",
+        &[("nixl.backend-init", Fail, Some("LIBFABRIC"))],
+    ),
+    ("composed-lmcache-nixl-send-failed.log", &[("kv.transfer", Fail, Some("failed"))]),
+    ("composed-connectors-look-alike-no-verdict.log", &[]),
     (
         "composed-ofi-1.14-no-eligible-providers.log",
         &[("nccl.net-plugin", Fail, Some("init-failed")), ("nccl.provider", Fail, Some("none"))],
