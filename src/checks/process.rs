@@ -2,11 +2,15 @@
 //! registered is GPU memory, its libfabric copies, its EFA environment and memlock limit, and
 //! its transfer metrics.
 
+use std::collections::BTreeMap;
+
+use super::logs::interpret;
 use super::{Check, Context, Needs, human_bytes};
 use crate::facts::Facts;
-use crate::facts::process::{ProcessFacts, RegOrigin, Region, RegionClass};
+use crate::facts::logs::{Analysis, Event};
+use crate::facts::process::{ProcessFacts, ProcessesFacts, RegOrigin, Region, RegionClass};
 use crate::parse::Version;
-use crate::verdict::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome, Status};
 
 /// Runs `judge` on every inspected process, or explains why there is none.
 fn per_process(f: &Facts, judge: impl Fn(&ProcessFacts) -> Option<Outcome>) -> Vec<Outcome> {
@@ -281,6 +285,153 @@ fn backend_fix(p: &ProcessFacts) -> String {
 /// Why a configured backend does not run, and how to find out.
 const MISMATCH_FIX: &str = "The configuration did not take effect: read the worker's log for `Skipping backend registration`, `Failed to load plugin` or `createBackend` (efa-doctor logs FILE: nixl.backend-init), check that this framework version reads the setting, and see stack.nixl for a LIBFABRIC plugin that cannot load against the node's libfabric. Then restart the worker.";
 
+/// The process a log stream names: `pid N` (libfabric, NCCL, vLLM) or glog's `tid N`
+/// (NIXL; the main thread's id is the pid), in this root's pid namespace or the process's
+/// own (a container's, `NSpid`). A stream a wrapper qualified with a pod or host counts in
+/// that writer's namespace only. Pids repeat across containers, so only a single match
+/// counts; lines that match none stay with the run's log verdicts.
+pub(crate) fn process_of_stream<'a>(
+    ps: &'a ProcessesFacts,
+    stream: &str,
+) -> Option<&'a ProcessFacts> {
+    let mut words = stream.split_whitespace().rev();
+    let n: u32 = words.next()?.parse().ok()?;
+    if !matches!(words.next()?, "pid" | "tid") {
+        return None;
+    }
+    let placed = words.next().is_some();
+    let mut hits = ps.processes.iter().filter(|p| (!placed && p.pid == n) || p.ns_pid == Some(n));
+    let one = hits.next()?;
+    hits.next().is_none().then_some(one)
+}
+
+/// What NIXL's log lines say this process did with its backends.
+#[derive(Default)]
+struct BackendLog<'a> {
+    /// Backends it could not load or create, with the lines.
+    failed: BTreeMap<String, Vec<&'a Event>>,
+    /// Backends it created (`Backend X was instantiated`, or the plugin's own lines).
+    created: BTreeMap<String, Vec<&'a Event>>,
+}
+
+impl<'a> BackendLog<'a> {
+    fn lines(&self) -> impl Iterator<Item = &'a Event> + '_ {
+        self.failed.values().chain(self.created.values()).flatten().copied()
+    }
+}
+
+fn backend_log<'a>(f: &Facts, a: Option<&'a Analysis>, p: &ProcessFacts) -> BackendLog<'a> {
+    let mut out = BackendLog::default();
+    let (Some(a), Some(ps)) = (a, f.processes.as_ref()) else { return out };
+    // A line that names no process belongs to the process every other line of its file
+    // names (a worker's own log: NIXL's Python lines carry no pid, its glog lines do).
+    let mut owner: BTreeMap<usize, Option<u32>> = BTreeMap::new();
+    for e in a.events.iter().filter(|e| !e.stream.is_empty()) {
+        let pid = process_of_stream(ps, &e.stream).map(|q| q.pid);
+        // glog's id of a thread other than the main one names no process.
+        if pid.is_none() && e.stream.starts_with("tid ") {
+            continue;
+        }
+        let o = owner.entry(e.file).or_insert(pid);
+        if *o != pid {
+            *o = None;
+        }
+    }
+    let mine = |e: &&Event| match process_of_stream(ps, &e.stream) {
+        Some(q) => q.pid == p.pid,
+        None => e.stream.is_empty() && owner.get(&e.file) == Some(&Some(p.pid)),
+    };
+    for e in interpret::BACKEND_FAILURE_KINDS.iter().flat_map(|k| a.of(k)).filter(mine) {
+        out.failed.entry(interpret::failed_backend(e)).or_default().push(e);
+    }
+    for e in a.of("nixl.backend").filter(mine) {
+        let b = e.cap("backend").unwrap_or("?").to_ascii_uppercase();
+        out.created.entry(b).or_default().push(e);
+    }
+    for e in a.of("nixl.backend-source").filter(mine) {
+        let b = interpret::backend_of_source(e.cap("file").unwrap_or(""));
+        if b != "?" {
+            out.created.entry(b.to_string()).or_default().push(e);
+        }
+    }
+    for v in out.failed.values_mut().chain(out.created.values_mut()) {
+        v.sort_by_key(|e| e.seq);
+    }
+    out
+}
+
+/// `a/b/../c` as `a/c`: NIXL prints plugin paths through its package (`nixl_cu13/../`).
+fn lexical(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            ".." => {
+                parts.pop();
+            }
+            "." => {}
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+/// The on-disk plugin stack.nixl already fails for, when this process's log shows that very
+/// file failing to load for a missing libfabric symbol version: the root cause is there.
+/// Only for a process that shares the node's filesystem (no `NSpid` of its own).
+fn unloadable_on_disk<'a>(f: &'a Facts, p: &ProcessFacts, log: &BackendLog<'_>) -> Option<&'a str> {
+    if p.ns_pid.is_some_and(|n| n != p.pid) {
+        return None;
+    }
+    let failed = log.failed.values().flatten().filter(|e| {
+        e.kind == "nixl.plugin-load-failed"
+            && e.cap("error").is_some_and(|x| x.contains("FABRIC_1."))
+    });
+    for e in failed {
+        let path = lexical(e.cap("path").unwrap_or(""));
+        let hit = f.efa_stack.nixl_plugins.iter().find(|c| {
+            lexical(&c.path) == path
+                && c.resolves_to
+                    .as_deref()
+                    .and_then(|r| f.efa_stack.copy(r))
+                    .is_some_and(|lib| c.needs.iter().any(|n| !lib.defines.contains(n)))
+        });
+        if let Some(c) = hit {
+            return Some(c.path.as_str());
+        }
+    }
+    None
+}
+
+/// Log lines a process check reports with its own finding: the log verdicts skip them and
+/// point there (one root cause, one failure).
+pub(crate) struct Claim {
+    pub who: String,
+    pub check: &'static str,
+    /// (file index, line) of each line.
+    pub lines: Vec<(usize, u64)>,
+}
+
+/// What process.nixl-backend claims of these logs, for `logs::interpret`.
+pub(crate) fn log_claims(f: &Facts, a: &Analysis) -> Vec<Claim> {
+    let Some(ps) = &f.processes else { return Vec::new() };
+    let mut out = Vec::new();
+    for p in &ps.processes {
+        let log = backend_log(f, Some(a), p);
+        let lines: Vec<(usize, u64)> = log.lines().map(|e| (e.file, e.line)).collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let Some(o) = nixl_backend(f, Some(a), p) else { continue };
+        let check = match o.status {
+            Status::Fail => "process.nixl-backend",
+            Status::Skip if o.value.as_deref() == Some("plugin-unloadable") => "stack.nixl",
+            _ => continue,
+        };
+        out.push(Claim { who: who(p), check, lines });
+    }
+    out
+}
+
 pub struct NixlBackend;
 
 impl Check for NixlBackend {
@@ -294,11 +445,11 @@ impl Check for NixlBackend {
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
         let f = cx.facts;
-        per_process(f, |p| nixl_backend(f, p))
+        per_process(f, |p| nixl_backend(f, cx.analysis, p))
     }
 }
 
-fn nixl_backend(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
+fn nixl_backend(f: &Facts, a: Option<&Analysis>, p: &ProcessFacts) -> Option<Outcome> {
     if let Some(o) = unreadable(p, "maps") {
         return Some(o);
     }
@@ -307,6 +458,7 @@ fn nixl_backend(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
         return None; // not a NIXL process (e.g. an NCCL trainer)
     }
     let observed = observe(f, p);
+    let log = backend_log(f, a, p);
     let maps = format!("proc/{}/maps", p.pid);
     let mut ev: Vec<Evidence> = Vec::new();
     if let Some(c) = &configured {
@@ -344,6 +496,10 @@ fn nixl_backend(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
         "running": running,
         "loaded_not_running": loaded,
         "evidence": observed.iter().map(|o| serde_json::json!({"backend": o.backend, "running": o.live, "evidence": o.evidence})).collect::<Vec<_>>(),
+        "log": {
+            "failed": log.failed.iter().map(|(b, e)| (b.clone(), interpret::failure_reason(e))).collect::<BTreeMap<_, _>>(),
+            "created": log.created.keys().collect::<Vec<_>>(),
+        },
     });
     let efa = f.rdma.has_efa();
     let runs = |b: &str| running.contains(&b);
@@ -406,7 +562,49 @@ fn nixl_backend(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
         ))
         .remediation("If the worker is already serving, NIXL has no backend: read its log (efa-doctor logs FILE, nixl.backend-init) for `Failed to load plugin`, and see stack.nixl for a LIBFABRIC plugin that needs a newer libfabric."),
     };
+    let o = with_log(f, p, o, &log, &cfg_text);
+    if let Some(a) = a {
+        // The process's own NIXL lines: the failures first, then what it created.
+        ev.extend(log.lines().take(4).map(|e| interpret::ev(a, e)));
+    }
     Some(o.with_evidence(ev).details(details))
+}
+
+/// The verdict with what NIXL's log says this process did: a backend that failed to load
+/// is why the configuration did not take effect, so it joins the finding (and
+/// nixl.backend-init skips those lines, see [`log_claims`]); a plugin stack.nixl already
+/// fails on disk is the root cause, so the process only points there.
+fn with_log(f: &Facts, p: &ProcessFacts, o: Outcome, log: &BackendLog<'_>, cfg: &str) -> Outcome {
+    let Some((backend, lines)) = log.failed.iter().next() else { return o };
+    let why = interpret::failure_reason(lines);
+    let all: Vec<String> =
+        log.failed.iter().map(|(b, e)| format!("{b} ({})", interpret::failure_reason(e))).collect();
+    let shown = format!("its log shows NIXL could not load or create {}", all.join("; "));
+    if let Some(path) = unloadable_on_disk(f, p, log) {
+        if o.status != Status::Pass {
+            return Outcome::skip(format!(
+                "skipped: {}: {}; {shown}: the plugin on disk, {path}, cannot load against the libfabric it resolves (see stack.nixl)",
+                who(p),
+                o.summary.trim_start_matches(&format!("{}: ", who(p)))
+            ))
+            .value("plugin-unloadable");
+        }
+    }
+    let fix = interpret::backend_failure_fix(backend, &why);
+    match o.status {
+        Status::Fail => {
+            let rest = o.remediation.clone().unwrap_or_default();
+            let mut o = o.remediation(format!("{fix} {rest}").trim_end().to_string());
+            o.summary.push_str(&format!("; {shown}"));
+            o
+        }
+        Status::Warn | Status::Skip => {
+            Outcome::fail(format!("{}: no NIXL backend runs ({cfg}); {shown}", who(p)))
+                .remediation(format!("{fix} {}", backend_fix(p)))
+                .value("backend-failed")
+        }
+        _ => o,
+    }
 }
 
 /// Registrations this large in host memory are KV caches bounced through the CPU, not the
@@ -1009,6 +1207,26 @@ mod tests {
     use crate::root::{ReadError, ReadErrorKind};
     use crate::verdict::Status;
 
+    /// A log line's pid or glog tid names one inspected process, in the root's namespace or
+    /// the process's own; pids that repeat across containers name none.
+    #[test]
+    fn log_streams_name_a_process_only_when_unambiguous() {
+        let proc = |pid, ns| ProcessFacts { pid, ns_pid: Some(ns), ..ProcessFacts::default() };
+        let ps = ProcessesFacts {
+            processes: vec![proc(30829, 30829), proc(5001, 57), proc(6001, 1), proc(7001, 1)],
+            ..ProcessesFacts::default()
+        };
+        let of = |s: &str| process_of_stream(&ps, s).map(|p| p.pid);
+        assert_eq!(of("tid 30829"), Some(30829));
+        assert_eq!(of("pid 5001"), Some(5001));
+        assert_eq!(of("pid 57"), Some(5001), "a container's own pid");
+        assert_eq!(of("pod-a pid 57"), Some(5001));
+        assert_eq!(of("pod-a pid 5001"), None, "a pod's line counts in its own namespace");
+        assert_eq!(of("pid 1"), None, "two containers' pid 1");
+        assert_eq!(of("rank 3"), None);
+        assert_eq!(of(""), None);
+    }
+
     #[test]
     fn fi_provider_is_a_negatable_case_insensitive_list() {
         for (filter, allows) in [
@@ -1110,7 +1328,7 @@ mod tests {
         let p = unreadable_process();
         let f = Facts::default();
         for o in [
-            nixl_backend(&f, &p),
+            nixl_backend(&f, None, &p),
             registered_memory(&p),
             libfabric_copies(&p),
             environment(&f, &p),

@@ -115,6 +115,7 @@ pub fn build_report_with(
     let cx = checks::Context {
         facts: &facts,
         logs: verdicts.as_ref(),
+        analysis: analysis.as_ref(),
         bake: args.profile == crate::cli::Profile::Bake,
     };
     let mut results = checks::run(&selected, &cx);

@@ -30,7 +30,12 @@ fn judge_logs(a: &cli::LogsArgs) -> Result<Report> {
     let facts =
         facts::Facts { logs: Some(analysis.summary(rules.rules.len())), ..facts::Facts::default() };
     let verdicts = checks::logs::interpret::interpret(&analysis, &facts);
-    let cx = checks::Context { facts: &facts, logs: Some(&verdicts), bake: false };
+    let cx = checks::Context {
+        facts: &facts,
+        logs: Some(&verdicts),
+        analysis: Some(&analysis),
+        bake: false,
+    };
     let selected: Vec<&'static dyn checks::Check> = checks::CHECKS
         .iter()
         .copied()
