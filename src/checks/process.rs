@@ -67,6 +67,31 @@ fn truthy(v: &str) -> bool {
     matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
 }
 
+/// vLLM's `--kv-transfer-config` JSON, as the worker's command line gives it.
+fn kv_transfer_config(p: &ProcessFacts) -> Option<serde_json::Value> {
+    let args = &p.cmdline;
+    let json = args.iter().enumerate().find_map(|(i, a)| {
+        if a == "--kv-transfer-config" {
+            args.get(i + 1).cloned()
+        } else {
+            a.strip_prefix("--kv-transfer-config=").map(String::from)
+        }
+    })?;
+    serde_json::from_str(&json).ok()
+}
+
+/// The configuration that keeps KV transfer buffers in host memory on purpose: vLLM's
+/// NixlConnector with `"kv_buffer_device":"cpu"` (KVTransferConfig.kv_buffer_device, default
+/// "cuda"; `_NIXL_SUPPORTED_DEVICE` allows "cpu" on CUDA, vllm
+/// distributed/kv_transfer/kv_connector/v1/nixl_connector.py), which stages the KV cache in a
+/// host buffer and registers that with NIXL.
+fn host_buffers_configured(p: &ProcessFacts) -> Option<&'static str> {
+    let v = kv_transfer_config(p)?;
+    let nixl = v["kv_connector"].as_str().is_some_and(|c| c.contains("Nixl"));
+    (nixl && v["kv_buffer_device"].as_str().is_some_and(|d| d.eq_ignore_ascii_case("cpu")))
+        .then_some("--kv-transfer-config \"kv_buffer_device\":\"cpu\"")
+}
+
 /// What each framework reads to pick NIXL's backend (see checks/process.nixl-backend.md for
 /// the source of each), then the default of the NIXL package the process maps.
 fn configured_backends(p: &ProcessFacts) -> Option<Configured> {
@@ -75,15 +100,7 @@ fn configured_backends(p: &ProcessFacts) -> Option<Configured> {
     };
     // vLLM (and Dynamo's vLLM worker): --kv-transfer-config '{"kv_connector":"NixlConnector",
     // "kv_connector_extra_config":{"backends":[...]}}'; NixlConnector's default is ["UCX"].
-    let args = &p.cmdline;
-    let json = args.iter().enumerate().find_map(|(i, a)| {
-        if a == "--kv-transfer-config" {
-            args.get(i + 1).cloned()
-        } else {
-            a.strip_prefix("--kv-transfer-config=").map(String::from)
-        }
-    });
-    if let Some(v) = json.and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok()) {
+    if let Some(v) = kv_transfer_config(p) {
         if v["kv_connector"].as_str().is_some_and(|c| c.contains("Nixl")) {
             let backends: Vec<String> = v["kv_connector_extra_config"]["backends"]
                 .as_array()
@@ -724,6 +741,7 @@ fn registered_memory(p: &ProcessFacts) -> Option<Outcome> {
         .filter(|r| r.class == RegionClass::Host && r.size.is_some_and(|s| s >= HOST_KV_BYTES))
         .collect();
     const FIX_HOST: &str = "Keep the KV cache in GPU memory (vLLM `\"kv_buffer_device\":\"cuda\"`; no host buffer) and give EFA a GPU memory path (kernel.gpudirect-path, libfabric with FI_HMEM, probe.mr): NIXL falls back to registering host memory when the provider lacks FI_HMEM.";
+    let on_purpose = host_buffers_configured(p);
     let (o, value) = if work.is_empty() {
         return Some(
             Outcome::skip(format!(
@@ -734,6 +752,14 @@ fn registered_memory(p: &ProcessFacts) -> Option<Outcome> {
             .with_evidence(ev)
             .details(details),
         );
+    } else if let Some(cfg) = on_purpose.filter(|_| host > 0) {
+        // Host buffers chosen in the configuration: what it asked for, not a fallback.
+        (
+            Outcome::skip(format!(
+                "{summary}: host memory as configured ({cfg}): the KV cache is staged in host buffers on purpose, so the NIC reads host memory by design"
+            )),
+            "host-configured",
+        )
     } else if dev == 0 && host > 0 {
         (
             Outcome::fail(format!(
@@ -1307,6 +1333,42 @@ mod tests {
         assert_eq!(env_outcome(&[("NCCL_PROTO", "simple")], &f).status, Status::Warn);
         f.efa_stack.aws_ofi_nccl[0].version = Some("1.5.0".into());
         assert_eq!(env_outcome(&[("NCCL_PROTO", "simple")], &f).status, Status::Pass);
+    }
+
+    /// Issue 15: host-only registrations are a finding, unless the configuration asks for
+    /// host KV buffers (vLLM `"kv_buffer_device":"cpu"`): then they are information.
+    #[test]
+    fn host_buffers_on_purpose_are_information() {
+        let vma = "7f40597ff000-7f405b7ff000 rw-s 00000000 00:01 1470 /dev/zero (deleted)";
+        let p = |cfg: &str| ProcessFacts {
+            pid: 5,
+            framework: Some("vllm".into()),
+            cmdline: ["vllm", "serve", "m", "--kv-transfer-config", cfg].map(String::from).to_vec(),
+            regions: vec![Region {
+                address: "0x7f40597ff000".into(),
+                size: Some(32 << 20),
+                class: RegionClass::Host,
+                vma: Some(vma.into()),
+                source: "log:1".into(),
+                origin: RegOrigin::Workload,
+            }],
+            ..ProcessFacts::default()
+        };
+        let o = registered_memory(&p(
+            r#"{"kv_connector":"NixlConnector","kv_role":"kv_both","kv_buffer_device":"cpu"}"#,
+        ))
+        .unwrap();
+        assert_eq!((o.status, o.value.as_deref()), (Status::Skip, Some("host-configured")));
+        assert!(
+            o.summary.contains("kv_buffer_device") && o.summary.contains("1 host"),
+            "{}",
+            o.summary
+        );
+        assert!(o.evidence[0].observed.as_deref().unwrap_or("").contains("/dev/zero"));
+        let o = registered_memory(&p(r#"{"kv_connector":"NixlConnector","kv_role":"kv_both"}"#))
+            .unwrap();
+        assert_eq!((o.status, o.value.as_deref()), (Status::Fail, Some("host-only")));
+        assert!(o.remediation.as_deref().unwrap().contains("kv_buffer_device"));
     }
 
     /// Another user's process read without privileges: every file is permission denied.
