@@ -932,6 +932,22 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
     }
     let in_tree =
         !f.modules.versions.contains_key("efa") && f.modules.is_loaded("efa") == Some(true);
+    let arm64 = f.kernel.arch.as_deref() == Some("aarch64");
+    // The evidence that the out-of-tree driver's P2P path is there: what kernel.gpudirect-path
+    // reads (the devices' p2p/gdr attributes, the peer-memory module).
+    let peer_memory = f
+        .rdma
+        .efa()
+        .find_map(|d| match (&d.p2p, &d.gdr) {
+            (Some(p), _) if !p.is_empty() => Some(format!("{} device/p2p {p:?}", d.name)),
+            (None, Some(g)) if g == "1" => Some(format!("{} device/gdr 1", d.name)),
+            _ => None,
+        })
+        .or_else(|| {
+            (f.modules.is_loaded("efa_nv_peermem") == Some(true))
+                .then(|| "efa_nv_peermem loaded".to_string())
+        });
+    let mut notes: Vec<String> = Vec::new();
     for (var, who_reads) in
         [("FI_HMEM_CUDA_USE_DMABUF", "libfabric"), ("OFI_NCCL_DISABLE_DMABUF", "aws-ofi-nccl")]
     {
@@ -941,15 +957,28 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
                 "{var}={} turns off {who_reads}'s dma-buf registration of GPU memory",
                 set(var).unwrap_or("")
             );
-            // The in-tree EFA driver has no peer-memory path: dma-buf is the only one.
+            // The in-tree EFA driver has no peer-memory path: dma-buf is the only one. On
+            // arm64 (GB200) dma-buf is the GPU memory path too. On x86_64 the out-of-tree
+            // driver's P2P provider registers GPU memory without dma-buf (the legacy path
+            // kernel.gpudirect-path describes): harmless where that provider is shown.
             if in_tree {
                 fails.push(format!("{msg}, the only GPU memory path of the in-tree EFA driver"));
+                fixes.push("Unset it: dma-buf is the GPU memory path on current kernels.");
+            } else if arm64 {
+                fails.push(format!("{msg}: on arm64 (GB200) dma-buf is the GPU memory path"));
+                fixes.push("Unset it: dma-buf is the GPU memory path on arm64.");
+            } else if let Some(p2p) = &peer_memory {
+                notes.push(format!(
+                    "{msg}; harmless here: the peer-memory path registers GPU memory ({p2p})"
+                ));
             } else {
                 warns.push(format!(
-                    "{msg} (the out-of-tree driver's P2P provider is then the only GPU memory path)"
+                    "{msg} (the out-of-tree driver's P2P provider is then the only GPU memory path, and none is shown: no device/p2p provider, no efa_nv_peermem)"
                 ));
+                fixes.push(
+                    "Unset it, or load the EFA peer-memory module (`modprobe efa_nv_peermem`).",
+                );
             }
-            fixes.push("Unset it: dma-buf is the GPU memory path on current kernels.");
         }
     }
     if let Some(level) = set("NCCL_NET_GDR_LEVEL")
@@ -1081,8 +1110,10 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
     } else if !warns.is_empty() {
         Outcome::warn(format!("{}: {}", who(p), warns.join("; ")))
     } else {
+        let note =
+            if notes.is_empty() { String::new() } else { format!(" (note: {})", notes.join("; ")) };
         return Some(
-            Outcome::pass(format!("{}: EFA-related environment consistent", who(p)))
+            Outcome::pass(format!("{}: EFA-related environment consistent{note}", who(p)))
                 .with_evidence(ev),
         );
     };
@@ -1308,6 +1339,24 @@ mod tests {
             assert_eq!(o.status, status, "{vars:?}: {}", o.summary);
             assert!(o.summary.contains(text), "{vars:?}: {}", o.summary);
         }
+        // Out-of-tree driver on x86_64 whose P2P provider shows: harmless, a note.
+        f.rdma.devices.as_mut().unwrap()[0].p2p = Some("NVIDIA".into());
+        let o = env_outcome(&[("FI_HMEM_CUDA_USE_DMABUF", "0")], &f);
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(
+            o.summary.contains("harmless here") && o.summary.contains("device/p2p"),
+            "{}",
+            o.summary
+        );
+        let o = env_outcome(&[("OFI_NCCL_DISABLE_DMABUF", "1")], &f);
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        // On arm64 (GB200) dma-buf is the GPU memory path whatever else is there.
+        f.kernel.arch = Some("aarch64".into());
+        let o = env_outcome(&[("FI_HMEM_CUDA_USE_DMABUF", "0")], &f);
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert!(o.summary.contains("arm64") && o.remediation.is_some(), "{}", o.summary);
+        f.kernel.arch = None;
+        f.rdma.devices.as_mut().unwrap()[0].p2p = None;
         // The in-tree EFA driver has only dma-buf: turning it off is a failure there.
         f.modules.loaded =
             Some(crate::parse::proc::modules("efa 143360 0 - Live 0x0000000000000000\n"));
