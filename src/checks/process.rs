@@ -419,17 +419,8 @@ fn unloadable_on_disk<'a>(f: &'a Facts, p: &ProcessFacts, log: &BackendLog<'_>) 
     None
 }
 
-/// Log lines a process check reports with its own finding: the log verdicts skip them and
-/// point there (one root cause, one failure).
-pub(crate) struct Claim {
-    pub who: String,
-    pub check: &'static str,
-    /// (file index, line) of each line.
-    pub lines: Vec<(usize, u64)>,
-}
-
 /// What process.nixl-backend claims of these logs, for `logs::interpret`.
-pub(crate) fn log_claims(f: &Facts, a: &Analysis) -> Vec<Claim> {
+pub fn log_claims(f: &Facts, a: &Analysis) -> Vec<interpret::Claim> {
     let Some(ps) = &f.processes else { return Vec::new() };
     let mut out = Vec::new();
     for p in &ps.processes {
@@ -444,7 +435,7 @@ pub(crate) fn log_claims(f: &Facts, a: &Analysis) -> Vec<Claim> {
             Status::Skip if o.value.as_deref() == Some("plugin-unloadable") => "stack.nixl",
             _ => continue,
         };
-        out.push(Claim { who: who(p), check, lines });
+        out.push(interpret::Claim { who: who(p), check, lines });
     }
     out
 }

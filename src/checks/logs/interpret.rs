@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::checks::process::Claim;
 use crate::facts::Facts;
 use crate::facts::logs::{Analysis, Event};
 use crate::verdict::{Evidence, Outcome, Status};
@@ -1120,14 +1119,27 @@ fn tcp_fallback(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
     out
 }
 
-/// Every verdict the logs support, keyed by result id.
-pub fn interpret(a: &Analysis, f: &Facts) -> BTreeMap<&'static str, Vec<Outcome>> {
+/// Log lines a process check reports with its own finding: the log verdicts skip them and
+/// point there (one root cause, one failure). Made by `process::log_claims`.
+pub struct Claim {
+    pub who: String,
+    pub check: &'static str,
+    /// (file index, line) of each line.
+    pub lines: Vec<(usize, u64)>,
+}
+
+/// Every verdict the logs support, keyed by result id; `claims` are the lines process
+/// checks already report.
+pub fn interpret(
+    a: &Analysis,
+    f: &Facts,
+    claims: &[Claim],
+) -> BTreeMap<&'static str, Vec<Outcome>> {
     let efa = efa_context(a, f);
     let efa = efa.as_deref();
-    let claims = crate::checks::process::log_claims(f, a);
     let mut m = BTreeMap::new();
-    m.insert("nixl.backend", nixl_backend(a, efa, &claims));
-    m.insert("nixl.backend-init", nixl_backend_init(a, &claims));
+    m.insert("nixl.backend", nixl_backend(a, efa, claims));
+    m.insert("nixl.backend-init", nixl_backend_init(a, claims));
     m.insert("nccl.net-plugin", nccl_net_plugin(a, efa));
     m.insert("nccl.provider", nccl_provider(a, efa));
     m.insert("nccl.network", nccl_network(a, efa));
