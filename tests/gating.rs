@@ -183,7 +183,8 @@ fn each_check_judges_the_same_from_the_facts_it_declares() {
             let some = efa_doctor::gather(&root, opts).unwrap();
             for bake in [false, true] {
                 let judge = |f| {
-                    let results = checks::run(&[*c], &Context { facts: f, logs: None, bake });
+                    let results =
+                        checks::run(&[*c], &Context { facts: f, logs: None, analysis: None, bake });
                     serde_json::to_value(results).unwrap()
                 };
                 if judge(&some) != judge(&all) {

@@ -52,7 +52,8 @@ const EXPECTED: &[(&str, &[Verdict])] = &[
     ),
     (
         "nixl-ucx-srd-remote-disconnect-sglang__nixl-issue-1983.log",
-        &[("nixl.backend", Warn, Some("UCX")), ("kv.transfer", Fail, Some("failed"))],
+        // UCX over its own EFA SRD transport is on EFA: information (skip), not a warning.
+        &[("kv.transfer", Fail, Some("failed"))],
     ),
     (
         "mooncake-rdma-qp-eopnotsupp-efa__sglang-pr-24846.log",
@@ -147,10 +148,7 @@ const EXPECTED: &[(&str, &[Verdict])] = &[
             ("transport.tcp-fallback", Fail, Some("nccl")),
         ],
     ),
-    (
-        "synthetic-cloudwatch-time-after-nixl-srd.log",
-        &[("nixl.backend", Warn, Some("UCX")), ("kv.transfer", Fail, Some("failed"))],
-    ),
+    ("synthetic-cloudwatch-time-after-nixl-srd.log", &[("kv.transfer", Fail, Some("failed"))]),
     (
         "synthetic-ansi-colour-vllm-ucx.log",
         &[("nixl.backend", Warn, Some("UCX")), ("nixl.backend-init", Pass, None)],
@@ -579,6 +577,21 @@ fn inferred_verdicts_name_their_evidence_and_ranks() {
     let backend = result(&v, "nixl.backend");
     assert!(backend["summary"].as_str().unwrap().contains("inferred"), "{backend}");
     assert!(backend["summary"].as_str().unwrap().contains("SRD"), "{backend}");
+    assert_eq!(backend["status"], "skip", "UCX over SRD is on EFA: {backend}");
+    assert_eq!(backend["value"], "UCX", "{backend}");
+    assert!(!backend["evidence"].as_array().unwrap().is_empty(), "{backend}");
+    // UCX over TCP lanes stays a finding.
+    assert_eq!(
+        verdicts_of_text(
+            // The UCX lane line checks/rules/ucx.toml cites (real).
+            "[1765333150.098983] [g340-cd51-4900-11aa-cea2-3aba-b2e8:1570878:2]      ucp_worker.c:1912 UCX  INFO    ucp_context_0 intra-node cfg#2 rma_am(tcp/eth1)  amo_am(tcp/eth1)  am(tcp/eth1 tcp/eth6 tcp/eth8 tcp/eth5 tcp/eth7 cuda_ipc/cuda)  ka(tcp/eth1)\n"
+        )
+        .iter()
+        .filter(|(id, _, _)| id == "transport.tcp-fallback")
+        .map(|(_, st, _)| *st)
+        .collect::<Vec<_>>(),
+        [Warn]
+    );
     let kv = result(&v, "kv.transfer");
     // The failure names the ranks it came from and the rule behind each line.
     let ev: Vec<&str> = kv["evidence"]

@@ -179,16 +179,64 @@ fn libfabric_plugin_needing_a_newer_libfabric_is_caught_on_disk_and_in_the_log()
     let stack = result(&r, "stack.nixl");
     assert_eq!(stack["status"], "fail");
     assert!(stack["summary"].as_str().unwrap().contains("FABRIC_1.10"), "{stack:#}");
+    // One root cause, one failure: the worker's log (pid 841 in NIXL's glog prefix) shows
+    // that very plugin file failing to load, so the worker and the log point at stack.nixl.
     let init = result(&r, "nixl.backend-init");
-    assert_eq!(init["status"], "fail");
+    assert_eq!(init["status"], "skip", "{init:#}");
+    assert!(init["summary"].as_str().unwrap().contains("see stack.nixl"), "{init:#}");
+    assert!(init["evidence"].to_string().contains("version `FABRIC_1.10' not found"), "{init:#}");
+    let backend = result(&r, "process.nixl-backend");
+    assert_eq!(backend["status"], "skip", "{backend:#}");
+    assert_eq!(backend["value"], "plugin-unloadable", "{backend:#}");
+    let s = backend["summary"].as_str().unwrap();
+    assert!(
+        s.contains("(pid 841)") && s.contains("see stack.nixl") && s.contains("FABRIC_1.10"),
+        "{s}"
+    );
+    let ev = backend["evidence"].to_string();
+    assert!(
+        ev.contains("no libplugin_*.so mapped") && ev.contains("nixl_plugin_manager.cpp"),
+        "{ev}"
+    );
+    let fails: Vec<&str> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["status"] == "fail")
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(fails, ["efa.devices", "stack.nixl"]);
+    // Judged from the logs alone (no process inspected), the log verdict stands.
+    let r = json_report(&[
+        "check",
+        "--snapshot",
+        &snap,
+        "--only",
+        "nixl.backend-init",
+        "--format",
+        "json",
+    ]);
+    let init = result(&r, "nixl.backend-init");
+    assert_eq!(init["status"], "fail", "{init:#}");
     assert!(
         init["summary"].as_str().unwrap().contains("version `FABRIC_1.10' not found"),
         "{init:#}"
     );
-    // The plugin failed to load, so nothing but libnixl is mapped.
-    let backend = result(&r, "process.nixl-backend");
-    assert_eq!(backend["status"], "warn", "{backend:#}");
-    assert!(backend["evidence"].to_string().contains("no libplugin_*.so mapped"));
+}
+
+/// The log a capture holds (`.efa-doctor/logs/NAME` inside the snapshot), written to a file.
+fn captured_log(snapshot: &str, name: &str, dir: &std::path::Path) -> String {
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(real(snapshot)).unwrap());
+    let mut ar = tar::Archive::new(gz);
+    for entry in ar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().ends_with(name) {
+            let out = dir.join(name);
+            entry.unpack(&out).unwrap();
+            return out.to_string_lossy().into_owned();
+        }
+    }
+    panic!("{name} not in {snapshot}");
 }
 
 #[test]
@@ -350,6 +398,66 @@ fn a_real_worker_configured_for_libfabric_that_runs_ucx_is_a_mismatch() {
     assert!(ev.contains("SGLANG_DISAGGREGATION_NIXL_BACKEND"), "{ev}");
     assert!(ev.contains("libplugin_UCX.so r-xp") && ev.contains("UCX transports loaded"), "{ev}");
     assert_eq!(b["details"]["running"], serde_json::json!(["UCX"]));
+}
+
+/// Issue 15: the same worker judged with its own log (captured in the snapshot, as NIXL
+/// printed it: `Failed to load plugin from .../libplugin_LIBFABRIC.so: libcudart.so.12: ...`
+/// under the glog prefix with its pid). The configured-vs-running mismatch and the plugin
+/// load failure are one root cause: one failure naming every piece of evidence, and the log
+/// checks skip pointing at it. From the log alone, the log verdict stands.
+#[test]
+fn a_real_mismatch_and_its_log_are_one_failure() {
+    let snap = real("cpu-nixl-mismatch.tar.gz");
+    let pid = ready_pid("cpu-nixl-mismatch.ready.json");
+    let r = json_report(&["--snapshot", &snap, "--pid", &pid, "-f", "json"]);
+    let b = result(&r, "process.nixl-backend");
+    assert_eq!(b["status"], "fail", "{b:#}");
+    assert_eq!(b["value"], "mismatch", "{b:#}");
+    let s = b["summary"].as_str().unwrap();
+    assert!(s.contains("configured LIBFABRIC") && s.contains("runs UCX"), "{s}");
+    assert!(s.contains("could not load or create LIBFABRIC (libcudart.so.12"), "{s}");
+    let ev = b["evidence"].to_string();
+    for needle in [
+        "SGLANG_DISAGGREGATION_NIXL_BACKEND",
+        "libplugin_UCX.so r-xp",
+        "Failed to load plugin from",
+        "createBackend: unsupported backend 'LIBFABRIC'",
+        "00-mismatch.log",
+    ] {
+        assert!(ev.contains(needle), "{needle}: {ev}");
+    }
+    let fix = b["remediation"].as_str().unwrap();
+    assert!(fix.contains("A library the plugin needs is missing"), "{fix}");
+    assert_eq!(
+        b["details"]["log"]["failed"]["LIBFABRIC"].as_str().map(|x| x.contains("libcudart")),
+        Some(true)
+    );
+    for id in ["nixl.backend-init", "nixl.backend"] {
+        let o = result(&r, id);
+        assert_eq!(o["status"], "skip", "{o:#}");
+        let s = o["summary"].as_str().unwrap();
+        assert!(
+            s.contains("see process.nixl-backend") && s.contains(&format!("(pid {pid})")),
+            "{s}"
+        );
+        assert!(!o["evidence"].as_array().unwrap().is_empty(), "{o:#}");
+    }
+    // Exactly one failure for the backend (the host-only registrations are another finding).
+    let fails: Vec<&str> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["status"] == "fail")
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(fails, ["process.nixl-backend", "process.registered-memory"]);
+    // `efa-doctor logs` on the same log: no process, so the log verdict is the finding.
+    let dir = tempfile::tempdir().unwrap();
+    let log = captured_log("cpu-nixl-mismatch.tar.gz", "00-mismatch.log", dir.path());
+    let r = json_report(&["logs", &log, "--format", "json"]);
+    let init = result(&r, "nixl.backend-init");
+    assert_eq!(init["status"], "fail", "{init:#}");
+    assert!(init["summary"].as_str().unwrap().contains("libcudart.so.12"), "{init:#}");
 }
 
 /// Issue 15: a real NIXL UCX worker (scripts/device/nixl_worker.py hostonly) that registered

@@ -31,6 +31,8 @@ pub struct Context<'a> {
     pub facts: &'a Facts,
     /// Verdicts drawn from the logs given, if any.
     pub logs: Option<&'a LogVerdicts>,
+    /// The log lines behind them, for checks that attribute lines to a process.
+    pub analysis: Option<&'a crate::facts::logs::Analysis>,
     /// `--profile bake`: an image build instance without EFA interfaces.
     pub bake: bool,
 }

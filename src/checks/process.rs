@@ -2,11 +2,15 @@
 //! registered is GPU memory, its libfabric copies, its EFA environment and memlock limit, and
 //! its transfer metrics.
 
+use std::collections::BTreeMap;
+
+use super::logs::interpret;
 use super::{Check, Context, Needs, human_bytes};
 use crate::facts::Facts;
-use crate::facts::process::{ProcessFacts, RegOrigin, Region, RegionClass};
+use crate::facts::logs::{Analysis, Event};
+use crate::facts::process::{ProcessFacts, ProcessesFacts, RegOrigin, Region, RegionClass};
 use crate::parse::Version;
-use crate::verdict::{Evidence, Outcome};
+use crate::verdict::{Evidence, Outcome, Status};
 
 /// Runs `judge` on every inspected process, or explains why there is none.
 fn per_process(f: &Facts, judge: impl Fn(&ProcessFacts) -> Option<Outcome>) -> Vec<Outcome> {
@@ -63,6 +67,31 @@ fn truthy(v: &str) -> bool {
     matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
 }
 
+/// vLLM's `--kv-transfer-config` JSON, as the worker's command line gives it.
+fn kv_transfer_config(p: &ProcessFacts) -> Option<serde_json::Value> {
+    let args = &p.cmdline;
+    let json = args.iter().enumerate().find_map(|(i, a)| {
+        if a == "--kv-transfer-config" {
+            args.get(i + 1).cloned()
+        } else {
+            a.strip_prefix("--kv-transfer-config=").map(String::from)
+        }
+    })?;
+    serde_json::from_str(&json).ok()
+}
+
+/// The configuration that keeps KV transfer buffers in host memory on purpose: vLLM's
+/// NixlConnector with `"kv_buffer_device":"cpu"` (KVTransferConfig.kv_buffer_device, default
+/// "cuda"; `_NIXL_SUPPORTED_DEVICE` allows "cpu" on CUDA, vllm
+/// distributed/kv_transfer/kv_connector/v1/nixl_connector.py), which stages the KV cache in a
+/// host buffer and registers that with NIXL.
+fn host_buffers_configured(p: &ProcessFacts) -> Option<&'static str> {
+    let v = kv_transfer_config(p)?;
+    let nixl = v["kv_connector"].as_str().is_some_and(|c| c.contains("Nixl"));
+    (nixl && v["kv_buffer_device"].as_str().is_some_and(|d| d.eq_ignore_ascii_case("cpu")))
+        .then_some("--kv-transfer-config \"kv_buffer_device\":\"cpu\"")
+}
+
 /// What each framework reads to pick NIXL's backend (see checks/process.nixl-backend.md for
 /// the source of each), then the default of the NIXL package the process maps.
 fn configured_backends(p: &ProcessFacts) -> Option<Configured> {
@@ -71,15 +100,7 @@ fn configured_backends(p: &ProcessFacts) -> Option<Configured> {
     };
     // vLLM (and Dynamo's vLLM worker): --kv-transfer-config '{"kv_connector":"NixlConnector",
     // "kv_connector_extra_config":{"backends":[...]}}'; NixlConnector's default is ["UCX"].
-    let args = &p.cmdline;
-    let json = args.iter().enumerate().find_map(|(i, a)| {
-        if a == "--kv-transfer-config" {
-            args.get(i + 1).cloned()
-        } else {
-            a.strip_prefix("--kv-transfer-config=").map(String::from)
-        }
-    });
-    if let Some(v) = json.and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok()) {
+    if let Some(v) = kv_transfer_config(p) {
         if v["kv_connector"].as_str().is_some_and(|c| c.contains("Nixl")) {
             let backends: Vec<String> = v["kv_connector_extra_config"]["backends"]
                 .as_array()
@@ -281,6 +302,144 @@ fn backend_fix(p: &ProcessFacts) -> String {
 /// Why a configured backend does not run, and how to find out.
 const MISMATCH_FIX: &str = "The configuration did not take effect: read the worker's log for `Skipping backend registration`, `Failed to load plugin` or `createBackend` (efa-doctor logs FILE: nixl.backend-init), check that this framework version reads the setting, and see stack.nixl for a LIBFABRIC plugin that cannot load against the node's libfabric. Then restart the worker.";
 
+/// The process a log stream names: `pid N` (libfabric, NCCL, vLLM) or glog's `tid N`
+/// (NIXL; the main thread's id is the pid), in this root's pid namespace or the process's
+/// own (a container's, `NSpid`). A stream a wrapper qualified with a pod or host counts in
+/// that writer's namespace only. Pids repeat across containers, so only a single match
+/// counts; lines that match none stay with the run's log verdicts.
+pub(crate) fn process_of_stream<'a>(
+    ps: &'a ProcessesFacts,
+    stream: &str,
+) -> Option<&'a ProcessFacts> {
+    let mut words = stream.split_whitespace().rev();
+    let n: u32 = words.next()?.parse().ok()?;
+    if !matches!(words.next()?, "pid" | "tid") {
+        return None;
+    }
+    let placed = words.next().is_some();
+    let mut hits = ps.processes.iter().filter(|p| (!placed && p.pid == n) || p.ns_pid == Some(n));
+    let one = hits.next()?;
+    hits.next().is_none().then_some(one)
+}
+
+/// What NIXL's log lines say this process did with its backends.
+#[derive(Default)]
+struct BackendLog<'a> {
+    /// Backends it could not load or create, with the lines.
+    failed: BTreeMap<String, Vec<&'a Event>>,
+    /// Backends it created (`Backend X was instantiated`, or the plugin's own lines).
+    created: BTreeMap<String, Vec<&'a Event>>,
+}
+
+impl<'a> BackendLog<'a> {
+    fn lines(&self) -> impl Iterator<Item = &'a Event> + '_ {
+        self.failed.values().chain(self.created.values()).flatten().copied()
+    }
+}
+
+fn backend_log<'a>(f: &Facts, a: Option<&'a Analysis>, p: &ProcessFacts) -> BackendLog<'a> {
+    let mut out = BackendLog::default();
+    let (Some(a), Some(ps)) = (a, f.processes.as_ref()) else { return out };
+    // A line that names no process belongs to the process every other line of its file
+    // names (a worker's own log: NIXL's Python lines carry no pid, its glog lines do).
+    let mut owner: BTreeMap<usize, Option<u32>> = BTreeMap::new();
+    for e in a.events.iter().filter(|e| !e.stream.is_empty()) {
+        let pid = process_of_stream(ps, &e.stream).map(|q| q.pid);
+        // glog's id of a thread other than the main one names no process.
+        if pid.is_none() && e.stream.starts_with("tid ") {
+            continue;
+        }
+        let o = owner.entry(e.file).or_insert(pid);
+        if *o != pid {
+            *o = None;
+        }
+    }
+    let mine = |e: &&Event| match process_of_stream(ps, &e.stream) {
+        Some(q) => q.pid == p.pid,
+        None => e.stream.is_empty() && owner.get(&e.file) == Some(&Some(p.pid)),
+    };
+    for e in interpret::BACKEND_FAILURE_KINDS.iter().flat_map(|k| a.of(k)).filter(mine) {
+        out.failed.entry(interpret::failed_backend(e)).or_default().push(e);
+    }
+    for e in a.of("nixl.backend").filter(mine) {
+        let b = e.cap("backend").unwrap_or("?").to_ascii_uppercase();
+        out.created.entry(b).or_default().push(e);
+    }
+    for e in a.of("nixl.backend-source").filter(mine) {
+        let b = interpret::backend_of_source(e.cap("file").unwrap_or(""));
+        if b != "?" {
+            out.created.entry(b.to_string()).or_default().push(e);
+        }
+    }
+    for v in out.failed.values_mut().chain(out.created.values_mut()) {
+        v.sort_by_key(|e| e.seq);
+    }
+    out
+}
+
+/// `a/b/../c` as `a/c`: NIXL prints plugin paths through its package (`nixl_cu13/../`).
+fn lexical(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            ".." => {
+                parts.pop();
+            }
+            "." => {}
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+/// The on-disk plugin stack.nixl already fails for, when this process's log shows that very
+/// file failing to load for a missing libfabric symbol version: the root cause is there.
+/// Only for a process that shares the node's filesystem (no `NSpid` of its own).
+fn unloadable_on_disk<'a>(f: &'a Facts, p: &ProcessFacts, log: &BackendLog<'_>) -> Option<&'a str> {
+    if p.ns_pid.is_some_and(|n| n != p.pid) {
+        return None;
+    }
+    let failed = log.failed.values().flatten().filter(|e| {
+        e.kind == "nixl.plugin-load-failed"
+            && e.cap("error").is_some_and(|x| x.contains("FABRIC_1."))
+    });
+    for e in failed {
+        let path = lexical(e.cap("path").unwrap_or(""));
+        let hit = f.efa_stack.nixl_plugins.iter().find(|c| {
+            lexical(&c.path) == path
+                && c.resolves_to
+                    .as_deref()
+                    .and_then(|r| f.efa_stack.copy(r))
+                    .is_some_and(|lib| c.needs.iter().any(|n| !lib.defines.contains(n)))
+        });
+        if let Some(c) = hit {
+            return Some(c.path.as_str());
+        }
+    }
+    None
+}
+
+/// What process.nixl-backend claims of these logs, for `logs::interpret`.
+pub fn log_claims(f: &Facts, a: &Analysis) -> Vec<interpret::Claim> {
+    let Some(ps) = &f.processes else { return Vec::new() };
+    let mut out = Vec::new();
+    for p in &ps.processes {
+        let log = backend_log(f, Some(a), p);
+        let lines: Vec<(usize, u64)> = log.lines().map(|e| (e.file, e.line)).collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let Some(o) = nixl_backend(f, Some(a), p) else { continue };
+        let check = match o.status {
+            Status::Fail => "process.nixl-backend",
+            Status::Skip if o.value.as_deref() == Some("plugin-unloadable") => "stack.nixl",
+            _ => continue,
+        };
+        out.push(interpret::Claim { who: who(p), check, lines });
+    }
+    out
+}
+
 pub struct NixlBackend;
 
 impl Check for NixlBackend {
@@ -294,11 +453,11 @@ impl Check for NixlBackend {
 
     fn run(&self, cx: &Context<'_>) -> Vec<Outcome> {
         let f = cx.facts;
-        per_process(f, |p| nixl_backend(f, p))
+        per_process(f, |p| nixl_backend(f, cx.analysis, p))
     }
 }
 
-fn nixl_backend(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
+fn nixl_backend(f: &Facts, a: Option<&Analysis>, p: &ProcessFacts) -> Option<Outcome> {
     if let Some(o) = unreadable(p, "maps") {
         return Some(o);
     }
@@ -307,6 +466,7 @@ fn nixl_backend(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
         return None; // not a NIXL process (e.g. an NCCL trainer)
     }
     let observed = observe(f, p);
+    let log = backend_log(f, a, p);
     let maps = format!("proc/{}/maps", p.pid);
     let mut ev: Vec<Evidence> = Vec::new();
     if let Some(c) = &configured {
@@ -344,6 +504,10 @@ fn nixl_backend(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
         "running": running,
         "loaded_not_running": loaded,
         "evidence": observed.iter().map(|o| serde_json::json!({"backend": o.backend, "running": o.live, "evidence": o.evidence})).collect::<Vec<_>>(),
+        "log": {
+            "failed": log.failed.iter().map(|(b, e)| (b.clone(), interpret::failure_reason(e))).collect::<BTreeMap<_, _>>(),
+            "created": log.created.keys().collect::<Vec<_>>(),
+        },
     });
     let efa = f.rdma.has_efa();
     let runs = |b: &str| running.contains(&b);
@@ -406,7 +570,49 @@ fn nixl_backend(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
         ))
         .remediation("If the worker is already serving, NIXL has no backend: read its log (efa-doctor logs FILE, nixl.backend-init) for `Failed to load plugin`, and see stack.nixl for a LIBFABRIC plugin that needs a newer libfabric."),
     };
+    let o = with_log(f, p, o, &log, &cfg_text);
+    if let Some(a) = a {
+        // The process's own NIXL lines: the failures first, then what it created.
+        ev.extend(log.lines().take(4).map(|e| interpret::ev(a, e)));
+    }
     Some(o.with_evidence(ev).details(details))
+}
+
+/// The verdict with what NIXL's log says this process did: a backend that failed to load
+/// is why the configuration did not take effect, so it joins the finding (and
+/// nixl.backend-init skips those lines, see [`log_claims`]); a plugin stack.nixl already
+/// fails on disk is the root cause, so the process only points there.
+fn with_log(f: &Facts, p: &ProcessFacts, o: Outcome, log: &BackendLog<'_>, cfg: &str) -> Outcome {
+    let Some((backend, lines)) = log.failed.iter().next() else { return o };
+    let why = interpret::failure_reason(lines);
+    let all: Vec<String> =
+        log.failed.iter().map(|(b, e)| format!("{b} ({})", interpret::failure_reason(e))).collect();
+    let shown = format!("its log shows NIXL could not load or create {}", all.join("; "));
+    if let Some(path) = unloadable_on_disk(f, p, log) {
+        if o.status != Status::Pass {
+            return Outcome::skip(format!(
+                "skipped: {}: {}; {shown}: the plugin on disk, {path}, cannot load against the libfabric it resolves (see stack.nixl)",
+                who(p),
+                o.summary.trim_start_matches(&format!("{}: ", who(p)))
+            ))
+            .value("plugin-unloadable");
+        }
+    }
+    let fix = interpret::backend_failure_fix(backend, &why);
+    match o.status {
+        Status::Fail => {
+            let rest = o.remediation.clone().unwrap_or_default();
+            let mut o = o.remediation(format!("{fix} {rest}").trim_end().to_string());
+            o.summary.push_str(&format!("; {shown}"));
+            o
+        }
+        Status::Warn | Status::Skip => {
+            Outcome::fail(format!("{}: no NIXL backend runs ({cfg}); {shown}", who(p)))
+                .remediation(format!("{fix} {}", backend_fix(p)))
+                .value("backend-failed")
+        }
+        _ => o,
+    }
 }
 
 /// Registrations this large in host memory are KV caches bounced through the CPU, not the
@@ -526,6 +732,7 @@ fn registered_memory(p: &ProcessFacts) -> Option<Outcome> {
         .filter(|r| r.class == RegionClass::Host && r.size.is_some_and(|s| s >= HOST_KV_BYTES))
         .collect();
     const FIX_HOST: &str = "Keep the KV cache in GPU memory (vLLM `\"kv_buffer_device\":\"cuda\"`; no host buffer) and give EFA a GPU memory path (kernel.gpudirect-path, libfabric with FI_HMEM, probe.mr): NIXL falls back to registering host memory when the provider lacks FI_HMEM.";
+    let on_purpose = host_buffers_configured(p);
     let (o, value) = if work.is_empty() {
         return Some(
             Outcome::skip(format!(
@@ -536,6 +743,14 @@ fn registered_memory(p: &ProcessFacts) -> Option<Outcome> {
             .with_evidence(ev)
             .details(details),
         );
+    } else if let Some(cfg) = on_purpose.filter(|_| host > 0) {
+        // Host buffers chosen in the configuration: what it asked for, not a fallback.
+        (
+            Outcome::skip(format!(
+                "{summary}: host memory as configured ({cfg}): the KV cache is staged in host buffers on purpose, so the NIC reads host memory by design"
+            )),
+            "host-configured",
+        )
     } else if dev == 0 && host > 0 {
         (
             Outcome::fail(format!(
@@ -708,6 +923,22 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
     }
     let in_tree =
         !f.modules.versions.contains_key("efa") && f.modules.is_loaded("efa") == Some(true);
+    let arm64 = f.kernel.arch.as_deref() == Some("aarch64");
+    // The evidence that the out-of-tree driver's P2P path is there: what kernel.gpudirect-path
+    // reads (the devices' p2p/gdr attributes, the peer-memory module).
+    let peer_memory = f
+        .rdma
+        .efa()
+        .find_map(|d| match (&d.p2p, &d.gdr) {
+            (Some(p), _) if !p.is_empty() => Some(format!("{} device/p2p {p:?}", d.name)),
+            (None, Some(g)) if g == "1" => Some(format!("{} device/gdr 1", d.name)),
+            _ => None,
+        })
+        .or_else(|| {
+            (f.modules.is_loaded("efa_nv_peermem") == Some(true))
+                .then(|| "efa_nv_peermem loaded".to_string())
+        });
+    let mut notes: Vec<String> = Vec::new();
     for (var, who_reads) in
         [("FI_HMEM_CUDA_USE_DMABUF", "libfabric"), ("OFI_NCCL_DISABLE_DMABUF", "aws-ofi-nccl")]
     {
@@ -717,15 +948,28 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
                 "{var}={} turns off {who_reads}'s dma-buf registration of GPU memory",
                 set(var).unwrap_or("")
             );
-            // The in-tree EFA driver has no peer-memory path: dma-buf is the only one.
+            // The in-tree EFA driver has no peer-memory path: dma-buf is the only one. On
+            // arm64 (GB200) dma-buf is the GPU memory path too. On x86_64 the out-of-tree
+            // driver's P2P provider registers GPU memory without dma-buf (the legacy path
+            // kernel.gpudirect-path describes): harmless where that provider is shown.
             if in_tree {
                 fails.push(format!("{msg}, the only GPU memory path of the in-tree EFA driver"));
+                fixes.push("Unset it: dma-buf is the GPU memory path on current kernels.");
+            } else if arm64 {
+                fails.push(format!("{msg}: on arm64 (GB200) dma-buf is the GPU memory path"));
+                fixes.push("Unset it: dma-buf is the GPU memory path on arm64.");
+            } else if let Some(p2p) = &peer_memory {
+                notes.push(format!(
+                    "{msg}; harmless here: the peer-memory path registers GPU memory ({p2p})"
+                ));
             } else {
                 warns.push(format!(
-                    "{msg} (the out-of-tree driver's P2P provider is then the only GPU memory path)"
+                    "{msg} (the out-of-tree driver's P2P provider is then the only GPU memory path, and none is shown: no device/p2p provider, no efa_nv_peermem)"
                 ));
+                fixes.push(
+                    "Unset it, or load the EFA peer-memory module (`modprobe efa_nv_peermem`).",
+                );
             }
-            fixes.push("Unset it: dma-buf is the GPU memory path on current kernels.");
         }
     }
     if let Some(level) = set("NCCL_NET_GDR_LEVEL")
@@ -857,8 +1101,10 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
     } else if !warns.is_empty() {
         Outcome::warn(format!("{}: {}", who(p), warns.join("; ")))
     } else {
+        let note =
+            if notes.is_empty() { String::new() } else { format!(" (note: {})", notes.join("; ")) };
         return Some(
-            Outcome::pass(format!("{}: EFA-related environment consistent", who(p)))
+            Outcome::pass(format!("{}: EFA-related environment consistent{note}", who(p)))
                 .with_evidence(ev),
         );
     };
@@ -1009,6 +1255,26 @@ mod tests {
     use crate::root::{ReadError, ReadErrorKind};
     use crate::verdict::Status;
 
+    /// A log line's pid or glog tid names one inspected process, in the root's namespace or
+    /// the process's own; pids that repeat across containers name none.
+    #[test]
+    fn log_streams_name_a_process_only_when_unambiguous() {
+        let proc = |pid, ns| ProcessFacts { pid, ns_pid: Some(ns), ..ProcessFacts::default() };
+        let ps = ProcessesFacts {
+            processes: vec![proc(30829, 30829), proc(5001, 57), proc(6001, 1), proc(7001, 1)],
+            ..ProcessesFacts::default()
+        };
+        let of = |s: &str| process_of_stream(&ps, s).map(|p| p.pid);
+        assert_eq!(of("tid 30829"), Some(30829));
+        assert_eq!(of("pid 5001"), Some(5001));
+        assert_eq!(of("pid 57"), Some(5001), "a container's own pid");
+        assert_eq!(of("pod-a pid 57"), Some(5001));
+        assert_eq!(of("pod-a pid 5001"), None, "a pod's line counts in its own namespace");
+        assert_eq!(of("pid 1"), None, "two containers' pid 1");
+        assert_eq!(of("rank 3"), None);
+        assert_eq!(of(""), None);
+    }
+
     #[test]
     fn fi_provider_is_a_negatable_case_insensitive_list() {
         for (filter, allows) in [
@@ -1064,6 +1330,24 @@ mod tests {
             assert_eq!(o.status, status, "{vars:?}: {}", o.summary);
             assert!(o.summary.contains(text), "{vars:?}: {}", o.summary);
         }
+        // Out-of-tree driver on x86_64 whose P2P provider shows: harmless, a note.
+        f.rdma.devices.as_mut().unwrap()[0].p2p = Some("NVIDIA".into());
+        let o = env_outcome(&[("FI_HMEM_CUDA_USE_DMABUF", "0")], &f);
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        assert!(
+            o.summary.contains("harmless here") && o.summary.contains("device/p2p"),
+            "{}",
+            o.summary
+        );
+        let o = env_outcome(&[("OFI_NCCL_DISABLE_DMABUF", "1")], &f);
+        assert_eq!(o.status, Status::Pass, "{}", o.summary);
+        // On arm64 (GB200) dma-buf is the GPU memory path whatever else is there.
+        f.kernel.arch = Some("aarch64".into());
+        let o = env_outcome(&[("FI_HMEM_CUDA_USE_DMABUF", "0")], &f);
+        assert_eq!(o.status, Status::Fail, "{}", o.summary);
+        assert!(o.summary.contains("arm64") && o.remediation.is_some(), "{}", o.summary);
+        f.kernel.arch = None;
+        f.rdma.devices.as_mut().unwrap()[0].p2p = None;
         // The in-tree EFA driver has only dma-buf: turning it off is a failure there.
         f.modules.loaded =
             Some(crate::parse::proc::modules("efa 143360 0 - Live 0x0000000000000000\n"));
@@ -1091,6 +1375,42 @@ mod tests {
         assert_eq!(env_outcome(&[("NCCL_PROTO", "simple")], &f).status, Status::Pass);
     }
 
+    /// Issue 15: host-only registrations are a finding, unless the configuration asks for
+    /// host KV buffers (vLLM `"kv_buffer_device":"cpu"`): then they are information.
+    #[test]
+    fn host_buffers_on_purpose_are_information() {
+        let vma = "7f40597ff000-7f405b7ff000 rw-s 00000000 00:01 1470 /dev/zero (deleted)";
+        let p = |cfg: &str| ProcessFacts {
+            pid: 5,
+            framework: Some("vllm".into()),
+            cmdline: ["vllm", "serve", "m", "--kv-transfer-config", cfg].map(String::from).to_vec(),
+            regions: vec![Region {
+                address: "0x7f40597ff000".into(),
+                size: Some(32 << 20),
+                class: RegionClass::Host,
+                vma: Some(vma.into()),
+                source: "log:1".into(),
+                origin: RegOrigin::Workload,
+            }],
+            ..ProcessFacts::default()
+        };
+        let o = registered_memory(&p(
+            r#"{"kv_connector":"NixlConnector","kv_role":"kv_both","kv_buffer_device":"cpu"}"#,
+        ))
+        .unwrap();
+        assert_eq!((o.status, o.value.as_deref()), (Status::Skip, Some("host-configured")));
+        assert!(
+            o.summary.contains("kv_buffer_device") && o.summary.contains("1 host"),
+            "{}",
+            o.summary
+        );
+        assert!(o.evidence[0].observed.as_deref().unwrap_or("").contains("/dev/zero"));
+        let o = registered_memory(&p(r#"{"kv_connector":"NixlConnector","kv_role":"kv_both"}"#))
+            .unwrap();
+        assert_eq!((o.status, o.value.as_deref()), (Status::Fail, Some("host-only")));
+        assert!(o.remediation.as_deref().unwrap().contains("kv_buffer_device"));
+    }
+
     /// Another user's process read without privileges: every file is permission denied.
     fn unreadable_process() -> ProcessFacts {
         let denied = crate::facts::process::why(&ReadError::new(
@@ -1110,7 +1430,7 @@ mod tests {
         let p = unreadable_process();
         let f = Facts::default();
         for o in [
-            nixl_backend(&f, &p),
+            nixl_backend(&f, None, &p),
             registered_memory(&p),
             libfabric_copies(&p),
             environment(&f, &p),

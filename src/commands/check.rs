@@ -112,10 +112,15 @@ pub fn build_report_with(
         facts.metrics = Some(facts::metrics::gather(&args.metrics, args.sample, &progress));
         facts.not_gathered.remove("metrics");
     }
-    let verdicts = analysis.as_ref().map(|a| checks::logs::interpret::interpret(a, &facts));
+    // Lines a worker's own check reports are judged there (one root cause, one failure).
+    let verdicts = analysis.as_ref().map(|a| {
+        let claims = checks::process::log_claims(&facts, a);
+        checks::logs::interpret::interpret(a, &facts, &claims)
+    });
     let cx = checks::Context {
         facts: &facts,
         logs: verdicts.as_ref(),
+        analysis: analysis.as_ref(),
         bake: args.profile == crate::cli::Profile::Bake,
     };
     let mut results = checks::run(&selected, &cx);

@@ -29,8 +29,14 @@ fn judge_logs(a: &cli::LogsArgs) -> Result<Report> {
     require_readable_logs(&analysis)?;
     let facts =
         facts::Facts { logs: Some(analysis.summary(rules.rules.len())), ..facts::Facts::default() };
-    let verdicts = checks::logs::interpret::interpret(&analysis, &facts);
-    let cx = checks::Context { facts: &facts, logs: Some(&verdicts), bake: false };
+    // No process is inspected here: the logs' verdicts stand.
+    let verdicts = checks::logs::interpret::interpret(&analysis, &facts, &[]);
+    let cx = checks::Context {
+        facts: &facts,
+        logs: Some(&verdicts),
+        analysis: Some(&analysis),
+        bake: false,
+    };
     let selected: Vec<&'static dyn checks::Check> = checks::CHECKS
         .iter()
         .copied()

@@ -174,6 +174,9 @@ fn stream_patterns() -> &'static [(Regex, &'static str)] {
             (r"(?:^|[\s|])[\w.-]+:(\d+):\d+ \[\d+\]", "pid"),
             (r"\((?:[A-Za-z_][\w ]*) pid=(\d+)\)", "pid"),
             (r"\[\d+\.\d+\] \[[\w.-]+:(\d+) *:", "pid"),
+            // glog, which NIXL's C++ code logs through: `I1202 06:52:38.550773   30829
+            // file.cpp:352]`. glog prints the thread id: the pid for the main thread.
+            (r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{6} +(\d+) [\w.+-]+:\d+\]", "tid"),
             // SGLang: `[2026-07-21 08:04:41 TP7 EP7]`, `[2026-02-27 15:01:51 DP0 TP4]`.
             (r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d((?: [DTEP]P\d+)+)\]", "sglang"),
         ]
@@ -836,6 +839,11 @@ mod tests {
         assert_eq!(stream_of(b"libfabric:6413:1763620725::efa:mr:x"), "pid 6413");
         assert_eq!(stream_of(b"ip-10-216-178-255:416481:416522 [3] NCCL INFO"), "pid 416481");
         assert_eq!(stream_of(b"(EngineCore_DP0 pid=594) 2025-11-25 NIXL INFO"), "pid 594");
+        // NIXL's glog prefix (real, tests/fixtures/real/cpu-nixl-mismatch.tar.gz).
+        assert_eq!(
+            stream_of(b"E1202 06:52:38.550815   30829 nixl_agent.cpp:334] createBackend: x"),
+            "tid 30829"
+        );
         assert_eq!(stream_of(b"plain line"), "");
     }
 

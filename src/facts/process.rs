@@ -66,6 +66,10 @@ pub struct ProcessFacts {
     /// CapEff as hex.
     pub cap_eff: Option<String>,
     pub ipc_lock: Option<bool>,
+    /// Its pid inside its own pid namespace (a container's), from `NSpid` in `status`:
+    /// the pid its log lines print.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns_pid: Option<u32>,
     /// Libraries of interest mapped into the process.
     pub libraries: Vec<MappedLib>,
     /// Size of `/dev/shm` in the process's own mount namespace.
@@ -381,6 +385,7 @@ fn inspect_with(
         let s = proc::status(&t);
         p.cap_eff = s.cap_eff.map(|c| format!("{c:016x}"));
         p.ipc_lock = s.cap_eff.map(|c| c & (1 << proc::CAP_IPC_LOCK) != 0);
+        p.ns_pid = s.ns_pid;
     }
     match read("maps", pre.maps) {
         Ok(d) => {

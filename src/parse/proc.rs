@@ -97,6 +97,10 @@ pub struct Status {
     pub uid: Option<u32>,
     pub cap_eff: Option<u64>,
     pub cap_bnd: Option<u64>,
+    /// The pid in the process's innermost pid namespace (last field of `NSpid`): what the
+    /// process itself, and so its log lines, call it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns_pid: Option<u32>,
 }
 
 pub fn status(text: &str) -> Status {
@@ -111,6 +115,7 @@ pub fn status(text: &str) -> Status {
             "Uid" => s.uid = v.split_whitespace().nth(1).and_then(|x| x.parse().ok()),
             "CapEff" => s.cap_eff = u64::from_str_radix(v, 16).ok(),
             "CapBnd" => s.cap_bnd = u64::from_str_radix(v, 16).ok(),
+            "NSpid" => s.ns_pid = v.split_whitespace().last().and_then(|x| x.parse().ok()),
             _ => {}
         }
     }

@@ -40,7 +40,7 @@ const EVIDENCE_LINES: usize = 4;
 /// How far (in lines of the same stream) an EFAULT may follow `gdr_pin_buffer failed`.
 const GDRCOPY_WINDOW: u64 = 40;
 
-fn ev(a: &Analysis, e: &Event) -> Evidence {
+pub(crate) fn ev(a: &Analysis, e: &Event) -> Evidence {
     Evidence::new(a.source_of(e)).line(e.line).observed(e.text.clone())
 }
 
@@ -150,7 +150,7 @@ fn nixl_in_logs(a: &Analysis) -> bool {
 }
 
 /// The NIXL backend a plugin source file belongs to.
-fn backend_of_source(file: &str) -> &'static str {
+pub(crate) fn backend_of_source(file: &str) -> &'static str {
     match file.split('_').next().unwrap_or("") {
         "libfabric" => "LIBFABRIC",
         "ucx" => "UCX",
@@ -196,8 +196,9 @@ fn inferred_backends(a: &Analysis) -> BTreeMap<String, (Vec<&Event>, &'static st
 
 const BACKEND_FIX: &str = "Select the LIBFABRIC backend in the framework: vLLM `--kv-transfer-config '{\"kv_connector\":\"NixlConnector\",\"kv_role\":\"kv_both\",\"kv_connector_extra_config\":{\"backends\":[\"LIBFABRIC\"]}}'`; SGLang `SGLANG_DISAGGREGATION_NIXL_BACKEND=LIBFABRIC`; TRT-LLM `TRTLLM_NIXL_KVCACHE_BACKEND=LIBFABRIC`; Dynamo KVBM `DYN_KVBM_NIXL_BACKEND_LIBFABRIC=true`. Then check for `Backend LIBFABRIC was instantiated` at start-up.";
 
-fn nixl_backend(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
+fn nixl_backend(a: &Analysis, efa: Option<&str>, claims: &[Claim]) -> Vec<Outcome> {
     let mut out: Vec<(Outcome, Vec<&Event>)> = Vec::new();
+    let mut deferred: Vec<Outcome> = Vec::new();
     let groups =
         by_value(a.of("nixl.backend"), |e| e.cap("backend").unwrap_or("?").to_ascii_uppercase());
     let warned: Vec<&Event> = a.of("nixl.efa-ucx-warning").collect();
@@ -209,10 +210,13 @@ fn nixl_backend(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
         .collect();
     let judge = |backend: &str, how: &str| {
         match (backend, efa) {
-        ("UCX", Some(_)) if !srd.is_empty() => Outcome::warn(format!(
-            "NIXL {how} the UCX backend over UCX's SRD transport on EFA: it reaches EFA, but AWS supports NIXL's LIBFABRIC backend there (UCX SRD loses the peer on transient errors, nixl #1983)"
-        ))
-        .remediation(BACKEND_FIX),
+        // UCX's srd transport (src/uct/ib/efa/srd/, openucx/ucx, UCX >= 1.19) drives EFA's
+        // SRD queue pairs through efadv: the traffic is on EFA, not TCP, so it is not a
+        // fallback. The lines that show it are UCX's errors, no proof the path works:
+        // information, not a pass.
+        ("UCX", Some(_)) if !srd.is_empty() => Outcome::skip(format!(
+            "NIXL {how} the UCX backend over UCX's own SRD transport: its traffic is on EFA, not TCP (AWS supports NIXL's LIBFABRIC backend there; UCX SRD loses the peer on transient errors, nixl #1983)"
+        )),
         ("LIBFABRIC", _) => Outcome::pass(format!("NIXL {how} the LIBFABRIC backend (EFA-capable)")),
         ("UCX", Some(why)) => Outcome::fail(format!(
             "NIXL {how} the UCX backend while {why}: KV-cache transfers run over UCX (host-staged or TCP, ~10-100× slower) instead of EFA"
@@ -227,6 +231,17 @@ fn nixl_backend(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
     }
     };
     for (backend, events) in &groups {
+        let (events, skips) = split_claimed(
+            a,
+            claims,
+            events.clone(),
+            &format!("NIXL instantiated the {backend} backend"),
+            backend,
+        );
+        deferred.extend(skips);
+        if events.is_empty() {
+            continue;
+        }
         let mut o = judge(backend, "instantiated")
             .with_evidence(evs(a, events.iter().copied()))
             .value(backend.clone());
@@ -239,6 +254,17 @@ fn nixl_backend(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
         if groups.contains_key(&backend) || backend == "?" {
             continue;
         }
+        let (events, skips) = split_claimed(
+            a,
+            claims,
+            events,
+            &format!("NIXL runs the {backend} backend (from its plugin's log lines)"),
+            &backend,
+        );
+        deferred.extend(skips);
+        if events.is_empty() {
+            continue;
+        }
         let mut o = judge(&backend, "runs");
         if backend != "MOONCAKE-EFA" {
             o.summary.push_str(&format!(
@@ -248,7 +274,7 @@ fn nixl_backend(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
         let o = o.with_evidence(evs(a, events.iter().copied())).value(backend.clone());
         out.push((o, events));
     }
-    if out.is_empty() && !warned.is_empty() {
+    if out.is_empty() && deferred.is_empty() && !warned.is_empty() {
         out.push((
             Outcome::fail(
                 "NIXL warned that EFA devices were detected but the UCX backend was configured",
@@ -259,7 +285,9 @@ fn nixl_backend(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
             warned.clone(),
         ));
     }
-    per_stream(out)
+    let mut out = per_stream(out);
+    out.extend(deferred);
+    out
 }
 
 fn plugin_name(e: &Event) -> Option<String> {
@@ -271,8 +299,8 @@ fn plugin_name(e: &Event) -> Option<String> {
     file.strip_prefix("libplugin_").and_then(|f| f.strip_suffix(".so")).map(String::from)
 }
 
-fn nixl_backend_init(a: &Analysis) -> Vec<Outcome> {
-    let out = nixl_backend_failures(a);
+fn nixl_backend_init(a: &Analysis, claims: &[Claim]) -> Vec<Outcome> {
+    let out = nixl_backend_failures(a, claims);
     if out.is_empty() && a.has("nixl.backend") {
         let ok: Vec<&Event> = a.of("nixl.backend").collect();
         return vec![
@@ -283,50 +311,108 @@ fn nixl_backend_init(a: &Analysis) -> Vec<Outcome> {
     out
 }
 
-fn nixl_backend_failures(a: &Analysis) -> Vec<Outcome> {
+/// The backend a failure line is about: the plugin or backend it names, else LIBFABRIC
+/// for the LIBFABRIC backend's own lines ("Failed to initialize libfabric backend").
+pub(crate) fn failed_backend(e: &Event) -> String {
+    plugin_name(e).unwrap_or_else(|| {
+        if e.rule.starts_with("nixl.libfabric") { "LIBFABRIC".into() } else { "?".into() }
+    })
+}
+
+/// Why a backend failed, from its lines: the loader's or NIXL's own message.
+pub(crate) fn failure_reason(events: &[&Event]) -> String {
+    events
+        .iter()
+        .find_map(|e| e.cap("error").map(String::from))
+        .or_else(|| events.iter().find_map(|e| e.cap("reason").map(String::from)))
+        .unwrap_or_else(|| "see the evidence lines".into())
+}
+
+pub(crate) fn backend_failure_fix(backend: &str, why: &str) -> &'static str {
+    if why.contains("FABRIC_1.") || why.contains("version") {
+        "The plugin needs a newer libfabric than the one it resolves: put the EFA installer's libfabric first (`LD_LIBRARY_PATH=/opt/amazon/efa/lib:...`) or use a NIXL built against it (`efa-doctor --only stack.nixl`)."
+    } else if why.contains("cannot open shared object file") {
+        "A library the plugin needs is missing from the worker's image or loader path (the error names it): install it (for NIXL's CUDA wheels, the matching CUDA runtime) or add its directory to LD_LIBRARY_PATH, then restart the worker."
+    } else if backend == "LIBFABRIC" {
+        "Check that the pod has the EFA devices (`vpc.amazonaws.com/efa`), that libfabric finds the efa provider (`fi_info -p efa`), and that NIXL_PLUGIN_DIR points at the directory holding libplugin_LIBFABRIC.so."
+    } else {
+        "Check that the backend's plugin exists in NIXL_PLUGIN_DIR (or beside libnixl) and that its libraries resolve (`ldd libplugin_<NAME>.so`)."
+    }
+}
+
+/// The kinds of NIXL's lines about creating backends.
+pub(crate) const BACKEND_FAILURE_KINDS: [&str; 3] =
+    ["nixl.backend-failed", "nixl.backend-missing", "nixl.plugin-load-failed"];
+
+fn nixl_backend_failures(a: &Analysis, claims: &[Claim]) -> Vec<Outcome> {
+    let mut deferred: Vec<Outcome> = Vec::new();
     let mut failures: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
     for e in a.of("mooncake.rdma-failed") {
         failures.entry("MOONCAKE-RDMA".into()).or_default().push(e);
     }
-    for e in a
-        .of("nixl.backend-failed")
-        .chain(a.of("nixl.backend-missing"))
-        .chain(a.of("nixl.plugin-load-failed"))
-    {
-        let name = plugin_name(e).unwrap_or_else(|| {
-            // "Failed to initialize libfabric backend", "No network devices found": LIBFABRIC.
-            if e.rule.starts_with("nixl.libfabric") { "LIBFABRIC".into() } else { "?".into() }
-        });
-        failures.entry(name).or_default().push(e);
+    for e in BACKEND_FAILURE_KINDS.iter().flat_map(|k| a.of(k)) {
+        failures.entry(failed_backend(e)).or_default().push(e);
     }
-    failures
+    let mut out: Vec<Outcome> = failures
         .into_iter()
-        .map(|(backend, mut events)| {
+        .filter_map(|(backend, mut events)| {
             events.sort_by_key(|e| e.seq);
-            let why = events
-                .iter()
-                .find_map(|e| e.cap("error").map(String::from))
-                .or_else(|| events.iter().find_map(|e| e.cap("reason").map(String::from)))
-                .unwrap_or_else(|| "see the evidence lines".into());
+            let why = failure_reason(&events);
+            let what = format!("NIXL could not load or initialise the {backend} backend: {why}");
+            let (events, skips) = split_claimed(a, claims, events, &what, &backend);
+            deferred.extend(skips);
+            if events.is_empty() {
+                return None;
+            }
+            let why = failure_reason(&events);
             if backend == "MOONCAKE-RDMA" {
-                return Outcome::fail(format!("Mooncake's verbs RDMA transport could not create a queue pair: {why}"))
+                return Some(Outcome::fail(format!("Mooncake's verbs RDMA transport could not create a queue pair: {why}"))
                     .with_evidence(evs(a, events))
                     .remediation("EFA has no RC queue pairs: run Mooncake's EFA transport (MOONCAKE_PROTOCOL=efa, a Mooncake wheel built with USE_EFA=ON, e.g. mooncake-transfer-engine-efa-cuda13), or NIXL's LIBFABRIC backend.")
-                    .value(backend);
+                    .value(backend));
             }
-            let fix = if why.contains("FABRIC_1.") || why.contains("version") {
-                "The plugin needs a newer libfabric than the one it resolves: put the EFA installer's libfabric first (`LD_LIBRARY_PATH=/opt/amazon/efa/lib:...`) or use a NIXL built against it (`efa-doctor --only stack.nixl`)."
-            } else if backend == "LIBFABRIC" {
-                "Check that the pod has the EFA devices (`vpc.amazonaws.com/efa`), that libfabric finds the efa provider (`fi_info -p efa`), and that NIXL_PLUGIN_DIR points at the directory holding libplugin_LIBFABRIC.so."
-            } else {
-                "Check that the backend's plugin exists in NIXL_PLUGIN_DIR (or beside libnixl) and that its libraries resolve (`ldd libplugin_<NAME>.so`)."
-            };
-            Outcome::fail(format!("NIXL could not load or initialise the {backend} backend: {why}"))
+            let fix = backend_failure_fix(&backend, &why);
+            Some(Outcome::fail(format!("NIXL could not load or initialise the {backend} backend: {why}"))
                 .with_evidence(evs(a, events))
                 .remediation(fix)
-                .value(backend)
+                .value(backend))
         })
-        .collect()
+        .collect();
+    out.extend(deferred);
+    out
+}
+
+/// Splits a verdict's events into those it still judges and skips for the lines a process
+/// check already reports with its own finding (one root cause, one failure).
+fn split_claimed<'a>(
+    a: &Analysis,
+    claims: &[Claim],
+    events: Vec<&'a Event>,
+    what: &str,
+    value: &str,
+) -> (Vec<&'a Event>, Vec<Outcome>) {
+    let claim_of = |e: &Event| claims.iter().position(|c| c.lines.contains(&(e.file, e.line)));
+    let mut kept = Vec::new();
+    let mut by_claim: BTreeMap<usize, Vec<&Event>> = BTreeMap::new();
+    for e in events {
+        match claim_of(e) {
+            Some(i) => by_claim.entry(i).or_default().push(e),
+            None => kept.push(e),
+        }
+    }
+    let skips = by_claim
+        .into_iter()
+        .map(|(i, events)| {
+            let c = &claims[i];
+            Outcome::skip(format!(
+                "skipped: {what}; {} reports it for {} as part of one finding (see {})",
+                c.check, c.who, c.check
+            ))
+            .with_evidence(evs(a, events))
+            .value(value)
+        })
+        .collect();
+    (kept, skips)
 }
 
 /// Whether a plugin dlopen error says the plugin itself is absent (rather than present but
@@ -1033,13 +1119,27 @@ fn tcp_fallback(a: &Analysis, efa: Option<&str>) -> Vec<Outcome> {
     out
 }
 
-/// Every verdict the logs support, keyed by result id.
-pub fn interpret(a: &Analysis, f: &Facts) -> BTreeMap<&'static str, Vec<Outcome>> {
+/// Log lines a process check reports with its own finding: the log verdicts skip them and
+/// point there (one root cause, one failure). Made by `process::log_claims`.
+pub struct Claim {
+    pub who: String,
+    pub check: &'static str,
+    /// (file index, line) of each line.
+    pub lines: Vec<(usize, u64)>,
+}
+
+/// Every verdict the logs support, keyed by result id; `claims` are the lines process
+/// checks already report.
+pub fn interpret(
+    a: &Analysis,
+    f: &Facts,
+    claims: &[Claim],
+) -> BTreeMap<&'static str, Vec<Outcome>> {
     let efa = efa_context(a, f);
     let efa = efa.as_deref();
     let mut m = BTreeMap::new();
-    m.insert("nixl.backend", nixl_backend(a, efa));
-    m.insert("nixl.backend-init", nixl_backend_init(a));
+    m.insert("nixl.backend", nixl_backend(a, efa, claims));
+    m.insert("nixl.backend-init", nixl_backend_init(a, claims));
     m.insert("nccl.net-plugin", nccl_net_plugin(a, efa));
     m.insert("nccl.provider", nccl_provider(a, efa));
     m.insert("nccl.network", nccl_network(a, efa));
