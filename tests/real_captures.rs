@@ -367,6 +367,29 @@ fn probe_on_real_cuda_memory_through_the_system_libfabric() {
     assert_eq!(result(&replay, "probe.mr")["summary"], r["summary"]);
 }
 
+/// A captured worker (`CAPTURE.tar.gz`, its pid from `CAPTURE.ready.json`) judged with
+/// `--pid` and `--only ONLY`.
+fn worker_report(capture: &str, only: &str) -> Value {
+    let snap = real(&format!("{capture}.tar.gz"));
+    let pid = ready_pid(&format!("{capture}.ready.json"));
+    json_report(&["--snapshot", &snap, "--pid", &pid, "--only", only, "-f", "json"])
+}
+
+/// What both real mismatch workers (SGLang's variable says LIBFABRIC, the plugin did not
+/// load, NIXL runs UCX) must show: the configuration, the running backend and its evidence.
+fn assert_libfabric_configured_runs_ucx(b: &Value) {
+    assert_eq!(
+        (b["status"].as_str(), b["value"].as_str()),
+        (Some("fail"), Some("mismatch")),
+        "{b:#}"
+    );
+    assert!(b["summary"].as_str().unwrap().contains("configured LIBFABRIC"), "{b:#}");
+    let ev = b["evidence"].to_string();
+    assert!(ev.contains("SGLANG_DISAGGREGATION_NIXL_BACKEND"), "{ev}");
+    assert!(ev.contains("libplugin_UCX.so r-xp") && ev.contains("UCX transports loaded"), "{ev}");
+    assert_eq!(b["details"]["running"], serde_json::json!(["UCX"]));
+}
+
 /// The pid a capture's NIXL worker printed in its ready file.
 fn ready_pid(ready: &str) -> String {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(real(ready)).unwrap()).unwrap();
@@ -378,26 +401,8 @@ fn ready_pid(ready: &str) -> String {
 /// could not load, falls back to UCX: the configuration did not take effect.
 #[test]
 fn a_real_worker_configured_for_libfabric_that_runs_ucx_is_a_mismatch() {
-    let snap = real("cpu-nixl-mismatch.tar.gz");
-    let pid = ready_pid("cpu-nixl-mismatch.ready.json");
-    let r = json_report(&[
-        "--snapshot",
-        &snap,
-        "--pid",
-        &pid,
-        "--only",
-        "process.nixl-backend",
-        "-f",
-        "json",
-    ]);
-    let b = result(&r, "process.nixl-backend");
-    assert_eq!(b["status"], "fail", "{b:#}");
-    assert_eq!(b["value"], "mismatch", "{b:#}");
-    assert!(b["summary"].as_str().unwrap().contains("configured LIBFABRIC"), "{b:#}");
-    let ev = b["evidence"].to_string();
-    assert!(ev.contains("SGLANG_DISAGGREGATION_NIXL_BACKEND"), "{ev}");
-    assert!(ev.contains("libplugin_UCX.so r-xp") && ev.contains("UCX transports loaded"), "{ev}");
-    assert_eq!(b["details"]["running"], serde_json::json!(["UCX"]));
+    let r = worker_report("cpu-nixl-mismatch", "process.nixl-backend");
+    assert_libfabric_configured_runs_ucx(result(&r, "process.nixl-backend"));
 }
 
 /// Issue 15: the same worker judged with its own log (captured in the snapshot, as NIXL
@@ -465,18 +470,7 @@ fn a_real_mismatch_and_its_log_are_one_failure() {
 /// from the addresses in its own NIXL log.
 #[test]
 fn a_real_worker_registering_only_host_memory_is_a_finding() {
-    let snap = real("cpu-nixl-hostonly.tar.gz");
-    let pid = ready_pid("cpu-nixl-hostonly.ready.json");
-    let r = json_report(&[
-        "--snapshot",
-        &snap,
-        "--pid",
-        &pid,
-        "--only",
-        "process.registered-memory",
-        "-f",
-        "json",
-    ]);
+    let r = worker_report("cpu-nixl-hostonly", "process.registered-memory");
     let m = result(&r, "process.registered-memory");
     assert_eq!(m["status"], "fail", "{m:#}");
     assert_eq!(m["value"], "host-only", "{m:#}");
@@ -514,16 +508,7 @@ fn real_cuda_vmm_buffers_from_expandable_segments_are_device_memory() {
             .any(|v| v == b"PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"),
         "the capture is of a worker on expandable segments"
     );
-    let r = json_report(&[
-        "--snapshot",
-        &snap,
-        "--pid",
-        &pid,
-        "--only",
-        "process.registered-memory",
-        "-f",
-        "json",
-    ]);
+    let r = worker_report("h200-nixl-vmm", "process.registered-memory");
     let m = result(&r, "process.registered-memory");
     assert_eq!(
         (m["status"].as_str(), m["value"].as_str()),
@@ -553,26 +538,8 @@ fn real_cuda_vmm_buffers_from_expandable_segments_are_device_memory() {
 /// and the GPU memory it registered counted as device memory.
 #[test]
 fn a_real_gpu_worker_configured_for_libfabric_that_runs_ucx_is_a_mismatch() {
-    let snap = real("h200-nixl-mismatch.tar.gz");
-    let pid = ready_pid("h200-nixl-mismatch.ready.json");
-    let r = json_report(&[
-        "--snapshot",
-        &snap,
-        "--pid",
-        &pid,
-        "--only",
-        "process.nixl-backend,process.registered-memory",
-        "-f",
-        "json",
-    ]);
-    let b = result(&r, "process.nixl-backend");
-    assert_eq!(
-        (b["status"].as_str(), b["value"].as_str()),
-        (Some("fail"), Some("mismatch")),
-        "{b:#}"
-    );
-    assert!(b["summary"].as_str().unwrap().contains("configured LIBFABRIC"), "{b:#}");
-    assert_eq!(b["details"]["running"], serde_json::json!(["UCX"]));
+    let r = worker_report("h200-nixl-mismatch", "process.nixl-backend,process.registered-memory");
+    assert_libfabric_configured_runs_ucx(result(&r, "process.nixl-backend"));
     let m = result(&r, "process.registered-memory");
     assert_eq!(
         (m["status"].as_str(), m["value"].as_str()),
