@@ -1272,7 +1272,9 @@ pub fn append_trace_line(path: &Path, line: &str) {
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path);
     if let Ok(mut f) = opened {
-        let _ = writeln!(f, "{line}");
+        // One write(2) per line: helpers start concurrently, and O_APPEND keeps a single
+        // write whole, where `writeln!` writes the line and its newline separately.
+        let _ = f.write_all(format!("{line}\n").as_bytes());
     }
 }
 
