@@ -749,17 +749,12 @@ impl Root {
     /// kernel does under `chroot`: absolute targets restart at the root and `..` never climbs
     /// above it.
     fn resolve(&self, rel: &str, follow_last: bool) -> Result<String, ReadError> {
+        if follow_last {
+            return self.resolve_kind(rel).map(|(canon, _)| canon);
+        }
         let norm = normalise(rel);
-        if norm.is_empty() {
-            return Ok(String::new());
-        }
         let (dir, name) = split_last(&norm);
-        let dir_canon = self.canonical_dir(dir, rel)?;
-        if !follow_last {
-            return Ok(join(&dir_canon, name));
-        }
-        let mut hops = 0;
-        self.walk(&dir_canon, name, rel, &mut hops)
+        Ok(join(&self.canonical_dir(dir, rel)?, name))
     }
 
     /// [`Root::resolve`] following the last component, with what it is.
@@ -768,7 +763,7 @@ impl Root {
         let (dir, name) = split_last(&norm);
         let dir_canon = self.canonical_dir(dir, rel)?;
         let mut hops = 0;
-        self.walk_kind(&dir_canon, name, rel, &mut hops)
+        self.walk(&dir_canon, name, rel, &mut hops)
     }
 
     /// The canonical form of directory `dir`, from its parent's (cached) canonical form plus
@@ -784,7 +779,7 @@ impl Root {
         let (parent, name) = split_last(dir);
         let parent_canon = self.canonical_dir(parent, shown)?;
         let mut hops = 0;
-        let canon = self.walk(&parent_canon, name, shown, &mut hops)?;
+        let (canon, _) = self.walk(&parent_canon, name, shown, &mut hops)?;
         if let Ok(mut cache) = self.dir_cache.lock() {
             cache.insert(dir.to_string(), canon.clone());
         }
@@ -797,20 +792,9 @@ impl Root {
         }
     }
 
-    /// Walks `rest` starting at canonical directory `start`.
+    /// Walks `rest` starting at canonical directory `start`, to the canonical path and what
+    /// it finally is: the walk has looked at it already, so a reader need not look again.
     fn walk(
-        &self,
-        start: &str,
-        rest: &str,
-        shown: &str,
-        hops: &mut usize,
-    ) -> Result<String, ReadError> {
-        self.walk_kind(start, rest, shown, hops).map(|(canon, _)| canon)
-    }
-
-    /// [`Root::walk`], with what the path finally is: the walk has looked at it already, so
-    /// a reader need not look again.
-    fn walk_kind(
         &self,
         start: &str,
         rest: &str,
@@ -890,6 +874,12 @@ fn split_last(norm: &str) -> (&str, &str) {
         Some(i) => (&norm[..i], &norm[i + 1..]),
         None => ("", norm),
     }
+}
+
+/// `path` with `.` and `..` resolved lexically, as an absolute path (`a/b/../c` is `/a/c`):
+/// for comparing paths a program printed (NIXL prints plugins as `nixl_cu13/../...`).
+pub fn lexical(path: &str) -> String {
+    absolute_from("", path)
 }
 
 /// `target`, relative to the directory `dir` (root-relative), as an absolute path: `..`

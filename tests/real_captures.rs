@@ -25,6 +25,12 @@ fn result<'a>(r: &'a Value, id: &str) -> &'a Value {
     common::sole_result(r, id)
 }
 
+/// The ids of a report's failed results, in report order.
+fn failures(r: &Value) -> Vec<&str> {
+    let results = r["results"].as_array().unwrap();
+    results.iter().filter(|x| x["status"] == "fail").map(|x| x["id"].as_str().unwrap()).collect()
+}
+
 fn status(r: &Value, id: &str) -> String {
     result(r, id)["status"].as_str().unwrap().to_string()
 }
@@ -198,13 +204,7 @@ fn libfabric_plugin_needing_a_newer_libfabric_is_caught_on_disk_and_in_the_log()
         ev.contains("no libplugin_*.so mapped") && ev.contains("nixl_plugin_manager.cpp"),
         "{ev}"
     );
-    let fails: Vec<&str> = r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["status"] == "fail")
-        .map(|x| x["id"].as_str().unwrap())
-        .collect();
+    let fails = failures(&r);
     assert_eq!(fails, ["efa.devices", "stack.nixl"]);
     // Judged from the logs alone (no process inspected), the log verdict stands.
     let r = json_report(&[
@@ -448,13 +448,7 @@ fn a_real_mismatch_and_its_log_are_one_failure() {
         assert!(!o["evidence"].as_array().unwrap().is_empty(), "{o:#}");
     }
     // Exactly one failure for the backend (the host-only registrations are another finding).
-    let fails: Vec<&str> = r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["status"] == "fail")
-        .map(|x| x["id"].as_str().unwrap())
-        .collect();
+    let fails = failures(&r);
     assert_eq!(fails, ["process.nixl-backend", "process.registered-memory"]);
     // `efa-doctor logs` on the same log: no process, so the log verdict is the finding.
     let dir = tempfile::tempdir().unwrap();

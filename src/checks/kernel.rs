@@ -98,27 +98,20 @@ fn gpudirect_path(f: &Facts) -> Outcome {
 
     // What the EFA driver itself reports about its P2P provider, per device.
     let efa: Vec<_> = f.rdma.efa().collect();
-    let mut p2p_providers = Vec::new();
     for d in &efa {
         if let Some(p) = &d.p2p {
             ev.push(
                 Evidence::new(format!("sys/class/infiniband/{}/device/p2p", d.name))
                     .observed(format!("{p:?}")),
             );
-            if !p.is_empty() {
-                p2p_providers.push(p.clone());
-            }
         } else if let Some(g) = &d.gdr {
             ev.push(
                 Evidence::new(format!("sys/class/infiniband/{}/device/gdr", d.name))
                     .observed(g.clone()),
             );
-            if g == "1" {
-                p2p_providers.push("gdr=1".into());
-            }
         }
     }
-    let p2p = p2p_providers.first().cloned();
+    let p2p = efa.iter().find_map(|d| d.p2p_provider()).map(|(_, provider)| provider);
 
     if dmabuf {
         let mut s = format!(

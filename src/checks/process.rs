@@ -377,21 +377,6 @@ fn backend_log<'a>(f: &Facts, a: Option<&'a Analysis>, p: &ProcessFacts) -> Back
     out
 }
 
-/// `a/b/../c` as `a/c`: NIXL prints plugin paths through its package (`nixl_cu13/../`).
-fn lexical(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            ".." => {
-                parts.pop();
-            }
-            "." => {}
-            c => parts.push(c),
-        }
-    }
-    parts.join("/")
-}
-
 /// The on-disk plugin stack.nixl already fails for, when this process's log shows that very
 /// file failing to load for a missing libfabric symbol version: the root cause is there.
 /// Only for a process that shares the node's filesystem (no `NSpid` of its own).
@@ -404,9 +389,9 @@ fn unloadable_on_disk<'a>(f: &'a Facts, p: &ProcessFacts, log: &BackendLog<'_>) 
             && e.cap("error").is_some_and(|x| x.contains("FABRIC_1."))
     });
     for e in failed {
-        let path = lexical(e.cap("path").unwrap_or(""));
+        let path = crate::root::lexical(e.cap("path").unwrap_or(""));
         let hit = f.efa_stack.nixl_plugins.iter().find(|c| {
-            lexical(&c.path) == path
+            crate::root::lexical(&c.path) == path
                 && c.resolves_to
                     .as_deref()
                     .and_then(|r| f.efa_stack.copy(r))
@@ -929,11 +914,7 @@ fn environment(f: &Facts, p: &ProcessFacts) -> Option<Outcome> {
     let peer_memory = f
         .rdma
         .efa()
-        .find_map(|d| match (&d.p2p, &d.gdr) {
-            (Some(p), _) if !p.is_empty() => Some(format!("{} device/p2p {p:?}", d.name)),
-            (None, Some(g)) if g == "1" => Some(format!("{} device/gdr 1", d.name)),
-            _ => None,
-        })
+        .find_map(|d| d.p2p_provider().map(|(attr, p)| format!("{} {attr} {p:?}", d.name)))
         .or_else(|| {
             (f.modules.is_loaded("efa_nv_peermem") == Some(true))
                 .then(|| "efa_nv_peermem loaded".to_string())

@@ -116,6 +116,17 @@ impl RdmaFacts {
 }
 
 impl RdmaDevice {
+    /// The out-of-tree driver's GPU peer-to-peer provider as the device reports it, with the
+    /// attribute that says so: its `device/p2p` name (2.6.0 on), else `gdr=1` (`device/gdr`,
+    /// 1.9-2.5); `None` when neither shows one.
+    pub fn p2p_provider(&self) -> Option<(&'static str, String)> {
+        match (&self.p2p, &self.gdr) {
+            (Some(p), _) => (!p.is_empty()).then(|| ("device/p2p", p.clone())),
+            (None, Some(g)) => (g == "1").then(|| ("device/gdr", "gdr=1".to_string())),
+            (None, None) => None,
+        }
+    }
+
     /// Counters of this device that could not be read, as `(sysfs path, reason)`: listed
     /// counters that failed to read or parse (those `keep` accepts, by name) and
     /// `hw_counters` directories that could not be listed.
