@@ -907,3 +907,22 @@ fn explain_lists_the_log_statements_behind_a_verdict() {
             .unwrap();
     assert!(v.get("log_statements").is_none());
 }
+
+/// TensorRT-LLM names its NIXL backend before it creates it (transferAgent.cpp): when the
+/// creation of that backend then fails, the failure is the one finding and nixl.backend does
+/// not pass on the intent. Once created, the same line passes.
+#[test]
+fn a_backend_named_then_failing_to_create_is_one_failure_not_a_pass() {
+    let named =
+        "[TensorRT-LLM][INFO] NixlTransferAgent::NixlTransferAgent using NIXL backend: LIBFABRIC\n";
+    let failed = "[TensorRT-LLM][ERROR] Failed to create NIXL backend: LIBFABRIC\n";
+    let v = verdicts_of_text(&format!("{named}{failed}"));
+    assert_eq!(
+        v,
+        [("nixl.backend-init".to_string(), Fail, Some("LIBFABRIC".to_string()))],
+        "{v:?}"
+    );
+    let v = verdicts_of_text(named);
+    assert!(v.contains(&("nixl.backend".into(), Pass, Some("LIBFABRIC".into()))), "{v:?}");
+    assert!(v.iter().all(|(_, s, _)| *s == Pass), "{v:?}");
+}

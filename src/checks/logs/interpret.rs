@@ -242,6 +242,25 @@ fn nixl_backend(a: &Analysis, efa: Option<&str>, claims: &[Claim]) -> Vec<Outcom
         if events.is_empty() {
             continue;
         }
+        // TensorRT-LLM names its backend before creating it: a failure to create that same
+        // backend after the last such line means it never ran. nixl.backend-init fails on
+        // it; this check points there instead of passing on the intent.
+        let last = events.iter().map(|e| e.seq).max().unwrap_or(0);
+        let failed_after = BACKEND_FAILURE_KINDS
+            .iter()
+            .flat_map(|k| a.of(k))
+            .any(|e| e.seq > last && failed_backend(e) == *backend);
+        if failed_after {
+            out.push((
+                Outcome::skip(format!(
+                    "skipped: the logs name the {backend} backend, then its creation failed (see nixl.backend-init)"
+                ))
+                .with_evidence(evs(a, events.iter().copied()))
+                .value(backend.clone()),
+                events.clone(),
+            ));
+            continue;
+        }
         let mut o = judge(backend, "instantiated")
             .with_evidence(evs(a, events.iter().copied()))
             .value(backend.clone());
